@@ -36,42 +36,60 @@ OUTPATIENT_VISIT_TYPES = frozenset({"outpatient", "chronic_outpatient"})
 class TargetsConfig(BaseModel):
     """Blood-pressure and glucose targets (管理人群控制目标)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     htn_sbp_below: float = 140.0
+    """Hypertension controlled: SBP below this (mmHg)."""
     htn_dbp_below: float = 90.0
-    elderly_age: int = Field(65, description="From this age on the visit date the elderly target applies.")
+    """Hypertension controlled: DBP below this (mmHg)."""
+    elderly_age: int = Field(
+        65, description="From this age on the visit date the elderly target applies."
+    )
     elderly_sbp_below: float = 150.0
+    """Elderly target: SBP below this (mmHg)."""
     elderly_dbp_below: float = 90.0
+    """Elderly target: DBP below this (mmHg)."""
     t2dm_fasting_glucose_below: float = 7.0
+    """Type 2 diabetes controlled: fasting glucose below this (mmol/L)."""
 
 
 class EmergencyConfig(BaseModel):
     """Emergency-referral readings (紧急转诊指征)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     sbp_at_least: float = 180.0
+    """Emergency reading: SBP at or above (mmHg)."""
     dbp_at_least: float = 110.0
+    """Emergency reading: DBP at or above (mmHg)."""
     glucose_at_least: float = 16.7
+    """Emergency reading (t2dm): glucose at or above (mmol/L)."""
     glucose_at_most: float = 3.9
+    """Emergency reading (t2dm): glucose at or below (mmol/L)."""
 
 
 class FollowupConfig(BaseModel):
     """Due-date offsets and windows of the daily follow-up tasks."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     post_discharge_window_days: int = 30
+    """Inpatient discharges within this many days before D open a post_discharge task."""
     post_discharge_due_days: int = 7
+    """post_discharge is due this many days after discharge."""
     uncontrolled_recheck_days: int = 14
+    """uncontrolled_recheck is due this many days after the last visit."""
     first_followup_days: int = 14
+    """first_followup is due this many days after enrolment."""
     routine_interval_days: int = 90
+    """routine_followup is due this long after the last visit when it names no next date."""
     routine_overdue_yellow_days: int = Field(
         30, description="A routine task overdue by more than this many days turns yellow."
     )
     case_finding_window_days: int = 365
+    """Case finding looks at claims in this many days up to D."""
     case_finding_min_outpatient_dates: int = 2
+    """Case finding needs outpatient claims on at least this many different dates."""
     #: ICD-10 ranges (inclusive, by 3-character category) of the post-discharge rule.
     post_discharge_icd10: tuple[tuple[str, str], ...] = (
         ("I10", "I15"),
@@ -79,28 +97,37 @@ class FollowupConfig(BaseModel):
         ("I20", "I25"),
         ("I60", "I64"),
     )
+    """Main diagnoses (ICD-10 category ranges) of a post-discharge follow-up."""
     #: ICD-10 ranges that identify each disease for case finding.
     case_finding_icd10: dict[str, tuple[tuple[str, str], ...]] = {
         "htn": (("I10", "I15"),),
         "t2dm": (("E11", "E11"),),
     }
+    """ICD-10 ranges that identify each disease for case finding."""
     risk_fallback_visits: int = Field(4, description="Visits in the fallback risk score.")
 
 
 class IndicatorConfig(BaseModel):
     """Indicator definitions: prevalence estimates, windows, standard-management visit count."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     window_days: int = 365
+    """Indicator window W: the days ending D."""
     htn_prevalence: float = Field(0.275, description="Estimated htn prevalence among adults 18+.")
     t2dm_prevalence: float = Field(0.119, description="Estimated t2dm prevalence among adults 18+.")
     standard_min_visits: int = 4
+    """Visits in W for standard management (prorated for shorter enrolment)."""
     overdue_days: int = 30
+    """followup_overdue_rate counts open tasks overdue by more than this."""
     key_population_age: int = 65
+    """Key population for signing: aged at least this (or managed for htn/t2dm)."""
     elderly_vax_age: int = 65
+    """elderly_flu_vax_rate counts residents at least this old."""
     flu_season_start_month: int = 9
+    """Influenza season starts on this month ..."""
     flu_season_start_day: int = 1
+    """... and day (season runs to the day before, a year later)."""
     suppression_k: int = Field(10, description="Small-number threshold (denominator and count).")
     #: Grid health index components and weights (default equal). Component names are
     #: indicators; ``1-followup_overdue_rate`` is the complement of the overdue rate.
@@ -113,63 +140,93 @@ class IndicatorConfig(BaseModel):
         "key_pop_signing_rate": 1.0,
         "elderly_flu_vax_rate": 1.0,
     }
+    """Grid health index components and their weights (default equal)."""
 
 
 class HotspotConfig(BaseModel):
     """Hotspot method settings (EB smoothing, Gi*, BH FDR)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     h3_resolution: int = 8
+    """H3 resolution of cell hotspots."""
     fdr: float = 0.05
+    """Benjamini–Hochberg false discovery rate."""
     permutations: int = 9999
+    """Conditional permutations for the second (pseudo) p-value."""
     seed: int = 12345
+    """Seed of the permutations (results are reproducible)."""
 
 
 class SurveillanceConfig(BaseModel):
     """Infectious-disease early warning (EARS and the space-time permutation scan)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     c1_threshold: float = 3.0
+    """EARS C1 alerts above this statistic."""
     c2_threshold: float = 3.0
+    """EARS C2 alerts above this statistic."""
     c3_threshold: float = 2.0
+    """EARS C3 alerts above this statistic."""
     sd_floor: float = 0.5
+    """Floor of the EARS baseline standard deviation."""
     scan_h3_resolution: int = 8
+    """H3 resolution of the space-time scan."""
     scan_study_days: int = 365
+    """Study period of the scan: the days ending D."""
     scan_max_days: int = 7
+    """Longest cylinder (days) of the prospective scan."""
     scan_max_population_share: float = 0.5
+    """Largest circle: this share of the cases."""
     scan_replicates: int = 999
+    """Monte Carlo replicates of the scan."""
     scan_alpha: float = 0.05
+    """Clusters with p below this are alerts."""
     vaccination_lead_days: int = 14
+    """Vaccination targets are to be reached within this many days."""
     vaccination_age: int = 65
+    """Vaccination targets: residents at least this old ..."""
     vaccination_chronic_age: int = 60
+    """... and managed htn/t2dm patients at least this old."""
 
 
 class CoverageConfig(BaseModel):
     """Travel model and service-circle settings (planners)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     detour_factor: float = 1.3
+    """Straight-line distance is multiplied by this without a road network."""
     speeds_kmh: dict[str, float] = {"walk": 4.5, "ebike": 15.0, "drive": 30.0}
+    """Travel speeds by mode (km/h)."""
     service_minutes: float = 15.0
+    """Service circle: travel time limit (minutes)."""
     catchment_minutes: float = 30.0
+    """2SFCA catchment (minutes)."""
 
 
 class RulesConfig(BaseModel):
     """All domain thresholds in one object; defaults are exactly those of RULES.md."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     timezone: str = "Asia/Shanghai"
+    """Local time zone of dates (a measurement's date is its local date)."""
     targets: TargetsConfig = TargetsConfig()
+    """Blood-pressure and glucose targets."""
     emergency: EmergencyConfig = EmergencyConfig()
+    """Emergency-referral readings."""
     followup: FollowupConfig = FollowupConfig()
+    """Follow-up task rules."""
     indicators: IndicatorConfig = IndicatorConfig()
+    """Indicator definitions and suppression."""
     hotspots: HotspotConfig = HotspotConfig()
+    """Hotspot method."""
     surveillance: SurveillanceConfig = SurveillanceConfig()
+    """Infectious-disease early warning."""
     coverage: CoverageConfig = CoverageConfig()
+    """Coverage and access."""
 
 
 DEFAULT_RULES = RulesConfig()
@@ -195,6 +252,9 @@ def age_on(birth_date: pd.Series, on: pd.Series | dt.date) -> pd.Series:
     """
     b = pd.to_datetime(birth_date)
     o = pd.to_datetime(on) if isinstance(on, pd.Series) else pd.Timestamp(on)
+    oy: pd.Series | int
+    om: pd.Series | int
+    od: pd.Series | int
     if isinstance(o, pd.Series):
         oy, om, od = o.dt.year, o.dt.month, o.dt.day
     else:
@@ -259,7 +319,9 @@ def meets_target(
     htn_ok = (s.to_numpy() < sbp_lim) & (d.to_numpy() < dbp_lim)
     t2dm_ok = g.to_numpy() < targets.t2dm_fasting_glucose_below
     dis = disease.to_numpy()
-    return pd.Series(np.where(dis == "htn", htn_ok, np.where(dis == "t2dm", t2dm_ok, False)), index=idx)
+    return pd.Series(
+        np.where(dis == "htn", htn_ok, np.where(dis == "t2dm", t2dm_ok, False)), index=idx
+    )
 
 
 def is_emergency(

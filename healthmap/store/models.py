@@ -340,5 +340,18 @@ CONTRACT_TABLES: tuple[str, ...] = (
     "roads",
 )
 
+
+class _Tables(dict[str, type[Base]]):
+    """Mapped class of every table by name, including modules mapped after this one."""
+
+    def __missing__(self, key: str) -> type[Base]:
+        self.update({m.class_.__tablename__: m.class_ for m in Base.registry.mappers})
+        if key not in self:
+            raise KeyError(key)
+        return dict.__getitem__(self, key)
+
+
 #: Mapped class of every table, by table name.
-TABLES: dict[str, type[Base]] = {m.class_.__tablename__: m.class_ for m in Base.registry.mappers}
+TABLES: dict[str, type[Base]] = _Tables(
+    {m.class_.__tablename__: m.class_ for m in Base.registry.mappers}
+)

@@ -11,7 +11,7 @@ from typing import Any
 
 import shapely
 from geoalchemy2 import Geometry
-from geoalchemy2.elements import _SpatialElement
+from geoalchemy2.elements import WKBElement, WKTElement
 from geoalchemy2.shape import to_shape
 from sqlalchemy import LargeBinary
 from sqlalchemy.engine import Dialect
@@ -55,7 +55,9 @@ class GeometryType(TypeDecorator[Any]):
         if value is None:
             return None
         if isinstance(value, str | bytes):
-            value = shapely.from_wkb(value) if not _looks_like_wkt(value) else shapely.from_wkt(value)
+            value = (
+                shapely.from_wkb(value) if not _looks_like_wkt(value) else shapely.from_wkt(value)
+            )
         if dialect.name == "postgresql":
             # Hex EWKB travels as text and PostGIS parses it into geometry.
             return shapely.to_wkb(shapely.set_srid(value, SRID), hex=True, include_srid=True)
@@ -64,7 +66,7 @@ class GeometryType(TypeDecorator[Any]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if isinstance(value, _SpatialElement):
+        if isinstance(value, WKBElement | WKTElement):
             return to_shape(value)  # PostGIS: GeoAlchemy2's own processor ran first
         if isinstance(value, memoryview):
             value = bytes(value)

@@ -1,0 +1,189 @@
+"""Benchmarks at scale 1.0, written to BENCHMARKS.md with the machine and the date.
+
+Each step runs as its own process so that its peak memory (max RSS, from ``wait4``) is its
+own. Sections of BENCHMARKS.md are replaced one by one, so ``--only ingest`` refreshes the
+ingestion figures and keeps the others.
+
+    python benchmarks/run.py                 # everything
+    python benchmarks/run.py --only sample ingest --scale 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+HEALTHMAP = str(BIN / "healthmap")
+REPORT = ROOT / "BENCHMARKS.md"
+WORK = ROOT / "var" / "bench"
+PG_ADMIN = os.environ.get(
+    "HEALTHMAP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+BENCH_AS_OF = "2026-11-15"
+
+
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Run ``cmd``; return (wall seconds, peak RSS in MB, stdout)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    stdout = proc.stdout.read().decode()
+    stderr = proc.stderr.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr[-4000:]}")
+    return wall, usage.ru_maxrss / 1024.0, stdout
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return (
+        f"{platform.node() or 'host'}: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace (or append) the section between ``<!-- bench:name -->`` markers."""
+    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n\nWritten by `make bench`.\n"
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else f"{text.rstrip()}\n\n{block}\n"
+    )
+    REPORT.write_text(text)
+
+
+def header(title: str, scale: float) -> str:
+    now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return f"## {title}\n\nRun {now} on {machine()}; scale {scale}.\n"
+
+
+# ----------------------------------------------------------------------------------------
+def bench_sample(scale: float) -> None:
+    out = WORK / f"county_{scale}"
+    shutil.rmtree(out, ignore_errors=True)
+    wall, rss, _ = run_measured(
+        [HEALTHMAP, "sample", "--out", str(out), "--scale", str(scale), "--as-of", BENCH_AS_OF]
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    counts = manifest["counts"]
+    size_mb = sum(f.stat().st_size for f in out.iterdir()) / 1024**2
+    lines = [
+        header("Sample county generation", scale),
+        f"- wall time: **{wall:.1f} s**, peak memory **{rss / 1024:.2f} GB**, "
+        f"{sum(counts.values()):,} rows, {size_mb:,.0f} MB on disk",
+        "",
+        "| table | rows |",
+        "|---|---:|",
+        *(f"| {t} | {n:,} |" for t, n in counts.items()),
+    ]
+    write_section("sample", "\n".join(lines))
+
+
+def _ingest_into(url: str, delivery: Path) -> tuple[float, float, dict]:
+    wall, rss, stdout = run_measured(
+        [HEALTHMAP, "ingest", str(delivery), "--db", url, "--json"],
+        env={"HEALTHMAP_DATABASE_URL": url, "COLUMNS": "200"},
+    )
+    return wall, rss, json.loads(stdout)
+
+
+def bench_ingest(scale: float) -> None:
+    delivery = WORK / f"county_{scale}"
+    if not (delivery / "manifest.json").exists():
+        bench_sample(scale)
+    lines = [
+        header("Ingestion of the whole delivery", scale),
+        "Target: under 10 minutes into either store, peak memory under 8 GB.",
+    ]
+    sqlite_path = WORK / "ingest.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
+    stores: list[tuple[str, str, Callable[[], None]]] = [
+        ("SQLite", f"sqlite:///{sqlite_path}", lambda: None)
+    ]
+    pg_db = f"hm_bench_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["psql", PG_ADMIN, "-qc", f'CREATE DATABASE "{pg_db}"'], check=True)
+    pg_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{pg_db}"
+    stores.append(
+        (
+            "PostGIS",
+            pg_url,
+            lambda: subprocess.run(
+                ["psql", PG_ADMIN, "-qc", f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'],
+                check=True,
+            ),
+        )
+    )
+    for name, url, cleanup in stores:
+        try:
+            wall, rss, summary = _ingest_into(url, delivery)
+        finally:
+            cleanup()
+        verdict = "meets" if wall < 600 and rss < 8 * 1024 else "MISSES"
+        lines += [
+            "",
+            f"### {name}",
+            "",
+            f"- wall time **{wall:.0f} s** ({wall / 60:.1f} min), peak memory "
+            f"**{rss / 1024:.2f} GB** — {verdict} the target",
+            "",
+            "| table | rows read | loaded | quarantined | seconds | rows/s |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for table, t in summary["tables"].items():
+            secs = t.get("seconds") or 0.0
+            rate = f"{t['read'] / secs:,.0f}" if secs else "–"
+            lines.append(
+                f"| {table} | {t['read']:,} | {t['loaded']:,} | {t['quarantined']:,} "
+                f"| {secs:.1f} | {rate} |"
+            )
+    write_section("ingest", "\n".join(lines))
+
+
+STEPS: dict[str, Callable[[float], None]] = {"sample": bench_sample, "ingest": bench_ingest}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--only", nargs="*", choices=sorted(STEPS), default=None)
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    for name in args.only or list(STEPS):
+        print(f"bench: {name} (scale {args.scale})", flush=True)
+        STEPS[name](args.scale)
+    print(f"bench: figures written to {REPORT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Reading the store into the canonical frames that ``geo/`` computes on (docs/frames.md).
+
+The edge where database types become the one canonical in-memory form: dates as
+``datetime64[ns]`` (local dates), timestamps tz-aware UTC, booleans as ``boolean``, numbers
+``float64``. PostgreSQL is read with ``COPY … TO STDOUT`` (several times faster than row
+fetching for millions of claims); SQLite with plain cursor fetches.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import Engine, inspect
+
+from healthmap.store.engine import is_postgres
+from healthmap.store.models import TABLES
+
+#: Columns read by default (geometry and bookkeeping are left in the store).
+FRAME_COLUMNS: dict[str, tuple[str, ...]] = {
+    "residents": (
+        "resident_id",
+        "name",
+        "sex",
+        "birth_date",
+        "area_code",
+        "town_code",
+        "grid_id",
+        "lat",
+        "lng",
+        "loc_precision",
+        "phone",
+        "signed_team_id",
+        "signed_date",
+        "status",
+        "h3_7",
+        "h3_8",
+        "h3_9",
+        "h3_10",
+    ),
+    "chronic_registry": (
+        "resident_id",
+        "disease",
+        "enrolled_date",
+        "diagnosed_date",
+        "team_id",
+        "closed_date",
+        "close_reason",
+    ),
+    "followups": (
+        "followup_id",
+        "resident_id",
+        "disease",
+        "visit_date",
+        "method",
+        "sbp",
+        "dbp",
+        "fasting_glucose",
+        "heart_rate",
+        "adherence",
+        "adverse_reaction",
+        "classification",
+        "referred",
+        "next_visit_date",
+        "staff_id",
+    ),
+    "measurements": (
+        "measurement_id",
+        "resident_id",
+        "measured_at",
+        "sbp",
+        "dbp",
+        "heart_rate",
+        "glucose",
+        "glucose_type",
+    ),
+    "claims": (
+        "claim_id",
+        "resident_id",
+        "visit_date",
+        "discharge_date",
+        "facility_id",
+        "in_county",
+        "visit_type",
+        "icd10",
+        "total_cost",
+        "fund_paid",
+        "self_paid",
+    ),
+    "facilities": (
+        "facility_id",
+        "name",
+        "type",
+        "area_code",
+        "town_code",
+        "lat",
+        "lng",
+        "parent_facility_id",
+        "beds",
+        "open",
+        "h3_7",
+        "h3_8",
+        "h3_9",
+        "h3_10",
+    ),
+    "staff": ("staff_id", "name", "facility_id", "role", "licensed", "team_id"),
+    "teams": ("team_id", "name", "facility_id", "leader_staff_id", "max_daily_visits"),
+    "grids": ("grid_id", "name", "clinic_id", "team_id", "town_code", "village_codes"),
+    "areas": ("area_code", "name", "level", "parent_code", "lat", "lng"),
+    "population": ("area_code", "year", "sex", "age_band", "count"),
+    "vaccinations": ("resident_id", "vaccine", "date"),
+    "case_reports": (
+        "report_id",
+        "disease",
+        "onset_date",
+        "report_date",
+        "resident_id",
+        "area_code",
+        "lat",
+        "lng",
+        "age",
+        "sex",
+        "h3_7",
+        "h3_8",
+        "h3_9",
+        "h3_10",
+    ),
+    "mobility": ("h3", "hour", "origin_h3", "h3_res", "count"),
+}
+
+
+def _kind(table: str, column: str) -> str:
+    col = TABLES[table].__table__.c[column]
+    name = type(col.type).__name__
+    if name == "DateTime":
+        return "timestamp"
+    if name == "Date":
+        return "date"
+    if name == "Boolean":
+        return "bool"
+    if name in ("Float", "Integer", "BigInteger"):
+        return "number"
+    return "string"
+
+
+def _read_postgres(engine: Engine, table: str, columns: Sequence[str]) -> pd.DataFrame:
+    cols = ", ".join(f'"{c}"' for c in columns)
+    buf = io.BytesIO()
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        with cur.copy(
+            f"COPY (SELECT {cols} FROM {table}) TO STDOUT WITH (FORMAT csv, HEADER)"
+        ) as cp:
+            for block in cp:
+                buf.write(block)
+    finally:
+        raw.close()
+    buf.seek(0)
+    types = {c: pa.string() for c in columns}
+    tbl = pacsv.read_csv(
+        buf,
+        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
+    )
+    return tbl.to_pandas()
+
+
+def _read_sqlite(engine: Engine, table: str, columns: Sequence[str]) -> pd.DataFrame:
+    cols = ", ".join(f'"{c}"' for c in columns)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(f"SELECT {cols} FROM {table}")
+        rows = cur.fetchall()
+    finally:
+        raw.close()
+    return pd.DataFrame.from_records(rows, columns=list(columns))
+
+
+def _canonical(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    for col in frame.columns:
+        kind = _kind(table, col)
+        s = frame[col]
+        if kind == "date":
+            frame[col] = pd.to_datetime(s, errors="coerce").astype("datetime64[ns]")
+        elif kind == "timestamp":
+            frame[col] = pd.to_datetime(s, errors="coerce", utc=True)
+        elif kind == "bool":
+            frame[col] = s.map(
+                {
+                    True: True,
+                    False: False,
+                    "t": True,
+                    "f": False,
+                    "1": True,
+                    "0": False,
+                    "true": True,
+                    "false": False,
+                }
+            ).astype("boolean")
+        elif kind == "number":
+            frame[col] = pd.to_numeric(s, errors="coerce").astype("float64")
+        else:
+            frame[col] = s.astype("string")
+    return frame
+
+
+def read_frame(engine: Engine, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """One store table as a canonical frame (see ``docs/frames.md``)."""
+    columns = tuple(columns or FRAME_COLUMNS[table])
+    reader = _read_postgres if is_postgres(engine) else _read_sqlite
+    frame = reader(engine, table, columns)
+    frame = _canonical(frame, table)
+    if table == "grids" and "village_codes" in frame:
+        frame["village_codes"] = frame["village_codes"].fillna("").str.split(";")
+    return frame
+
+
+def read_frames(engine: Engine, tables: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Several tables as canonical frames, by name."""
+    present = set(inspect(engine).get_table_names())
+    return {t: read_frame(engine, t) for t in (tables or FRAME_COLUMNS) if t in present}

@@ -1,0 +1,159 @@
+"""Reading the current build's results (what the CLI, the API and the tiles serve).
+
+Every query joins through ``build_current``, so a rebuild in progress is invisible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from sqlalchemy import Engine, Select, select
+
+from healthmap.store.results import (
+    Build,
+    BuildCurrent,
+    BurdenRow,
+    HealthIndex,
+    HotspotResult,
+    IndicatorValue,
+)
+
+
+class NoBuildError(LookupError):
+    """Nothing has been built yet (run ``healthmap build``)."""
+
+
+def _current() -> Select:
+    return select(BuildCurrent.build_id).where(BuildCurrent.name == "current").scalar_subquery()
+
+
+def _frame(engine: Engine, stmt: Select) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(stmt)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def current_build(engine: Engine) -> dict:
+    """The current build's id, as-of date and periods; raises NoBuildError before the first."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(Build.build_id, Build.as_of, Build.summary).where(Build.build_id == _current())
+        ).first()
+    if row is None:
+        raise NoBuildError("no build yet: run `healthmap build`")
+    summary = row.summary or {}
+    return {"build_id": row.build_id, "as_of": row.as_of, "periods": summary.get("periods", [])}
+
+
+def _period(engine: Engine, period: dt.date | None) -> dt.date:
+    build = current_build(engine)
+    if period is None:
+        return build["as_of"]
+    if period.isoformat() not in build["periods"]:
+        raise LookupError(f"{period} was not built; built periods: {', '.join(build['periods'])}")
+    return period
+
+
+def indicator_values(
+    engine: Engine,
+    level: str,
+    *,
+    period: dt.date | None = None,
+    indicator: str | None = None,
+    unit_id: str | None = None,
+) -> pd.DataFrame:
+    """Indicator rows of one level for one period (default the as-of date)."""
+    when = _period(engine, period)
+    t = IndicatorValue
+    stmt = (
+        select(
+            t.period,
+            t.level,
+            t.unit_id,
+            t.indicator,
+            t.numerator,
+            t.denominator,
+            t.value,
+            t.suppressed,
+            t.suppression_reason,
+        )
+        .where(t.build_id == _current(), t.level == level, t.period == when)
+        .order_by(t.unit_id, t.indicator)
+    )
+    if indicator:
+        stmt = stmt.where(t.indicator == indicator)
+    if unit_id:
+        stmt = stmt.where(t.unit_id == unit_id)
+    return _frame(engine, stmt)
+
+
+def indicator_trend(engine: Engine, level: str, unit_id: str) -> pd.DataFrame:
+    """All built periods of one unit's indicators (the side panel's 12-month trend)."""
+    current_build(engine)
+    t = IndicatorValue
+    stmt = (
+        select(
+            t.period,
+            t.indicator,
+            t.numerator,
+            t.denominator,
+            t.value,
+            t.suppressed,
+            t.suppression_reason,
+        )
+        .where(t.build_id == _current(), t.level == level, t.unit_id == unit_id)
+        .order_by(t.indicator, t.period)
+    )
+    return _frame(engine, stmt)
+
+
+def hotspot_results(engine: Engine, indicator: str, level: str = "h3:8") -> pd.DataFrame:
+    """Hotspot classes and statistics of one indicator at one level."""
+    current_build(engine)
+    t = HotspotResult
+    stmt = (
+        select(
+            t.unit_id,
+            t.indicator,
+            t.level,
+            t.rate,
+            t.smoothed_rate,
+            t.numerator,
+            t.denominator,
+            t.neighbours,
+            t.z,
+            t.p,
+            t.q,
+            t.p_sim,
+            t.hotspot_class,
+            t.suppressed,
+            t.suppression_reason,
+        )
+        .where(t.build_id == _current(), t.indicator == indicator, t.level == level)
+        .order_by(t.unit_id)
+    )
+    return _frame(engine, stmt)
+
+
+def burden(engine: Engine, town_code: str | None = None) -> pd.DataFrame:
+    """Disease burden per town (top conditions by ICD-10 block)."""
+    current_build(engine)
+    t = BurdenRow
+    cols = [c for c in t.__table__.columns if c.name != "build_id"]
+    stmt = select(*cols).where(t.build_id == _current()).order_by(t.town_code, t.rank_visits)
+    if town_code:
+        stmt = stmt.where(t.town_code == town_code)
+    return _frame(engine, stmt)
+
+
+def health_index(engine: Engine, *, period: dt.date | None = None) -> pd.DataFrame:
+    """Grid health index of one period."""
+    when = _period(engine, period)
+    t = HealthIndex
+    stmt = (
+        select(t.period, t.grid_id, t.value, t.components)
+        .where(t.build_id == _current(), t.period == when)
+        .order_by(t.grid_id)
+    )
+    return _frame(engine, stmt)

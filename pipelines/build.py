@@ -1,0 +1,346 @@
+"""``healthmap build``: compute what the map and the dashboards show, store it, swap atomically.
+
+For the as-of date D and each of the 12 month-ends before it: every RULES.md indicator at
+every level (H3 7/8/9, grid, village, town, county, team), small-number suppression, and
+the grid health index. For D only: the disease burden per town and the hotspots (htn and
+t2dm prevalence among adults, uncontrolled share among managed patients; H3 res 8 and
+grids).
+
+Validate → compute → assemble: the store is read once into canonical frames, ``geo/``
+computes on them, and the results are written under a new ``build_id``; one short
+transaction then makes that build current and the previous one is deleted. Readers join
+through ``build_current`` and never see half a build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from geo.burden import disease_burden
+from geo.health_index import grid_health_index
+from geo.suppression import suppress
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import insert as sql_insert
+from sqlalchemy.orm import Session
+
+from geo.followup import open_tasks
+from geo.hotspots import HOTSPOT_INDICATORS, hotspot_inputs, hotspots
+from geo.indicators import LEVELS, compute_indicators
+from geo.rules import RulesConfig, age_on
+from geo.weights import polygon_weights
+from healthmap.store.frames import read_frames
+from healthmap.store.results import (
+    Build,
+    BuildCurrent,
+    BurdenRow,
+    HealthIndex,
+    HotspotResult,
+    IndicatorValue,
+)
+from healthmap.store.shapes import grid_shapes as grid_shapes_of
+from pipelines.load import insert
+
+Progress = Callable[[str, int, int], None]
+
+HOTSPOT_LEVELS: tuple[str, ...] = ("h3:8", "grid")
+
+
+def build_periods(as_of: dt.date, months: int = 12) -> list[dt.date]:
+    """D and the ``months`` month-ends before it, newest first.
+
+    The month-end of D's own month is not included unless D is that day (then D covers it).
+    """
+    periods = [as_of]
+    first_of_month = as_of.replace(day=1)
+    for _ in range(months):
+        month_end = first_of_month - dt.timedelta(days=1)
+        periods.append(month_end)
+        first_of_month = month_end.replace(day=1)
+    return periods
+
+
+def compute_period(
+    period: dt.date, frames: dict[str, pd.DataFrame], rules: RulesConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Indicators at every level (raw and suppressed) and the grid health index for a date."""
+    tasks = open_tasks(
+        period,
+        residents=frames["residents"],
+        registry=frames["chronic_registry"],
+        followups=frames["followups"],
+        measurements=frames["measurements"],
+        claims=frames["claims"],
+        grids=frames["grids"],
+        dismissals=frames.get("dismissals"),
+        config=rules,
+    )
+    values = compute_indicators(
+        period,
+        residents=frames["residents"],
+        registry=frames["chronic_registry"],
+        followups=frames["followups"],
+        claims=frames["claims"],
+        facilities=frames["facilities"],
+        staff=frames["staff"],
+        grids=frames["grids"],
+        areas=frames["areas"],
+        population=frames.get("population"),
+        vaccinations=frames.get("vaccinations"),
+        open_tasks=tasks,
+        levels=LEVELS,
+        config=rules,
+    )
+    shown = suppress(values, k=rules.indicators.suppression_k)
+    index = grid_health_index(shown[shown["level"] == "grid"], config=rules)
+    return values, shown, index
+
+
+def adults_per_unit(residents: pd.DataFrame, as_of: dt.date, level: str) -> pd.Series:
+    """Active residents aged 18+ on ``as_of`` per unit of ``level`` (``h3:8`` or ``grid``)."""
+    column = "grid_id" if level == "grid" else f"h3_{level.split(':')[1]}"
+    active = residents[residents["status"].fillna("active") == "active"]
+    adult = active[age_on(active["birth_date"], as_of).fillna(-1).to_numpy() >= 18]
+    return adult.groupby(adult[column].astype(str))[column].size().rename("adults")
+
+
+def compute_hotspots(
+    as_of: dt.date,
+    values: pd.DataFrame,
+    residents: pd.DataFrame,
+    grid_shapes: Any,
+    rules: RulesConfig,
+) -> pd.DataFrame:
+    """Gi* hotspots of every hotspot indicator on H3 res 8 and on grids (RULES.md)."""
+    parts = []
+    for level in HOTSPOT_LEVELS:
+        inputs = hotspot_inputs(values, adults_per_unit(residents, as_of, level), level)
+        grid_w = None
+        if level == "grid":
+            if grid_shapes is None or not len(grid_shapes):
+                continue
+            shapes = grid_shapes[grid_shapes["grid_id"].isin(inputs["unit_id"])]
+            shapes = shapes.reset_index(drop=True)
+            grid_w = polygon_weights(shapes, "grid_id")
+            inputs = inputs[inputs["unit_id"].isin(shapes["grid_id"])]
+        for indicator in HOTSPOT_INDICATORS:
+            sub = inputs[inputs["indicator"] == indicator].reset_index(drop=True)
+            if sub.empty:
+                continue
+            if level == "grid":
+                result = hotspots(sub, weights=grid_w, kind="polygon", config=rules.hotspots)
+            else:
+                result = hotspots(sub, kind="h3", config=rules.hotspots)
+            parts.append(result.assign(indicator=indicator, level=level))
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    # RULES.md small numbers: a unit's raw rate and count are withheld below k; the
+    # smoothed rate, z and class are model estimates over the neighbourhood and stay.
+    k = rules.indicators.suppression_k
+    below_den = (out["denominator"] < k).to_numpy()
+    below_num = ((out["numerator"] > 0) & (out["numerator"] < k)).to_numpy()
+    out["suppressed"] = below_den | below_num
+    out["suppression_reason"] = np.where(
+        below_den, "denominator_below_k", np.where(below_num, "count_below_k", None)
+    )
+    out.loc[out["suppressed"], ["rate", "numerator"]] = np.nan
+    return out
+
+
+def run_build(
+    engine: Engine,
+    as_of: dt.date,
+    rules: RulesConfig,
+    *,
+    months: int = 12,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Compute and store a full build for ``as_of``; return its summary.
+
+    Parameters
+    ----------
+    engine : Engine
+        The store (schema at head).
+    as_of : date
+        D, the as-of date of the build.
+    rules : RulesConfig
+        Domain thresholds (``Settings.rules``).
+    months : int
+        How many month-ends before D are built too (default 12).
+    progress : callable, optional
+        ``progress(step, done, total)`` for the command line's progress bar.
+    """
+    tick = progress or (lambda *_: None)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    with Session(engine) as session:
+        build = Build(as_of=as_of, started_at=_now(), status="building")
+        session.add(build)
+        session.commit()
+        build_id = build.build_id
+    try:
+        t0 = time.perf_counter()
+        frames = read_frames(engine)
+        grid_shapes = grid_shapes_of(engine)
+        timings["read"] = time.perf_counter() - t0
+        periods = build_periods(as_of, months)
+        steps = len(periods) + 2
+        counts = {"indicator_values": 0, "health_index": 0, "burden": 0, "hotspot_results": 0}
+        for i, period in enumerate(periods):
+            tick(f"indicators {period}", i, steps)
+            t0 = time.perf_counter()
+            values, shown, index = compute_period(period, frames, rules)
+            if period == as_of:
+                values_at_d = values
+            timings[f"compute {period}"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            counts["indicator_values"] += _store_indicators(engine, build_id, period, shown)
+            counts["health_index"] += _store_index(engine, build_id, period, index)
+            timings[f"store {period}"] = time.perf_counter() - t0
+        tick("burden", len(periods), steps)
+        t0 = time.perf_counter()
+        burden = disease_burden(
+            as_of,
+            claims=frames["claims"],
+            residents=frames["residents"],
+            population=frames.get("population"),
+            config=rules,
+        )
+        counts["burden"] = _store_burden(engine, build_id, burden)
+        timings["burden"] = time.perf_counter() - t0
+        tick("hotspots", len(periods) + 1, steps)
+        t0 = time.perf_counter()
+        hot = compute_hotspots(as_of, values_at_d, frames["residents"], grid_shapes, rules)
+        counts["hotspot_results"] = _store_hotspots(engine, build_id, hot)
+        timings["hotspots"] = time.perf_counter() - t0
+        tick("done", steps, steps)
+    except BaseException:
+        with Session(engine) as session:
+            session.execute(update(Build).where(Build.build_id == build_id).values(status="failed"))
+            _delete_build_rows(session, build_id)
+            session.commit()
+        raise
+    summary = {
+        "build_id": build_id,
+        "as_of": as_of.isoformat(),
+        "periods": [p.isoformat() for p in periods],
+        "rows": counts,
+        "seconds": round(time.perf_counter() - started, 2),
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+    }
+    _make_current(engine, build_id, summary)
+    return summary
+
+
+def current_build_id(engine: Engine) -> int | None:
+    """The build readers see, or None before the first build."""
+    with Session(engine) as session:
+        return session.scalar(select(BuildCurrent.build_id).where(BuildCurrent.name == "current"))
+
+
+# ----------------------------------------------------------------------------------------
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _insert(engine: Engine, table: str, frame: pd.DataFrame, **constants: Any) -> int:
+    if frame.empty:
+        return 0
+    frame = frame.assign(**constants)
+    with engine.begin() as conn:
+        return insert(conn, table, frame)
+
+
+def _store_indicators(engine: Engine, build_id: int, period: dt.date, shown: pd.DataFrame) -> int:
+    cols = [
+        "level",
+        "unit_id",
+        "indicator",
+        "numerator",
+        "denominator",
+        "value",
+        "suppressed",
+        "suppression_reason",
+    ]
+    return _insert(engine, "indicator_values", shown[cols], build_id=build_id, period=period)
+
+
+def _store_index(engine: Engine, build_id: int, period: dt.date, index: pd.DataFrame) -> int:
+    if index.empty:
+        return 0
+    value_col = "index" if "index" in index.columns else "value"
+    comp_cols = [c for c in index.columns if c not in ("grid_id", value_col)]
+    frame = pd.DataFrame(
+        {
+            "grid_id": index["grid_id"].astype(str),
+            "value": pd.to_numeric(index[value_col], errors="coerce"),
+            "components": [
+                _jsonable(dict(zip(comp_cols, row, strict=True)))
+                for row in index[comp_cols].itertuples(index=False)
+            ],
+        }
+    )
+    return _insert(engine, "health_index", frame, build_id=build_id, period=period)
+
+
+def _store_burden(engine: Engine, build_id: int, burden: pd.DataFrame) -> int:
+    if "suppressed" not in burden:
+        burden = burden.assign(suppressed=False)
+    cols = [c.name for c in BurdenRow.__table__.columns if c.name in burden.columns]
+    return _insert(engine, "burden", burden[cols], build_id=build_id)
+
+
+def _store_hotspots(engine: Engine, build_id: int, hot: pd.DataFrame) -> int:
+    hot = hot.rename(columns={"class": "hotspot_class"})
+    cols = [c.name for c in HotspotResult.__table__.columns if c.name in hot.columns]
+    return _insert(engine, "hotspot_results", hot[cols], build_id=build_id)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def _delete_build_rows(session: Session, build_id: int) -> None:
+    for table in (IndicatorValue, HealthIndex, BurdenRow, HotspotResult):
+        session.execute(delete(table).where(table.build_id == build_id))
+
+
+def _make_current(engine: Engine, build_id: int, summary: dict[str, Any]) -> None:
+    """Point readers at ``build_id`` in one transaction, then drop older builds' rows."""
+    with Session(engine) as session, session.begin():
+        previous = session.scalar(
+            select(BuildCurrent.build_id).where(BuildCurrent.name == "current")
+        )
+        if previous is None:
+            session.execute(sql_insert(BuildCurrent).values(name="current", build_id=build_id))
+        else:
+            session.execute(
+                update(BuildCurrent).where(BuildCurrent.name == "current").values(build_id=build_id)
+            )
+        session.execute(
+            update(Build)
+            .where(Build.build_id == build_id)
+            .values(status="ready", finished_at=_now(), summary=summary)
+        )
+    with Session(engine) as session, session.begin():
+        old = session.scalars(select(Build.build_id).where(Build.build_id != build_id)).all()
+        for old_id in old:
+            _delete_build_rows(session, old_id)
+        session.execute(
+            update(Build)
+            .where(Build.build_id.in_(old), Build.status == "ready")
+            .values(status="superseded")
+        )
