@@ -50,6 +50,7 @@ class AuthSettings(BaseModel):
     refresh_minutes: int = Field(60 * 12, description="Lifetime of a refresh token.")
     max_failed_logins: int = Field(5, description="Failed logins before the back-off starts.")
     lockout_minutes: int = Field(15, description="How long a locked account waits.")
+    min_password_length: int = Field(10, description="Shortest accepted password.")
 
 
 class ServiceSettings(BaseModel):
@@ -68,6 +69,13 @@ class ServiceSettings(BaseModel):
     )
     max_body_bytes: int = Field(20 * 1024 * 1024, description="Largest accepted request body.")
     pushlist_cron: str = Field("0 6 * * *", description="When the morning lists are generated.")
+    rate_limit_per_minute: int = Field(
+        300,
+        description="Requests a user may make per minute (token-bucket refill); 0 = off.",
+    )
+    rate_limit_burst: int = Field(
+        60, description="Requests a user may make at once after a pause (bucket size)."
+    )
 
 
 class Settings(BaseSettings):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -146,15 +147,16 @@ def _kind(table: str, column: str) -> str:
     return "string"
 
 
-def _read_postgres(engine: Engine, table: str, columns: Sequence[str]) -> pd.DataFrame:
+def _read_postgres(
+    engine: Engine, table: str, columns: Sequence[str], where: str, params: dict[str, Any]
+) -> pd.DataFrame:
     cols = ", ".join(f'"{c}"' for c in columns)
     buf = io.BytesIO()
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        with cur.copy(
-            f"COPY (SELECT {cols} FROM {table}) TO STDOUT WITH (FORMAT csv, HEADER)"
-        ) as cp:
+        query = f"COPY (SELECT {cols} FROM {table}{where}) TO STDOUT WITH (FORMAT csv, HEADER)"
+        with cur.copy(query, params or None) as cp:
             for block in cp:
                 buf.write(block)
     finally:
@@ -168,12 +170,14 @@ def _read_postgres(engine: Engine, table: str, columns: Sequence[str]) -> pd.Dat
     return tbl.to_pandas()
 
 
-def _read_sqlite(engine: Engine, table: str, columns: Sequence[str]) -> pd.DataFrame:
+def _read_sqlite(
+    engine: Engine, table: str, columns: Sequence[str], where: str, params: dict[str, Any]
+) -> pd.DataFrame:
     cols = ", ".join(f'"{c}"' for c in columns)
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        cur.execute(f"SELECT {cols} FROM {table}")
+        cur.execute(f"SELECT {cols} FROM {table}{where}", params)
         rows = cur.fetchall()
     finally:
         raw.close()
@@ -208,11 +212,27 @@ def _canonical(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     return frame
 
 
-def read_frame(engine: Engine, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """One store table as a canonical frame (see ``docs/frames.md``)."""
+def read_frame(
+    engine: Engine,
+    table: str,
+    columns: Sequence[str] | None = None,
+    *,
+    where: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """One store table as a canonical frame (see ``docs/frames.md``).
+
+    ``where`` is an SQL condition with ``{name}`` placeholders for ``params`` (bound by the
+    driver, never pasted in), e.g. ``where="team_id = {team}", params={"team": "T0001"}``.
+    """
     columns = tuple(columns or FRAME_COLUMNS[table])
-    reader = _read_postgres if is_postgres(engine) else _read_sqlite
-    frame = reader(engine, table, columns)
+    postgres = is_postgres(engine)
+    clause = ""
+    if where:
+        marks = {k: (f"%({k})s" if postgres else f":{k}") for k in (params or {})}
+        clause = " WHERE " + where.format(**marks)
+    reader = _read_postgres if postgres else _read_sqlite
+    frame = reader(engine, table, columns, clause, dict(params or {}))
     frame = _canonical(frame, table)
     if table == "grids" and "village_codes" in frame:
         frame["village_codes"] = frame["village_codes"].fillna("").str.split(";")

@@ -1,0 +1,271 @@
+"""Push lists and visit routes from the store: the morning run, one team's live list, a route.
+
+The rules live in :mod:`geo.followup` (tasks, order, colours, masking) and
+:mod:`geo.routing`; this module only reads the store into frames, calls them and writes the
+morning snapshot. One team's list reads just that team's residents (signed to it, living in
+its grids, or managed by it), so the phone page answers in well under a second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.orm import Session
+
+from geo.followup import ENTRY_COLUMNS, open_tasks, push_list, push_list_entries
+from geo.risk_model import current_features, load_model, score
+from geo.routing import Route, plan_route
+from geo.rules import RulesConfig
+from geo.travel import StraightLineModel
+from healthmap.store.frames import read_frame
+from healthmap.store.models import Facility, Team
+from healthmap.store.worklists import PushListEntry, PushListRun, TaskDismissal
+
+#: Tables the follow-up rules read, keyed by the frame names of docs/frames.md.
+RULE_TABLES = ("residents", "chronic_registry", "followups", "measurements", "claims", "grids")
+
+#: A team's residents: signed to it, living in one of its grids, or managed by it.
+TEAM_RESIDENTS = (
+    "SELECT resident_id FROM residents WHERE signed_team_id = {team}"
+    " OR grid_id IN (SELECT grid_id FROM grids WHERE team_id = {team})"
+    " UNION SELECT resident_id FROM chronic_registry WHERE team_id = {team}"
+)
+
+
+class UnknownTeamError(LookupError):
+    """No such team (the service answers 404)."""
+
+
+def dismissals_frame(
+    engine: Engine, resident_where: str | None = None, **params: Any
+) -> pd.DataFrame:
+    """Doctors' dismissals as the frame :func:`geo.followup.open_tasks` takes."""
+    stmt = select(
+        TaskDismissal.resident_id,
+        TaskDismissal.disease,
+        TaskDismissal.task_code,
+        TaskDismissal.due_date,
+        TaskDismissal.dismissed_at,
+        TaskDismissal.reason,
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    frame = pd.DataFrame(
+        rows, columns=["resident_id", "disease", "task_code", "due_date", "dismissed_at", "reason"]
+    )
+    frame["due_date"] = pd.to_datetime(frame["due_date"]).astype("datetime64[ns]")
+    frame["dismissed_at"] = pd.to_datetime(frame["dismissed_at"], utc=True)
+    return frame
+
+
+def read_rule_frames(engine: Engine, team_id: str | None = None) -> dict[str, pd.DataFrame]:
+    """The frames the follow-up rules need: the whole county, or one team's residents."""
+    if team_id is None:
+        frames = {t: read_frame(engine, t) for t in RULE_TABLES}
+    else:
+        params = {"team": team_id}
+        who = f"resident_id IN ({TEAM_RESIDENTS})"
+        frames = {
+            t: read_frame(engine, t, where=who, params=params) for t in RULE_TABLES if t != "grids"
+        }
+        frames["grids"] = read_frame(engine, "grids")
+    frames["dismissals"] = dismissals_frame(engine)
+    return frames
+
+
+def _tasks(frames: dict[str, pd.DataFrame], as_of: dt.date, rules: RulesConfig) -> pd.DataFrame:
+    return open_tasks(
+        as_of,
+        residents=frames["residents"],
+        registry=frames["chronic_registry"],
+        followups=frames["followups"],
+        measurements=frames["measurements"],
+        claims=frames["claims"],
+        grids=frames["grids"],
+        dismissals=frames["dismissals"],
+        config=rules,
+    )
+
+
+def model_risk(
+    model_path: Path | None, frames: dict[str, pd.DataFrame], as_of: dt.date, rules: RulesConfig
+) -> pd.Series | None:
+    """Model risk scores indexed by (resident_id, disease), or None without a trained model."""
+    if model_path is None or not Path(model_path).exists():
+        return None
+    bundle = load_model(model_path)
+    features = current_features(
+        as_of,
+        residents=frames["residents"],
+        registry=frames["chronic_registry"],
+        followups=frames["followups"],
+        measurements=frames["measurements"],
+        claims=frames["claims"],
+        config=rules,
+    )
+    if features.empty:
+        return None
+    return score(bundle, features)
+
+
+def team_exists(engine: Engine, team_id: str) -> bool:
+    with Session(engine) as session:
+        return session.get(Team, team_id) is not None
+
+
+def team_push_list(
+    engine: Engine,
+    team_id: str,
+    as_of: dt.date,
+    rules: RulesConfig,
+    *,
+    masked: bool = True,
+    model_path: Path | None = None,
+) -> pd.DataFrame:
+    """Team ``team_id``'s live list for ``as_of`` (entries with the RULES.md fields).
+
+    Parameters
+    ----------
+    engine : Engine
+    team_id : str
+    as_of : date
+        The day D.
+    rules : RulesConfig
+    masked : bool
+        Mask names and phones (everyone but the team itself).
+    model_path : Path, optional
+        A trained risk model; the fallback score is used without one.
+    """
+    if not team_exists(engine, team_id):
+        raise UnknownTeamError(team_id)
+    frames = read_rule_frames(engine, team_id)
+    tasks = _tasks(frames, as_of, rules)
+    risk = model_risk(model_path, frames, as_of, rules)
+    entries = push_list_entries(
+        tasks, frames["residents"], risk, as_of, team_id, masked=masked, config=rules
+    )
+    entries["risk_source"] = "fallback" if risk is None else "model"
+    return entries
+
+
+def generate_push_lists(
+    engine: Engine,
+    as_of: dt.date,
+    rules: RulesConfig,
+    *,
+    model_path: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Materialise every team's list for ``as_of`` (the 06:00 run); replaces that day's lists.
+
+    Returns a summary: teams, entries, entries per colour, seconds, risk source.
+    """
+    started = time.perf_counter()
+    tick = progress or (lambda *_: None)
+    tick("reading the store", 0, 3)
+    frames = read_rule_frames(engine)
+    tick("follow-up rules", 1, 3)
+    tasks = _tasks(frames, as_of, rules)
+    risk = model_risk(model_path, frames, as_of, rules)
+    lists = push_list(tasks, as_of, risk=risk, config=rules)
+    lists = lists[lists["team_id"].notna()].copy()
+    lists["rank"] = lists.groupby("team_id").cumcount() + 1
+    source = "fallback" if risk is None else "model"
+    now = dt.datetime.now(dt.UTC)
+    rows = pd.DataFrame(
+        {
+            "list_date": as_of,
+            "team_id": lists["team_id"].astype(str),
+            "resident_id": lists["resident_id"].astype(str),
+            "disease": lists["disease"].astype(str),
+            "rank": lists["rank"].astype(int),
+            "task_code": lists["task_code"].astype(str),
+            "colour": lists["colour"].astype(str),
+            "due_date": pd.to_datetime(lists["due_date"]).dt.date,
+            "days_overdue": lists["days_overdue"].astype(int),
+            "risk_score": pd.to_numeric(lists["risk_score"], errors="coerce"),
+            "risk_source": source,
+            "grid_id": lists["grid_id"],
+            "reason_zh": lists["reason_zh"],
+            "generated_at": now,
+        }
+    )
+    tick("writing the lists", 2, 3)
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    with Session(engine) as session, session.begin():
+        session.execute(delete(PushListEntry).where(PushListEntry.list_date == as_of))
+        session.execute(delete(PushListRun).where(PushListRun.list_date == as_of))
+        if records:
+            session.execute(insert(PushListEntry), records)
+        seconds = round(time.perf_counter() - started, 2)
+        session.execute(
+            insert(PushListRun).values(
+                list_date=as_of,
+                generated_at=now,
+                teams=int(rows["team_id"].nunique()),
+                entries=len(rows),
+                seconds=seconds,
+                risk_source=source,
+            )
+        )
+    tick("done", 3, 3)
+    return {
+        "date": as_of.isoformat(),
+        "teams": int(rows["team_id"].nunique()),
+        "entries": len(rows),
+        "colours": {k: int(v) for k, v in rows["colour"].value_counts().items()},
+        "risk_source": source,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def team_base(engine: Engine, team_id: str) -> tuple[tuple[float, float], int]:
+    """The team's home facility (lat, lng) and its max_daily_visits."""
+    with Session(engine) as session:
+        team = session.get(Team, team_id)
+        if team is None:
+            raise UnknownTeamError(team_id)
+        facility = session.get(Facility, team.facility_id)
+        if facility is None:
+            raise LookupError(f"team {team_id}'s base facility {team.facility_id} is unknown")
+        return (facility.lat, facility.lng), int(team.max_daily_visits or 12)
+
+
+def team_route(
+    engine: Engine,
+    team_id: str,
+    as_of: dt.date,
+    rules: RulesConfig,
+    *,
+    mode: str = "drive",
+    entries: pd.DataFrame | None = None,
+    model_path: Path | None = None,
+) -> Route:
+    """The day's visit route of a team: its list's first max_daily_visits, red first."""
+    base, max_visits = team_base(engine, team_id)
+    if entries is None:
+        entries = team_push_list(engine, team_id, as_of, rules, masked=True, model_path=model_path)
+    stops = entries[["resident_id", "lat", "lng", "colour"]]
+    return plan_route(
+        base,
+        stops,
+        max_stops=max_visits,
+        model=StraightLineModel(mode=mode, config=rules.coverage),
+        time_limit_s=2.0,
+    )
+
+
+__all__ = [
+    "ENTRY_COLUMNS",
+    "UnknownTeamError",
+    "generate_push_lists",
+    "read_rule_frames",
+    "team_push_list",
+    "team_route",
+]

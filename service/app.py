@@ -1,0 +1,193 @@
+"""The application factory.
+
+``create_app(settings, engine)`` builds the FastAPI app: the store is opened (unless an
+engine is handed in) and migrated when the app starts, and disposed of when it stops.
+Errors of every kind leave as RFC 9457 problems (``service.errors``); the middlewares
+(``service.middleware``) add the request id, the access log, the security headers, the
+optional CORS and the body limit. Run it with ``uvicorn --factory service.app:create_app``
+(and ``access_log=False``: uvicorn's own access log prints query strings).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from starlette.middleware import Middleware
+
+import healthmap.store.accounts  # noqa: F401  (registers the account tables on Base)
+from healthmap.settings import AuthSettings, IngestSettings, Settings, load_settings
+from healthmap.store.engine import MIGRATIONS, make_engine, migrate, normalise_url
+from service.errors import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA, install_error_handlers
+from service.middleware import (
+    BodyLimitMiddleware,
+    CatchAllMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+    basemap_origin,
+    content_security_policy,
+)
+from service.ratelimit import DEFAULT_BURST, DEFAULT_PER_MINUTE, TokenBucketLimiter
+from service.routes import admin, auth, health, meta
+
+logger = logging.getLogger("healthmap.service")
+
+#: The shortest ``auth.secret`` production accepts (HS256 wants a 256-bit key).
+MIN_SECRET_LENGTH = 32
+#: Seconds to wait for PostgreSQL to accept a connection (so /readyz cannot hang).
+PG_CONNECT_TIMEOUT = 10
+
+_PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+#: Every operation documents its errors as problems (FastAPI's own 422 schema is not used).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"description": "Client error (RFC 9457 problem)", "content": _PROBLEM_CONTENT},
+    "5XX": {"description": "Server error (RFC 9457 problem)", "content": _PROBLEM_CONTENT},
+}
+
+
+class InsecureConfiguration(RuntimeError):
+    """Production settings that must not be used (default or weak secrets)."""
+
+
+def check_production(settings: Settings) -> None:
+    """Raise :class:`InsecureConfiguration` if production mode uses demo secrets."""
+    if settings.mode != "production":
+        return
+    problems = []
+    if settings.auth.secret == AuthSettings.model_fields["secret"].default:
+        problems.append("auth.secret is the demo default (set HEALTHMAP_AUTH__SECRET)")
+    elif len(settings.auth.secret) < MIN_SECRET_LENGTH:
+        problems.append(
+            f"auth.secret has fewer than {MIN_SECRET_LENGTH} characters"
+            " (set a long random HEALTHMAP_AUTH__SECRET)"
+        )
+    if settings.ingest.id_hash_key == IngestSettings.model_fields["id_hash_key"].default:
+        problems.append(
+            "ingest.id_hash_key is the demo default (set HEALTHMAP_INGEST__ID_HASH_KEY)"
+        )
+    if problems:
+        raise InsecureConfiguration(
+            "Refusing to start in production mode: " + "; ".join(problems) + "."
+        )
+
+
+@functools.cache
+def schema_heads() -> frozenset[str]:
+    """The head revision(s) of the store's migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return frozenset(ScriptDirectory.from_config(cfg).get_heads())
+
+
+def _open_store(url: str) -> Engine:
+    # Errors logged with their traceback must not carry statement parameters (names, ID
+    # hashes, phones): SQLAlchemy puts them in exception messages unless told not to.
+    kwargs: dict[str, Any] = {"hide_parameters": True}
+    if make_url(normalise_url(url)).get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT}
+    return make_engine(url, **kwargs)
+
+
+def _app_version() -> str:
+    try:
+        return version("healthmap")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+class HealthmapAPI(FastAPI):
+    """FastAPI with the problem schema in its OpenAPI components."""
+
+    def openapi(self) -> dict[str, Any]:
+        schema = super().openapi()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        return schema
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the service.
+
+    Parameters
+    ----------
+    settings
+        Defaults to :func:`healthmap.settings.load_settings` (the environment).
+    engine
+        An open store; by default one is created from ``settings.database_url`` at startup
+        and disposed of at shutdown. Either way the schema is migrated at startup.
+
+    Raises
+    ------
+    InsecureConfiguration
+        In ``production`` mode with the default ``auth.secret`` or ``ingest.id_hash_key``.
+    """
+    settings = settings or load_settings()
+    check_production(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = engine if engine is not None else _open_store(settings.database_url)
+        try:
+            # Before any request: the service must never run on an older schema.
+            migrate(store)
+            app.state.engine = store
+            yield
+        finally:
+            if engine is None:
+                store.dispose()
+
+    origins = [o for o in (basemap_origin(settings.service.basemap_url),) if o]
+    if settings.service.basemap_url and not origins:
+        logger.warning("basemap_url cannot be expressed in the CSP; the basemap will be blocked")
+    middleware = [
+        Middleware(RequestContextMiddleware),
+        Middleware(SecurityHeadersMiddleware, csp=content_security_policy(origins)),
+    ]
+    if settings.service.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.service.cors_origins),
+                # Tokens travel in the Authorization header, never in cookies.
+                allow_credentials=False,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After"],
+                max_age=600,
+            )
+        )
+    middleware += [
+        Middleware(CatchAllMiddleware),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.service.max_body_bytes),
+    ]
+
+    app = HealthmapAPI(
+        title="healthmap",
+        summary="Health map of a county: follow-up lists, indicators, hotspots, coverage.",
+        version=_app_version(),
+        lifespan=lifespan,
+        docs_url=None,  # served by service.routes.meta with its own CSP
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        middleware=middleware,
+        responses=PROBLEM_RESPONSES,
+    )
+    app.state.settings = settings
+    app.state.schema_heads = schema_heads()
+    app.state.rate_limiter = TokenBucketLimiter(
+        per_minute=getattr(settings.service, "rate_limit_per_minute", DEFAULT_PER_MINUTE),
+        burst=getattr(settings.service, "rate_limit_burst", DEFAULT_BURST),
+    )
+    install_error_handlers(app)
+    for module in (health, auth, admin, meta):
+        app.include_router(module.router)
+    return app

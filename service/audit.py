@@ -1,0 +1,196 @@
+"""The audit log: who read, wrote or exported what, and when.
+
+Append-only. This module has no update or delete function, the API has no such endpoint,
+and the store's triggers (migration ``0002``) reject UPDATE and DELETE on ``audit_log``.
+
+What goes in: the account (id, username, role), the action (``read``, ``write``,
+``export``, ``login``, ``admin``), the endpoint (method and route template), the resource
+type and id (e.g. ``resident`` / ``R000123``), the client address and a small JSON
+``detail`` (filters, counts). What never goes in: a resident's name, ID number, phone or
+address, or any value read from the store — the audit log must be safe to hand to an
+inspector.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy.orm import Session
+
+from healthmap.store.accounts import AUDIT_ACTIONS, AuditAction, AuditLog
+from service.auth import Principal, utcnow
+from service.errors import Invalid
+
+#: Local time zone of date filters (RULES.md: dates are Asia/Shanghai dates).
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+MAX_PAGE = 500
+
+
+class AuditEntry(BaseModel):
+    """One audit record, as the API and the CLI show it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: dt.datetime
+    user_id: int | None
+    username: str | None
+    role: str | None
+    action: str
+    endpoint: str
+    resource_type: str | None
+    resource_id: str | None
+    client: str | None
+    detail: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    """A page of audit records, newest first, and how many match in all."""
+
+    items: list[AuditEntry]
+    total: int
+    limit: int
+    offset: int
+
+
+def record_audit(
+    target: Session | Connection | Engine,
+    *,
+    action: AuditAction | str,
+    endpoint: str,
+    user: Principal | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    client: str | None = None,
+    detail: dict[str, Any] | None = None,
+    at: dt.datetime | None = None,
+) -> None:
+    """Append one record.
+
+    Parameters
+    ----------
+    target
+        An ``Engine`` writes and commits at once, in its own transaction (so the record
+        stays even when the request's work fails). A ``Session`` or ``Connection`` adds the
+        record to the caller's transaction (a write and its record commit together).
+    action
+        ``read``, ``write``, ``export``, ``login`` or ``admin``.
+    endpoint
+        ``"GET /residents/{resident_id}"`` (route template, not the raw path) or ``"cli"``.
+    detail
+        Small JSON; ids, filters and counts only, never personal data.
+    """
+    if action not in AUDIT_ACTIONS:
+        raise Invalid(f"Unknown audit action {action!r}.")
+    values = {
+        "at": at or utcnow(),
+        "user_id": user.id if user else None,
+        "username": user.username if user else None,
+        "role": user.role if user else None,
+        "action": action,
+        "endpoint": endpoint[:200],
+        "resource_type": resource_type,
+        "resource_id": None if resource_id is None else str(resource_id)[:100],
+        "client": None if client is None else client[:64],
+        "detail": detail,
+    }
+    stmt = insert(AuditLog).values(**values)
+    if isinstance(target, Engine):
+        with target.begin() as conn:
+            conn.execute(stmt)
+    else:
+        target.execute(stmt)
+
+
+def query_audit(
+    target: Engine | Session,
+    *,
+    username: str | None = None,
+    action: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    timezone: str = DEFAULT_TIMEZONE,
+) -> AuditPage:
+    """A page of audit records, newest first (what ``GET /admin/audit`` returns).
+
+    Parameters
+    ----------
+    username, action
+        Exact matches, when given.
+    since, until
+        Local dates (``timezone``), both inclusive.
+    limit, offset
+        Page; ``limit`` is capped at 500.
+    """
+    if action is not None and action not in AUDIT_ACTIONS:
+        raise Invalid(f"Unknown audit action {action!r}; one of {', '.join(AUDIT_ACTIONS)}.")
+    if since and until and since > until:
+        raise Invalid("`since` is after `until`.")
+    limit = max(1, min(limit, MAX_PAGE))
+    offset = max(0, offset)
+    tz = ZoneInfo(timezone)
+    conditions = []
+    if username is not None:
+        conditions.append(AuditLog.username == username.strip().lower())
+    if action is not None:
+        conditions.append(AuditLog.action == action)
+    if since is not None:
+        conditions.append(AuditLog.at >= dt.datetime.combine(since, dt.time(), tz))
+    if until is not None:
+        next_day = until + dt.timedelta(days=1)
+        conditions.append(AuditLog.at < dt.datetime.combine(next_day, dt.time(), tz))
+    count = select(func.count()).select_from(AuditLog).where(*conditions)
+    page = (
+        select(AuditLog).where(*conditions).order_by(AuditLog.id.desc()).limit(limit).offset(offset)
+    )
+
+    def run(session: Session) -> AuditPage:
+        total = session.scalar(count) or 0
+        items = [AuditEntry.model_validate(r) for r in session.scalars(page)]
+        return AuditPage(items=items, total=total, limit=limit, offset=offset)
+
+    if isinstance(target, Session):
+        return run(target)
+    with Session(target) as session:
+        return run(session)
+
+
+def list_audit(
+    engine: Engine | Session,
+    *,
+    username: str | None = None,
+    action: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    timezone: str = DEFAULT_TIMEZONE,
+) -> pd.DataFrame:
+    """Audit records as a table, newest first, for the CLI (``healthmap audit``).
+
+    Same filters as :func:`query_audit`; ``detail`` is rendered as JSON text.
+    """
+    page = query_audit(
+        engine,
+        username=username,
+        action=action,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+        timezone=timezone,
+    )
+    rows = [e.model_dump() for e in page.items]
+    frame = pd.DataFrame(rows, columns=list(AuditEntry.model_fields))
+    frame["detail"] = [
+        None if d is None else json.dumps(d, ensure_ascii=False) for d in frame["detail"]
+    ]
+    return frame

@@ -1,0 +1,170 @@
+"""Every FastAPI dependency of the service, as ``Annotated`` types.
+
+Routes declare what they need by type::
+
+    @router.get("/teams/{team_id}/tasks")
+    def tasks(team_id: str, user: DoctorOrCenter, session: SessionDep, audit: AuditDep): ...
+
+Access rules (docs/security.md):
+
+* a role that may not use an endpoint at all gets **403** (``require_roles``);
+* a resource outside the caller's scope (another team's patient, another township's grid)
+  is **404**, exactly as if it did not exist (``ensure_in_scope``), so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from healthmap.settings import Settings
+from service.audit import record_audit
+from service.auth import Principal, decode_token, principal_from_claims
+from service.errors import Forbidden, NotFound, Unauthorized
+from service.ratelimit import TokenBucketLimiter
+
+# auto_error=False: a missing token must become our 401 problem, not FastAPI's own error.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    """The store's engine."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session for this request; routes commit explicitly, anything else is rolled back."""
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        yield session
+
+
+def get_limiter(request: Request) -> TokenBucketLimiter:
+    """The app's rate limiter."""
+    limiter: TokenBucketLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SessionDep = Annotated[Session, Depends(get_session)]
+LimiterDep = Annotated[TokenBucketLimiter, Depends(get_limiter)]
+TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
+
+
+def client_address(request: Request) -> str | None:
+    """The peer address (behind a proxy, run uvicorn with ``--proxy-headers``)."""
+    return request.client.host if request.client else None
+
+
+def get_current_user(
+    request: Request,
+    token: TokenDep,
+    settings: SettingsDep,
+    session: SessionDep,
+    limiter: LimiterDep,
+) -> Principal:
+    """The caller, from a valid access token; counts against the caller's rate limit."""
+    if not token:
+        raise Unauthorized("Log in first: send `Authorization: Bearer <access token>`.", error=None)
+    claims = decode_token(token, settings.auth, "access")
+    # Counted before the store is asked: a runaway client costs a signature check only.
+    limiter.hit(f"user:{claims['sub']}")
+    principal = principal_from_claims(session, claims)
+    # The access log reads this: it logs the numeric id, never the username.
+    request.state.user_id = principal.id
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(get_current_user)]
+
+
+def require_roles(*roles: str) -> Callable[..., Principal]:
+    """A dependency admitting only ``roles`` (403 for the others)."""
+    allowed = frozenset(roles)
+
+    def check(user: CurrentUser) -> Principal:
+        if user.role not in allowed:
+            raise Forbidden(f"Role {user.role} may not use this endpoint.")
+        return user
+
+    return check
+
+
+AdminUser = Annotated[Principal, Depends(require_roles("admin"))]
+DoctorUser = Annotated[Principal, Depends(require_roles("doctor"))]
+CareUser = Annotated[Principal, Depends(require_roles("doctor", "chronic_center"))]
+AggregateUser = Annotated[
+    Principal, Depends(require_roles("chronic_center", "bureau", "planner", "admin"))
+]
+
+
+def ensure_in_scope(
+    user: Principal, *, team_id: str | None = None, town_code: str | None = None
+) -> None:
+    """Raise :class:`NotFound` unless the individual-level resource is in ``user``'s scope.
+
+    Parameters
+    ----------
+    team_id
+        The team the resource belongs to (a patient's managing team, a route's team).
+    town_code
+        The township the resource lies in. A doctor is judged by team only, a centre by
+        township only; the other roles see no individual-level data at all.
+    """
+    if user.role == "doctor" and team_id is not None and team_id == user.team_id:
+        return
+    if user.role == "chronic_center" and town_code is not None and town_code == user.town_code:
+        return
+    raise NotFound()
+
+
+class Auditor:
+    """Records audit entries for the current request and user."""
+
+    def __init__(self, request: Request, engine: Engine, user: Principal) -> None:
+        self.engine = engine
+        self.user = user
+        self.client = client_address(request)
+        route = request.scope.get("route")
+        self.endpoint = f"{request.method} {getattr(route, 'path', request.url.path)}"
+
+    def __call__(
+        self,
+        action: str,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+        *,
+        session: Session | None = None,
+    ) -> None:
+        """Append a record; in ``session``'s transaction if given, else committed at once."""
+        record_audit(
+            session if session is not None else self.engine,
+            action=action,
+            endpoint=self.endpoint,
+            user=self.user,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            client=self.client,
+            detail=detail,
+        )
+
+
+def get_auditor(request: Request, engine: EngineDep, user: CurrentUser) -> Auditor:
+    """An :class:`Auditor` bound to this request."""
+    return Auditor(request, engine, user)
+
+
+AuditDep = Annotated[Auditor, Depends(get_auditor)]

@@ -1,0 +1,362 @@
+"""Domain errors and the one mapping from any error to an RFC 9457 problem response.
+
+Code below the HTTP layer raises :class:`HealthmapError` subclasses (``NotFound``,
+``Forbidden``…) and never builds responses. :func:`problem_response` is the only place
+an error becomes HTTP; :func:`install_error_handlers` routes FastAPI's validation errors,
+Starlette's HTTP errors (unknown route, wrong method) and the domain errors to it, and the
+catch-all middleware (``service.middleware``) sends everything unexpected there as a 500.
+
+Every error body has the same shape (``application/problem+json``)::
+
+    {"type": "/problems/not-found", "title": "Not found", "status": 404,
+     "detail": "...", "instance": "urn:uuid:<request id>"}
+
+``type`` is a relative reference to ``GET /problems/<slug>``, which describes it;
+``instance`` is the request id, also sent as ``X-Request-ID`` and written to the access
+log, so a user's error report leads to the log line. Validation problems add ``errors``
+(where and what, never the submitted value: it may be an ID number or a name).
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Scope
+
+logger = logging.getLogger("healthmap.service")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_PREFIX = "/problems/"
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """A documented kind of problem (served at ``/problems/<slug>``)."""
+
+    slug: str
+    status: int
+    title: str
+    description: str
+
+    @property
+    def uri(self) -> str:
+        return PROBLEM_PREFIX + self.slug
+
+
+_TYPES = [
+    ProblemType("bad-request", 400, "Bad request", "The request could not be read."),
+    ProblemType(
+        "unauthorized",
+        401,
+        "Not authenticated",
+        "No valid access token: log in at POST /auth/token, or refresh at POST /auth/refresh.",
+    ),
+    ProblemType(
+        "forbidden",
+        403,
+        "Forbidden",
+        "Your role may not use this endpoint (docs/security.md lists what each role may do).",
+    ),
+    ProblemType(
+        "not-found",
+        404,
+        "Not found",
+        "No such resource, or it is outside your scope (a doctor's own team, a centre's own"
+        " township): the service does not reveal which.",
+    ),
+    ProblemType(
+        "method-not-allowed", 405, "Method not allowed", "The Allow header lists the methods."
+    ),
+    ProblemType("conflict", 409, "Conflict", "The request conflicts with the current state."),
+    ProblemType(
+        "content-too-large",
+        413,
+        "Content too large",
+        "The request body is larger than the service accepts (service.max_body_bytes).",
+    ),
+    ProblemType(
+        "unsupported-media-type", 415, "Unsupported media type", "Send the documented type."
+    ),
+    ProblemType(
+        "invalid",
+        422,
+        "Invalid request",
+        "A parameter or the body is invalid; `errors` lists where and why.",
+    ),
+    ProblemType(
+        "too-many-requests",
+        429,
+        "Too many requests",
+        "The per-user request budget is used up; retry after Retry-After seconds.",
+    ),
+    ProblemType(
+        "account-locked",
+        429,
+        "Account temporarily locked",
+        "Too many failed logins; retry after Retry-After seconds (auth.lockout_minutes).",
+    ),
+    ProblemType(
+        "internal",
+        500,
+        "Internal server error",
+        "An unexpected error; the instance (request id) is in the server log.",
+    ),
+    ProblemType(
+        "unavailable", 503, "Service unavailable", "The store is unreachable or not migrated."
+    ),
+]
+#: Every problem type, by slug.
+PROBLEM_TYPES: dict[str, ProblemType] = {t.slug: t for t in _TYPES}
+# The generic type of each status (``account-locked`` is a refinement of 429).
+_BY_STATUS: dict[int, ProblemType] = {}
+for _t in _TYPES:
+    _BY_STATUS.setdefault(_t.status, _t)
+
+
+# ----------------------------------------------------------------------------------------
+# Domain errors
+# ----------------------------------------------------------------------------------------
+class HealthmapError(Exception):
+    """Base of the errors the service turns into problems.
+
+    Parameters
+    ----------
+    detail
+        Human-readable explanation for the client. Must not contain personal data.
+    headers
+        Extra response headers (``Retry-After``, ``WWW-Authenticate``…).
+    extra
+        Extension members added to the problem body.
+    """
+
+    slug = "internal"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or PROBLEM_TYPES[self.slug].title)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+    @property
+    def problem_type(self) -> ProblemType:
+        return PROBLEM_TYPES[self.slug]
+
+
+class Invalid(HealthmapError):
+    """The request is well-formed but its values make no sense (422)."""
+
+    slug = "invalid"
+
+
+class Unauthorized(HealthmapError):
+    """No, an expired or a forged token; wrong credentials (401)."""
+
+    slug = "unauthorized"
+
+    def __init__(self, detail: str | None = None, *, error: str | None = "invalid_token") -> None:
+        # RFC 6750 §3: tell Bearer clients what went wrong, in the header they parse (no
+        # error code when the request simply carried no token).
+        challenge = f'Bearer error="{error}"' if error else "Bearer"
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(HealthmapError):
+    """The role may not use this endpoint at all (403). Out-of-scope data is NotFound."""
+
+    slug = "forbidden"
+
+
+class NotFound(HealthmapError):
+    """Unknown resource, or one outside the caller's scope (404)."""
+
+    slug = "not-found"
+
+
+class Conflict(HealthmapError):
+    """The request conflicts with what exists (409), e.g. a username already taken."""
+
+    slug = "conflict"
+
+
+class PayloadTooLarge(HealthmapError):
+    """The request body exceeds ``service.max_body_bytes`` (413)."""
+
+    slug = "content-too-large"
+
+
+class TooManyRequests(HealthmapError):
+    """Rate limit reached (429); ``retry_after`` seconds go to the Retry-After header."""
+
+    slug = "too-many-requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: float = 1.0) -> None:
+        seconds = max(1, round(retry_after + 0.5))
+        super().__init__(detail, headers={"Retry-After": str(seconds)})
+        self.retry_after = seconds
+
+
+class AccountLocked(TooManyRequests):
+    """Too many failed logins for this username (429, type ``account-locked``)."""
+
+    slug = "account-locked"
+
+
+class ServiceUnavailable(HealthmapError):
+    """The store is unreachable or its schema is behind (503)."""
+
+    slug = "unavailable"
+
+
+# ----------------------------------------------------------------------------------------
+# The one mapping
+# ----------------------------------------------------------------------------------------
+def request_id(scope: Scope) -> str:
+    """The id of the request (set by the context middleware; made up if it did not run)."""
+    state = scope.setdefault("state", {})
+    rid = state.get("request_id")
+    if not rid:
+        rid = state["request_id"] = str(uuid.uuid4())
+    return str(rid)
+
+
+def problem_body(
+    problem: ProblemType | None, status: int, detail: str | None, scope: Scope, **extra: Any
+) -> dict[str, Any]:
+    """The RFC 9457 members, plus extensions.
+
+    ``problem`` None is a status the service has no type for: RFC 9457's ``about:blank``,
+    whose title is the status phrase.
+    """
+    body: dict[str, Any] = {
+        "type": problem.uri if problem else "about:blank",
+        "title": problem.title if problem else _phrase(status),
+        "status": status,
+        "detail": detail or (problem.description if problem else _phrase(status)),
+        "instance": f"urn:uuid:{request_id(scope)}",
+    }
+    body.update(extra)
+    return body
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+class ProblemResponse(Response):
+    media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def problem_response(exc: BaseException, scope: Scope) -> ProblemResponse:
+    """Turn any exception into its problem response. The only error-to-HTTP mapping.
+
+    Parameters
+    ----------
+    exc
+        A domain error, a Starlette/FastAPI HTTP error, a validation error or anything else
+        (which becomes a 500 whose body says nothing about the cause).
+    scope
+        The ASGI scope of the request (for the request id).
+    """
+    headers: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    problem: ProblemType | None
+    if isinstance(exc, HealthmapError):
+        problem, status, detail = exc.problem_type, exc.problem_type.status, exc.detail
+        headers.update(exc.headers)
+        extra.update(exc.extra)
+    elif isinstance(exc, RequestValidationError):
+        problem, status = PROBLEM_TYPES["invalid"], 422
+        errors = _validation_errors(exc.errors())
+        detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
+        extra["errors"] = errors
+    elif isinstance(exc, StarletteHTTPException):
+        status = exc.status_code
+        problem = _BY_STATUS.get(status)
+        # Starlette's default detail is just the status phrase: say something more useful.
+        plain = not isinstance(exc.detail, str) or exc.detail == _phrase(status)
+        detail = None if plain else exc.detail
+        headers.update(exc.headers or {})
+    else:
+        problem, status, detail = PROBLEM_TYPES["internal"], 500, None
+        logger.error(
+            "unhandled error, request %s",
+            request_id(scope),
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+    body = problem_body(problem, status, detail, scope, **extra)
+    headers.pop("content-length", None)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    # FastAPI's default echoes the submitted value ("input") and pydantic's context; either
+    # may be an ID number or a name, so only where and what is kept.
+    out = []
+    for e in errors:
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        out.append({"loc": loc, "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))})
+    return out
+
+
+async def _handle(request: Request, exc: Exception) -> Response:
+    return problem_response(exc, request.scope)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every kind of error of ``app`` to :func:`problem_response`."""
+    app.add_exception_handler(HealthmapError, _handle)
+    app.add_exception_handler(RequestValidationError, _handle)
+    app.add_exception_handler(StarletteHTTPException, _handle)
+    # Last resort behind the catch-all middleware (e.g. a failure inside a middleware).
+    app.add_exception_handler(Exception, _handle)
+
+
+#: OpenAPI schema of a problem body (added to components by ``service.app``).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details; every error of the service has this shape.",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string", "description": "`/problems/<slug>` or `about:blank`."},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "description": "`urn:uuid:<request id>`."},
+        "errors": {
+            "type": "array",
+            "description": "Validation problems only: where and what (never the value).",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "string"},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}

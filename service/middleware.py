@@ -1,0 +1,264 @@
+"""ASGI middlewares: request context and access log, security headers, body limit, catch-all.
+
+Pure ASGI (no ``BaseHTTPMiddleware``) so streamed responses (tiles, exports) pass through
+untouched. The order, outermost first, is set in ``service.app``::
+
+    RequestContext → SecurityHeaders → [CORS] → CatchAll → BodyLimit → FastAPI's handlers
+
+so the access log sees the final status of everything, every response carries the
+security headers (500s and 413s included), and nothing unexpected reaches Starlette's
+plain-text 500 page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import PayloadTooLarge, problem_response
+
+access_logger = logging.getLogger("healthmap.access")
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+# ----------------------------------------------------------------------------------------
+# Request context and access log
+# ----------------------------------------------------------------------------------------
+class RequestContextMiddleware:
+    """Give each request an id and write one JSON access-log line when it ends.
+
+    The line has method, path, query parameter *names*, status, duration in ms, the user's
+    numeric id (set by the auth dependency) and the request id. It never has query values
+    or path parameters: they may be a resident id, an ID number or a name. The path is the
+    route template (``/residents/{resident_id}``); an unmatched path has every segment that
+    contains a digit replaced by ``*``.
+
+    A UUID in an incoming ``X-Request-ID`` (from the reverse proxy) is kept; anything else
+    is replaced, so the id is always safe to log and to put in ``instance``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
+        rid = incoming if _UUID_RE.match(incoming) else str(uuid.uuid4())
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = rid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            fields: dict[str, Any] = {
+                "event": "access",
+                "method": scope.get("method"),
+                "path": log_path(scope),
+                "query": sorted({k for k, _ in parse_qsl(_qs(scope), keep_blank_values=True)}),
+                "status": status,
+                "duration_ms": round((time.perf_counter() - start) * 1000, 1),
+                "user": state.get("user_id"),
+                "request_id": rid,
+            }
+            access_logger.info(json.dumps(fields, ensure_ascii=False), extra={"access": fields})
+
+
+def _qs(scope: Scope) -> str:
+    raw = scope.get("query_string", b"")
+    return raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
+
+
+def log_path(scope: Scope) -> str:
+    """The path to log: the matched route's template, else a masked path."""
+    route = scope.get("route")
+    template = getattr(route, "path", None) or getattr(route, "path_format", None)
+    if isinstance(template, str):
+        return scope.get("root_path", "") + template
+    path = str(scope.get("path", ""))
+    return "/".join("*" if any(c.isdigit() for c in seg) else seg for seg in path.split("/"))[:200]
+
+
+# ----------------------------------------------------------------------------------------
+# Security headers
+# ----------------------------------------------------------------------------------------
+def content_security_policy(extra_origins: Iterable[str] = ()) -> str:
+    """The CSP of the application: everything from the service itself.
+
+    ``data:``/``blob:`` images and ``blob:`` workers are what MapLibre needs (sprites, its
+    worker); they are not other origins. ``extra_origins`` are the basemap tile hosts, when
+    a deployment configures one.
+    """
+    extra = " ".join(extra_origins)
+    tiles = f" {extra}" if extra else ""
+    directives = {
+        "default-src": "'self'",
+        "script-src": "'self'",
+        "style-src": "'self'",
+        "img-src": "'self' data: blob:" + tiles,
+        "font-src": "'self'",
+        "connect-src": "'self'" + tiles,
+        "worker-src": "'self' blob:",
+        "object-src": "'none'",
+        "base-uri": "'self'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+    }
+    return "; ".join(f"{k} {v}" for k, v in directives.items())
+
+
+def basemap_origin(url_template: str | None) -> str | None:
+    """CSP source of a basemap URL template (``https://t{s}.tianditu.gov.cn/…``).
+
+    A host label holding a ``{placeholder}`` (tile-server sharding) becomes ``*``.
+    """
+    if not url_template:
+        return None
+    parts = urlsplit(url_template)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    labels = ["*" if "{" in label else label for label in parts.netloc.split(".")]
+    if "*" in labels[1:]:
+        return None  # CSP allows a wildcard only as the leftmost label
+    return f"{parts.scheme}://{'.'.join(labels)}"
+
+
+class SecurityHeadersMiddleware:
+    """Add the security headers to every response (a response may set its own CSP).
+
+    ``Cache-Control: no-store`` goes on JSON answers that set no caching themselves: they
+    may hold personal data, and a shared clinic computer must not keep them.
+    """
+
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        self.app = app
+        self.csp = csp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("Content-Security-Policy", self.csp)
+                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+                headers.setdefault(
+                    "Permissions-Policy", "geolocation=(self), camera=(), microphone=()"
+                )
+                if https:
+                    headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+                if "json" in headers.get("content-type", ""):
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# ----------------------------------------------------------------------------------------
+# Body limit
+# ----------------------------------------------------------------------------------------
+class BodyLimitMiddleware:
+    """Answer 413 (problem) to a request body larger than ``max_bytes``.
+
+    A declared Content-Length over the limit is refused before anything is read. A chunked
+    body is counted as it is read; when it passes the limit, reading raises a 413 HTTP
+    error, and should the endpoint swallow that, its response is replaced by the 413.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"The request body exceeds {self.max_bytes} bytes."
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await problem_response(PayloadTooLarge(detail), scope)(scope, receive, send)
+            return
+
+        received = 0
+        exceeded = False
+        replaced = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    exceeded = True
+                    # An HTTP error, not a domain error: FastAPI re-raises HTTP errors from
+                    # body parsing but turns any other exception into a 400.
+                    raise StarletteHTTPException(413, detail)
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start" and exceeded and message["status"] != 413:
+                replaced = True
+                await problem_response(PayloadTooLarge(detail), scope)(scope, receive, send)
+                return
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+# ----------------------------------------------------------------------------------------
+# Catch-all
+# ----------------------------------------------------------------------------------------
+class CatchAllMiddleware:
+    """Turn an exception nobody handled into a 500 problem (logged with its traceback)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            if started:
+                raise  # too late for a problem body; the server aborts the response
+            await problem_response(exc, scope)(scope, receive, send)
