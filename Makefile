@@ -21,7 +21,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The web map and the phone page: built from npm at build time, shipped in service/static.
+FRONTEND_STAMP := service/static/.built
+$(FRONTEND_STAMP): $(shell find frontend -path frontend/node_modules -prune -o -type f -print 2>/dev/null)
+	cd frontend && npm ci --no-audit --no-fund && npm run build
+	touch $(FRONTEND_STAMP)
+
+frontend: $(FRONTEND_STAMP)
+
+demo: $(STAMP) frontend
 	$(BIN)/healthmap demo --scale $(SCALE)
 
 lint: $(STAMP)
@@ -31,7 +39,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy geo pipelines service healthmap
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) frontend lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

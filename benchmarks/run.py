@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -117,38 +116,38 @@ def _ingest_into(url: str, delivery: Path) -> tuple[float, float, dict]:
     return wall, rss, json.loads(stdout)
 
 
+SQLITE_PATH = WORK / "bench.db"
+PG_DB = "hm_bench"
+
+
+def stores() -> list[tuple[str, str]]:
+    """The two stores every bench after ingestion runs on (left by ``bench_ingest``)."""
+    return [
+        ("SQLite", f"sqlite:///{SQLITE_PATH}"),
+        ("PostGIS", PG_ADMIN.rsplit("/", 1)[0] + f"/{PG_DB}"),
+    ]
+
+
+def _fresh_stores() -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
+    subprocess.run(
+        ["psql", PG_ADMIN, "-qc", f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'], check=True
+    )
+    subprocess.run(["psql", PG_ADMIN, "-qc", f'CREATE DATABASE "{PG_DB}"'], check=True)
+
+
 def bench_ingest(scale: float) -> None:
     delivery = WORK / f"county_{scale}"
     if not (delivery / "manifest.json").exists():
         bench_sample(scale)
+    _fresh_stores()
     lines = [
         header("Ingestion of the whole delivery", scale),
         "Target: under 10 minutes into either store, peak memory under 8 GB.",
     ]
-    sqlite_path = WORK / "ingest.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
-    stores: list[tuple[str, str, Callable[[], None]]] = [
-        ("SQLite", f"sqlite:///{sqlite_path}", lambda: None)
-    ]
-    pg_db = f"hm_bench_{uuid.uuid4().hex[:8]}"
-    subprocess.run(["psql", PG_ADMIN, "-qc", f'CREATE DATABASE "{pg_db}"'], check=True)
-    pg_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{pg_db}"
-    stores.append(
-        (
-            "PostGIS",
-            pg_url,
-            lambda: subprocess.run(
-                ["psql", PG_ADMIN, "-qc", f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'],
-                check=True,
-            ),
-        )
-    )
-    for name, url, cleanup in stores:
-        try:
-            wall, rss, summary = _ingest_into(url, delivery)
-        finally:
-            cleanup()
+    for name, url in stores():
+        wall, rss, summary = _ingest_into(url, delivery)
         verdict = "meets" if wall < 600 and rss < 8 * 1024 else "MISSES"
         lines += [
             "",
@@ -170,7 +169,28 @@ def bench_ingest(scale: float) -> None:
     write_section("ingest", "\n".join(lines))
 
 
-STEPS: dict[str, Callable[[float], None]] = {"sample": bench_sample, "ingest": bench_ingest}
+def bench_build(scale: float) -> None:
+    lines = [
+        header("Full build (13 periods × every indicator and level, burden, hotspots)", scale),
+        "Target: under 3 minutes and 8 GB.",
+    ]
+    for name, url in stores():
+        wall, rss, _ = run_measured(
+            [HEALTHMAP, "--db", url, "build", "--as-of", BENCH_AS_OF], env={"COLUMNS": "200"}
+        )
+        verdict = "meets" if wall < 180 and rss < 8 * 1024 else "MISSES"
+        lines += [
+            f"- {name}: wall time **{wall:.0f} s**, peak memory **{rss / 1024:.2f} GB** "
+            f"— {verdict} the target"
+        ]
+    write_section("build", "\n".join(lines))
+
+
+STEPS: dict[str, Callable[[float], None]] = {
+    "sample": bench_sample,
+    "ingest": bench_ingest,
+    "build": bench_build,
+}
 
 
 def main() -> None:

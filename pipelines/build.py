@@ -251,6 +251,10 @@ def _now() -> dt.datetime:
 def _insert(engine: Engine, table: str, frame: pd.DataFrame, **constants: Any) -> int:
     if frame.empty:
         return 0
+    # Dates as Timestamps: the loader converts datetime-like columns, not Python objects.
+    constants = {
+        k: pd.Timestamp(v) if isinstance(v, dt.date) else v for k, v in constants.items()
+    }
     frame = frame.assign(**constants)
     with engine.begin() as conn:
         return insert(conn, table, frame)
@@ -273,15 +277,14 @@ def _store_indicators(engine: Engine, build_id: int, period: dt.date, shown: pd.
 def _store_index(engine: Engine, build_id: int, period: dt.date, index: pd.DataFrame) -> int:
     if index.empty:
         return 0
-    value_col = "index" if "index" in index.columns else "value"
-    comp_cols = [c for c in index.columns if c not in ("grid_id", value_col)]
+    detail = [c for c in index.columns if c not in ("level", "unit_id", "as_of", "health_index")]
     frame = pd.DataFrame(
         {
-            "grid_id": index["grid_id"].astype(str),
-            "value": pd.to_numeric(index[value_col], errors="coerce"),
+            "grid_id": index["unit_id"].astype(str),
+            "value": pd.to_numeric(index["health_index"], errors="coerce"),
             "components": [
-                _jsonable(dict(zip(comp_cols, row, strict=True)))
-                for row in index[comp_cols].itertuples(index=False)
+                _jsonable(dict(zip(detail, row, strict=True)))
+                for row in index[detail].itertuples(index=False)
             ],
         }
     )

@@ -28,9 +28,12 @@ def grid_shapes(engine: Engine) -> gpd.GeoDataFrame | None:
     """Every grid's polygon (dissolved from its villages when it has none of its own)."""
     with Session(engine) as session:
         own = {g: geom for g, geom in session.execute(select(Grid.grid_id, Grid.geom)) if geom}
-        village_geom = dict(
-            session.execute(select(Area.area_code, Area.geom).where(Area.level == "village"))
-        )
+        village_geom = {
+            code: geom
+            for code, geom in session.execute(
+                select(Area.area_code, Area.geom).where(Area.level == "village")
+            )
+        }
         members: dict[str, list[Any]] = {}
         for grid_id, code in session.execute(select(GridVillage.grid_id, GridVillage.area_code)):
             geom = village_geom.get(code)
