@@ -186,10 +186,84 @@ def bench_build(scale: float) -> None:
     write_section("build", "\n".join(lines))
 
 
+PUSHLIST_PROBE = """
+import datetime as dt, json, statistics, sys, time
+from geo.rules import DEFAULT_RULES
+from healthmap.store.engine import make_engine
+from pipelines.pushlist import team_push_list, team_route
+from sqlalchemy import text
+engine = make_engine(sys.argv[1])
+day = dt.date.fromisoformat(sys.argv[2])
+with engine.connect() as conn:
+    teams = [r[0] for r in conn.execute(text("select team_id from teams order by team_id"))]
+teams = teams[:: max(1, len(teams) // 15)][:15]
+lists, routes = [], []
+for team in teams:
+    t0 = time.perf_counter()
+    entries = team_push_list(engine, team, day, DEFAULT_RULES)
+    t1 = time.perf_counter()
+    team_route(engine, team, day, DEFAULT_RULES, entries=entries)
+    t2 = time.perf_counter()
+    lists.append(t1 - t0)
+    routes.append(t2 - t0)
+print(json.dumps({"teams": len(teams), "list_median": statistics.median(lists),
+                  "list_max": max(lists), "route_median": statistics.median(routes),
+                  "route_max": max(routes)}))
+"""
+
+
+def bench_pushlist(scale: float) -> None:
+    lines = [
+        header("Morning push lists and visit routes", scale),
+        "Targets: all teams' lists for one day under 60 s; one team's list and route under "
+        "1 s (median).",
+    ]
+    for name, url in stores():
+        wall, rss, _ = run_measured(
+            [HEALTHMAP, "--db", url, "pushlist", "generate", "--date", BENCH_AS_OF]
+        )
+        _, _, out = run_measured([sys.executable, "-c", PUSHLIST_PROBE, url, BENCH_AS_OF])
+        probe = json.loads(out.strip().splitlines()[-1])
+        lines += [
+            "",
+            f"### {name}",
+            "",
+            f"- all teams' lists (`healthmap pushlist generate`, whole process): **{wall:.1f} s**, "
+            f"peak memory {rss / 1024:.2f} GB",
+            f"- one team's live list, {probe['teams']} teams sampled: median "
+            f"**{probe['list_median'] * 1000:.0f} ms**, max {probe['list_max'] * 1000:.0f} ms",
+            f"- one team's list and route together: median **{probe['route_median'] * 1000:.0f} "
+            f"ms**, max {probe['route_max'] * 1000:.0f} ms",
+        ]
+    write_section("pushlist", "\n".join(lines))
+
+
+def bench_model(scale: float) -> None:
+    name, url = stores()[0]
+    wall, rss, out = run_measured(
+        [HEALTHMAP, "--db", url, "model", "train", "--as-of", BENCH_AS_OF],
+        env={"OMP_NUM_THREADS": "1", "HEALTHMAP_DATA_DIR": str(WORK)},
+    )
+    metrics = json.loads(out[out.index("{") :])
+    test = metrics.get("test", metrics)
+    lines = [
+        header("Risk model training", scale),
+        f"- `healthmap model train` on the {name} store: **{wall:.0f} s**, peak memory "
+        f"{rss / 1024:.2f} GB",
+        "",
+        "```json",
+        json.dumps(test, indent=1, default=str)[:6000],
+        "```",
+    ]
+    write_section("model", "\n".join(lines))
+
+
 STEPS: dict[str, Callable[[float], None]] = {
     "sample": bench_sample,
     "ingest": bench_ingest,
     "build": bench_build,
+    "pushlist": bench_pushlist,
+    "model": bench_model,
 }
 
 

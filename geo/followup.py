@@ -320,6 +320,27 @@ def _screen_dismissals(dismissals: pd.DataFrame | None, d: float, tz: str) -> pd
 # --------------------------------------------------------------------------------------
 # Open tasks
 # --------------------------------------------------------------------------------------
+def task_relevant_claims(claims: pd.DataFrame, config: RulesConfig = DEFAULT_RULES) -> pd.DataFrame:
+    """The claims :func:`open_tasks` can use on any day: main diagnosis in a rule's ranges.
+
+    Only post-discharge (I10–I15, E10–E14, I20–I25, I60–I64) and case-finding diagnoses
+    ever open a task, so a caller evaluating many days (the build's 13 periods) filters
+    the county's claims once instead of screening all of them on every day.
+    """
+    if claims is None or claims.empty:
+        return claims
+    ranges = tuple(config.followup.post_discharge_icd10) + tuple(
+        r for rs in config.followup.case_finding_icd10.values() for r in rs
+    )
+    codes, uniques = pd.factorize(claims["icd10"])
+    hit = np.r_[
+        icd10_in_ranges(pd.Series(np.asarray(uniques, dtype=object), dtype=object), ranges)
+        .to_numpy(dtype=bool),
+        False,
+    ]
+    return claims.loc[hit[codes]]
+
+
 def open_tasks(
     as_of: dt.date,
     *,

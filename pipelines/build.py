@@ -15,23 +15,26 @@ through ``build_current`` and never see half a build.
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing as mp
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from geo.burden import disease_burden
-from geo.health_index import grid_health_index
-from geo.suppression import suppress
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session
 
-from geo.followup import open_tasks
+from geo.burden import disease_burden
+from geo.followup import open_tasks, task_relevant_claims
+from geo.health_index import grid_health_index
 from geo.hotspots import HOTSPOT_INDICATORS, hotspot_inputs, hotspots
 from geo.indicators import LEVELS, compute_indicators
 from geo.rules import RulesConfig, age_on
+from geo.suppression import suppress
 from geo.weights import polygon_weights
 from healthmap.store.frames import read_frames
 from healthmap.store.results import (
@@ -43,7 +46,7 @@ from healthmap.store.results import (
     IndicatorValue,
 )
 from healthmap.store.shapes import grid_shapes as grid_shapes_of
-from pipelines.load import insert
+from pipelines.load import db_values, insert
 
 Progress = Callable[[str, int, int], None]
 
@@ -74,7 +77,7 @@ def compute_period(
         registry=frames["chronic_registry"],
         followups=frames["followups"],
         measurements=frames["measurements"],
-        claims=frames["claims"],
+        claims=frames["task_claims"],
         grids=frames["grids"],
         dismissals=frames.get("dismissals"),
         config=rules,
@@ -152,12 +155,62 @@ def compute_hotspots(
     return out
 
 
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(frames: dict[str, pd.DataFrame], rules: RulesConfig) -> None:
+    # Forked workers inherit the frames without pickling; this keeps a reference per process.
+    _WORKER["frames"], _WORKER["rules"] = frames, rules
+
+
+def _compute_in_worker(
+    period: dt.date, keep_values: bool
+) -> tuple[pd.DataFrame | None, pd.DataFrame, pd.DataFrame, float]:
+    started = time.perf_counter()
+    values, shown, index = compute_period(period, _WORKER["frames"], _WORKER["rules"])
+    return (values if keep_values else None), shown, index, time.perf_counter() - started
+
+
+def _computed_periods(
+    periods: list[dt.date],
+    as_of: dt.date,
+    frames: dict[str, pd.DataFrame],
+    rules: RulesConfig,
+    workers: int | None,
+) -> Iterator[tuple[dt.date, tuple[pd.DataFrame | None, pd.DataFrame, pd.DataFrame], float]]:
+    """Each period's (raw values at D only, suppressed values, health index) as computed.
+
+    Periods are independent, so they are computed by forked worker processes (the frames
+    are shared copy-on-write) while this process writes finished periods to the store.
+    """
+    n = workers or min(4, os.cpu_count() or 1)
+    if n <= 1 or len(periods) <= 1 or "fork" not in mp.get_all_start_methods():
+        for period in periods:
+            started = time.perf_counter()
+            values, shown, index = compute_period(period, frames, rules)
+            kept = values if period == as_of else None
+            yield period, (kept, shown, index), time.perf_counter() - started
+        return
+    context = mp.get_context("fork")
+    with ProcessPoolExecutor(
+        max_workers=min(n, len(periods)),
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(frames, rules),
+    ) as pool:
+        futures = {pool.submit(_compute_in_worker, p, p == as_of): p for p in periods}
+        for future in as_completed(futures):
+            values, shown, index, seconds = future.result()
+            yield futures[future], (values, shown, index), seconds
+
+
 def run_build(
     engine: Engine,
     as_of: dt.date,
     rules: RulesConfig,
     *,
     months: int = 12,
+    workers: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Compute and store a full build for ``as_of``; return its summary.
@@ -172,6 +225,9 @@ def run_build(
         Domain thresholds (``Settings.rules``).
     months : int
         How many month-ends before D are built too (default 12).
+    workers : int, optional
+        Processes computing periods in parallel (default: the machine's cores, at most 4);
+        1 computes in this process.
     progress : callable, optional
         ``progress(step, done, total)`` for the command line's progress bar.
     """
@@ -186,18 +242,24 @@ def run_build(
     try:
         t0 = time.perf_counter()
         frames = read_frames(engine)
+        # The follow-up rules only ever look at a few diagnoses: filter 8M claims once.
+        frames["task_claims"] = task_relevant_claims(frames["claims"], rules)
         grid_shapes = grid_shapes_of(engine)
         timings["read"] = time.perf_counter() - t0
         periods = build_periods(as_of, months)
         steps = len(periods) + 2
         counts = {"indicator_values": 0, "health_index": 0, "burden": 0, "hotspot_results": 0}
-        for i, period in enumerate(periods):
-            tick(f"indicators {period}", i, steps)
-            t0 = time.perf_counter()
-            values, shown, index = compute_period(period, frames, rules)
-            if period == as_of:
+        values_at_d = None
+        # No open connection may cross a fork (SQLite files get corrupted when a child
+        # closes an inherited handle): the pool is emptied before workers start.
+        engine.dispose()
+        for i, (period, (values, shown, index), seconds) in enumerate(
+            _computed_periods(periods, as_of, frames, rules, workers)
+        ):
+            tick(f"indicators {period}", i + 1, steps)
+            timings[f"compute {period}"] = seconds
+            if values is not None:
                 values_at_d = values
-            timings[f"compute {period}"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             counts["indicator_values"] += _store_indicators(engine, build_id, period, shown)
             counts["health_index"] += _store_index(engine, build_id, period, index)
@@ -215,6 +277,7 @@ def run_build(
         timings["burden"] = time.perf_counter() - t0
         tick("hotspots", len(periods) + 1, steps)
         t0 = time.perf_counter()
+        assert values_at_d is not None  # D is always the first period
         hot = compute_hotspots(as_of, values_at_d, frames["residents"], grid_shapes, rules)
         counts["hotspot_results"] = _store_hotspots(engine, build_id, hot)
         timings["hotspots"] = time.perf_counter() - t0
@@ -252,12 +315,32 @@ def _insert(engine: Engine, table: str, frame: pd.DataFrame, **constants: Any) -
     if frame.empty:
         return 0
     # Dates as Timestamps: the loader converts datetime-like columns, not Python objects.
-    constants = {
-        k: pd.Timestamp(v) if isinstance(v, dt.date) else v for k, v in constants.items()
-    }
+    constants = {k: pd.Timestamp(v) if isinstance(v, dt.date) else v for k, v in constants.items()}
     frame = frame.assign(**constants)
+    if engine.dialect.name == "sqlite":
+        return _insert_sqlite_adbc(engine, table, frame)
     with engine.begin() as conn:
         return insert(conn, table, frame)
+
+
+def _insert_sqlite_adbc(engine: Engine, table: str, frame: pd.DataFrame) -> int:
+    """Append rows through ADBC: the values SQLAlchemy would write, bulk-bound in C."""
+    import adbc_driver_sqlite.dbapi as adbc
+    import pyarrow as pa
+
+    columns = list(frame.columns)
+    values = db_values(table, frame, columns, postgres=False)
+    arrow = pa.table(
+        {
+            c: pa.array(v.tolist() if v.dtype == object else v)
+            for c, v in zip(columns, values, strict=True)
+        }
+    )
+    with adbc.connect(str(engine.url.database)) as conn:
+        with conn.cursor() as cur:
+            cur.adbc_ingest(table, arrow, mode="append")
+        conn.commit()
+    return len(frame)
 
 
 def _store_indicators(engine: Engine, build_id: int, period: dt.date, shown: pd.DataFrame) -> int:

@@ -1130,3 +1130,64 @@ def test_push_list_entries(masked: bool) -> None:
     assert row["risk_score"] == pytest.approx(1.0)
     for c in ("resident_id", "disease", "due_date", "grid_id", "team_id", "last_sbp"):
         assert c in e.columns
+
+
+def test_task_relevant_claims_keep_every_task() -> None:
+    """Filtering claims to the rules' diagnoses first changes no task (build shortcut)."""
+    import datetime as _dt
+
+    import pandas as _pd
+
+    from geo.followup import open_tasks as _open_tasks
+    from geo.followup import task_relevant_claims
+
+    d = _dt.date(2026, 11, 23)
+    residents = _pd.DataFrame(
+        {
+            "resident_id": ["A", "B", "C"],
+            "birth_date": _pd.to_datetime(["1950-01-01", "1960-01-01", "1970-01-01"]),
+            "status": ["active"] * 3,
+            "signed_team_id": ["T1"] * 3,
+            "grid_id": ["G1"] * 3,
+            "lat": [36.8] * 3,
+            "lng": [118.8] * 3,
+        }
+    )
+    registry = _pd.DataFrame(
+        {
+            "resident_id": ["A"],
+            "disease": ["htn"],
+            "enrolled_date": _pd.to_datetime(["2020-01-01"]),
+            "closed_date": _pd.to_datetime([None]),
+            "team_id": [None],
+        }
+    )
+    claims = _pd.DataFrame(
+        {
+            "resident_id": ["A", "B", "B", "C", "C"],
+            "visit_date": _pd.to_datetime(
+                ["2026-11-10", "2026-10-01", "2026-10-05", "2026-10-01", "2026-10-02"]
+            ),
+            "discharge_date": _pd.to_datetime(["2026-11-15", None, None, None, None]),
+            "visit_type": ["inpatient", "outpatient", "outpatient", "outpatient", "outpatient"],
+            "icd10": ["I21.0", "I10", "I11.9", "J06.9", "M54.5"],
+        }
+    )
+    kept = task_relevant_claims(claims)
+    assert kept["icd10"].tolist() == ["I21.0", "I10", "I11.9"]  # J06, M54 open nothing
+    grids = _pd.DataFrame({"grid_id": ["G1"], "team_id": ["T1"]})
+    empty = _pd.DataFrame(columns=["followup_id", "resident_id", "disease", "visit_date"])
+    meas = _pd.DataFrame(columns=["measurement_id", "resident_id", "measured_at"])
+    kwargs = {"residents": residents, "registry": registry, "followups": empty,
+              "measurements": meas, "grids": grids}
+    full = _open_tasks(d, claims=claims, **kwargs)
+    short = _open_tasks(d, claims=kept, **kwargs)
+    cols = ["resident_id", "disease", "task_code", "due_date"]
+    _pd.testing.assert_frame_equal(
+        full[cols].reset_index(drop=True), short[cols].reset_index(drop=True)
+    )
+    # A: post_discharge (I21 inpatient discharged 8 days before D); B: suspected htn.
+    assert set(zip(full["resident_id"], full["task_code"], strict=True)) == {
+        ("A", "post_discharge"),
+        ("B", "suspected_unmanaged"),
+    }
