@@ -186,7 +186,7 @@ def ingest(
     with _progress() as progress:
         tasks: dict[str, Any] = {}
 
-        def tick(table: str, file: str, done: int, total: int) -> None:
+        def tick(table: str, file: str, done: int, total: int | None) -> None:
             if file not in tasks:
                 tasks[file] = progress.add_task(f"{table}: {file}", total=total or None)
             progress.update(tasks[file], completed=done, total=total or None)
@@ -660,8 +660,8 @@ def demo(
     from pipelines.build import run_build
 
     console.print("building indicators, hotspots and burden …")
-    summary = run_build(engine, as_of, state.settings.rules)
-    console.print(f"build {summary['build_id']} ready in {summary['seconds']} s")
+    built = run_build(engine, as_of, state.settings.rules)
+    console.print(f"build {built['build_id']} ready in {built['seconds']} s")
     if serve_after:
         serve(host=None, port=None, db=None, demo_users=True)
 

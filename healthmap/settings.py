@@ -69,6 +69,13 @@ class ServiceSettings(BaseModel):
     )
     max_body_bytes: int = Field(20 * 1024 * 1024, description="Largest accepted request body.")
     pushlist_cron: str = Field("0 6 * * *", description="When the morning lists are generated.")
+    scheduler_enabled: bool = Field(
+        True, description="Generate the morning lists in-process at pushlist_cron."
+    )
+    emergency_webhook_url: str | None = Field(
+        None,
+        description="POST new emergency readings here (JSON, ids and values only, 2 s timeout).",
+    )
     rate_limit_per_minute: int = Field(
         300,
         description="Requests a user may make per minute (token-bucket refill); 0 = off.",

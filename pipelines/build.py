@@ -46,7 +46,7 @@ from healthmap.store.results import (
     IndicatorValue,
 )
 from healthmap.store.shapes import grid_shapes as grid_shapes_of
-from pipelines.load import db_values, insert
+from pipelines.load import insert
 
 Progress = Callable[[str, int, int], None]
 
@@ -148,9 +148,10 @@ def compute_hotspots(
     below_den = (out["denominator"] < k).to_numpy()
     below_num = ((out["numerator"] > 0) & (out["numerator"] < k)).to_numpy()
     out["suppressed"] = below_den | below_num
-    out["suppression_reason"] = np.where(
-        below_den, "denominator_below_k", np.where(below_num, "count_below_k", None)
-    )
+    reason = np.full(len(out), None, dtype=object)
+    reason[below_num] = "count_below_k"
+    reason[below_den] = "denominator_below_k"
+    out["suppression_reason"] = reason
     out.loc[out["suppressed"], ["rate", "numerator"]] = np.nan
     return out
 
@@ -200,8 +201,8 @@ def _computed_periods(
     ) as pool:
         futures = {pool.submit(_compute_in_worker, p, p == as_of): p for p in periods}
         for future in as_completed(futures):
-            values, shown, index, seconds = future.result()
-            yield futures[future], (values, shown, index), seconds
+            kept, shown, index, seconds = future.result()
+            yield futures[future], (kept, shown, index), seconds
 
 
 def run_build(
@@ -317,30 +318,8 @@ def _insert(engine: Engine, table: str, frame: pd.DataFrame, **constants: Any) -
     # Dates as Timestamps: the loader converts datetime-like columns, not Python objects.
     constants = {k: pd.Timestamp(v) if isinstance(v, dt.date) else v for k, v in constants.items()}
     frame = frame.assign(**constants)
-    if engine.dialect.name == "sqlite":
-        return _insert_sqlite_adbc(engine, table, frame)
     with engine.begin() as conn:
         return insert(conn, table, frame)
-
-
-def _insert_sqlite_adbc(engine: Engine, table: str, frame: pd.DataFrame) -> int:
-    """Append rows through ADBC: the values SQLAlchemy would write, bulk-bound in C."""
-    import adbc_driver_sqlite.dbapi as adbc
-    import pyarrow as pa
-
-    columns = list(frame.columns)
-    values = db_values(table, frame, columns, postgres=False)
-    arrow = pa.table(
-        {
-            c: pa.array(v.tolist() if v.dtype == object else v)
-            for c, v in zip(columns, values, strict=True)
-        }
-    )
-    with adbc.connect(str(engine.url.database)) as conn:
-        with conn.cursor() as cur:
-            cur.adbc_ingest(table, arrow, mode="append")
-        conn.commit()
-    return len(frame)
 
 
 def _store_indicators(engine: Engine, build_id: int, period: dt.date, shown: pd.DataFrame) -> int:

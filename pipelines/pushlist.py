@@ -197,7 +197,10 @@ def generate_push_lists(
         }
     )
     tick("writing the lists", 2, 3)
-    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()}
+        for r in rows.astype(object).where(rows.notna(), None).to_dict("records")
+    ]
     with Session(engine) as session, session.begin():
         session.execute(delete(PushListEntry).where(PushListEntry.list_date == as_of))
         session.execute(delete(PushListRun).where(PushListRun.list_date == as_of))

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from healthmap.store.accounts import ROLES, User
 from healthmap.store.models import Area, Team
 from service.audit import record_audit
-from service.auth import hash_password, normalise_username, utcnow
+from service.auth import Principal, hash_password, normalise_username, utcnow
 from service.errors import Conflict, Invalid, NotFound
 
 #: Used until ``settings.auth.min_password_length`` exists.
@@ -94,13 +94,27 @@ def _get(session: Session, username: str) -> User:
     return user
 
 
-def _audit(session: Session, what: str, user: User, **detail: object) -> None:
+@dataclass(frozen=True)
+class Actor:
+    """Who makes an account change and from where (the API passes it; the CLI does not)."""
+
+    user: Principal | None = None
+    endpoint: str = "cli"
+    client: str | None = None
+
+
+CLI = Actor()
+
+
+def _audit(session: Session, what: str, user: User, actor: Actor = CLI, **detail: object) -> None:
     record_audit(
         session,
         action="admin",
-        endpoint="cli",
+        endpoint=actor.endpoint,
+        user=actor.user,
         resource_type="user",
         resource_id=str(user.id),
+        client=actor.client,
         detail={"change": what, "username": user.username, **detail},
     )
 
@@ -113,6 +127,7 @@ def add_user(
     *,
     team_id: str | None = None,
     town_code: str | None = None,
+    actor: Actor = CLI,
 ) -> UserInfo:
     """Create an account.
 
@@ -124,6 +139,8 @@ def add_user(
         One of ``doctor``, ``chronic_center``, ``bureau``, ``planner``, ``admin``.
     team_id, town_code
         The doctor's team, the centre's township; no other role takes a scope.
+    actor
+        Who makes the change, for the audit log (default: the command line).
     """
     name = normalise_username(username)
     if not (3 <= len(name) <= 64) or not all(c.isalnum() or c in "._-" for c in name):
@@ -144,7 +161,7 @@ def add_user(
     )
     session.add(user)
     session.flush()
-    _audit(session, "add", user, role=role, team_id=team_id, town_code=town_code)
+    _audit(session, "add", user, actor, role=role, team_id=team_id, town_code=town_code)
     session.commit()
     return UserInfo.of(user)
 
@@ -156,11 +173,13 @@ def list_users(session: Session) -> pd.DataFrame:
     return pd.DataFrame([[*astuple(i), i.scope] for i in infos], columns=columns)
 
 
-def disable_user(session: Session, username: str, disabled: bool = True) -> UserInfo:
+def disable_user(
+    session: Session, username: str, disabled: bool = True, *, actor: Actor = CLI
+) -> UserInfo:
     """Disable (or, with ``disabled=False``, enable) an account; its tokens stop working."""
     user = _get(session, username)
     user.disabled = disabled
-    _audit(session, "disable" if disabled else "enable", user)
+    _audit(session, "disable" if disabled else "enable", user, actor)
     session.commit()
     return UserInfo.of(user)
 
@@ -172,12 +191,13 @@ def set_role(
     *,
     team_id: str | None = None,
     town_code: str | None = None,
+    actor: Actor = CLI,
 ) -> UserInfo:
     """Change an account's role and scope; its existing tokens stop working."""
     _check_scope(role, team_id, town_code)
     user = _get(session, username)
     user.role, user.team_id, user.town_code = role, team_id, town_code
-    _audit(session, "set_role", user, role=role, team_id=team_id, town_code=town_code)
+    _audit(session, "set_role", user, actor, role=role, team_id=team_id, town_code=town_code)
     session.commit()
     return UserInfo.of(user)
 

@@ -10,6 +10,9 @@ optional CORS and the body limit. Run it with ``uvicorn --factory service.app:cr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -29,16 +32,31 @@ import healthmap.store.accounts  # noqa: F401  (registers the account tables on 
 from healthmap.settings import AuthSettings, IngestSettings, Settings, load_settings
 from healthmap.store.engine import MIGRATIONS, make_engine, migrate, normalise_url
 from service.errors import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA, install_error_handlers
+from service.jobs import JobRegistry
 from service.middleware import (
     BodyLimitMiddleware,
     CatchAllMiddleware,
+    NulGuardMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
     basemap_origin,
     content_security_policy,
 )
 from service.ratelimit import DEFAULT_BURST, DEFAULT_PER_MINUTE, TokenBucketLimiter
-from service.routes import admin, auth, health, meta
+from service.routes import (
+    admin,
+    aggregates,
+    auth,
+    care,
+    health,
+    meta,
+    operations,
+    overview,
+    pages,
+    records,
+    tiles,
+)
+from service.scheduler import parse_daily_cron, run_daily
 
 logger = logging.getLogger("healthmap.service")
 
@@ -46,6 +64,8 @@ logger = logging.getLogger("healthmap.service")
 MIN_SECRET_LENGTH = 32
 #: Seconds to wait for PostgreSQL to accept a connection (so /readyz cannot hang).
 PG_CONNECT_TIMEOUT = 10
+#: The tile routes' rate-limit budget, as a multiple of the API's (a map view fetches dozens).
+TILE_BUDGET_FACTOR = 10
 
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 #: Every operation documents its errors as problems (FastAPI's own 422 schema is not used).
@@ -136,12 +156,21 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = engine if engine is not None else _open_store(settings.database_url)
+        scheduler: asyncio.Task[None] | None = None
         try:
             # Before any request: the service must never run on an older schema.
             migrate(store)
             app.state.engine = store
+            app.state.jobs = JobRegistry()
+            if app.state.scheduler_enabled:
+                scheduler = asyncio.create_task(_morning_lists(settings, store))
             yield
         finally:
+            if scheduler is not None:
+                scheduler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler
+            app.state.jobs.shutdown()
             if engine is None:
                 store.dispose()
 
@@ -168,6 +197,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     middleware += [
         Middleware(CatchAllMiddleware),
         Middleware(BodyLimitMiddleware, max_bytes=settings.service.max_body_bytes),
+        Middleware(NulGuardMiddleware),
     ]
 
     app = HealthmapAPI(
@@ -183,11 +213,33 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.schema_heads = schema_heads()
-    app.state.rate_limiter = TokenBucketLimiter(
-        per_minute=getattr(settings.service, "rate_limit_per_minute", DEFAULT_PER_MINUTE),
-        burst=getattr(settings.service, "rate_limit_burst", DEFAULT_BURST),
+    per_minute = getattr(settings.service, "rate_limit_per_minute", DEFAULT_PER_MINUTE)
+    burst = getattr(settings.service, "rate_limit_burst", DEFAULT_BURST)
+    app.state.rate_limiter = TokenBucketLimiter(per_minute=per_minute, burst=burst)
+    app.state.tile_rate_limiter = TokenBucketLimiter(
+        per_minute=per_minute * TILE_BUDGET_FACTOR, burst=burst * TILE_BUDGET_FACTOR
     )
+    # Read once here so tests (and embedders) can switch them on the app before it starts.
+    app.state.scheduler_enabled = bool(getattr(settings.service, "scheduler_enabled", True))
+    app.state.emergency_webhook_url = getattr(settings.service, "emergency_webhook_url", None)
+    if app.state.scheduler_enabled:
+        parse_daily_cron(settings.service.pushlist_cron)  # refuse a bad expression at once
     install_error_handlers(app)
-    for module in (health, auth, admin, meta):
+    for module in (health, auth, admin, meta, overview, aggregates, care, records, operations):
         app.include_router(module.router)
+    app.include_router(tiles.router)
+    # Last: the pages' catch-all routes must not shadow the API.
+    app.include_router(pages.router)
     return app
+
+
+async def _morning_lists(settings: Settings, store: Engine) -> None:
+    """The scheduler task: every day at ``service.pushlist_cron``, the morning lists."""
+    from pipelines.pushlist import generate_push_lists
+
+    def generate(day: dt.date) -> dict[str, Any]:
+        return generate_push_lists(
+            store, day, settings.rules, model_path=settings.data_dir / "risk_model.joblib"
+        )
+
+    await run_daily(settings.service.pushlist_cron, settings.rules.timezone, generate)

@@ -68,6 +68,38 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def _caller(
+    request: Request,
+    token: str | None,
+    settings: Settings,
+    session: Session,
+    limiter: TokenBucketLimiter,
+    bucket: str,
+) -> Principal:
+    if not token:
+        raise Unauthorized("Log in first: send `Authorization: Bearer <access token>`.", error=None)
+    claims = decode_token(token, settings.auth, "access")
+    # Counted before the store is asked: a runaway client costs a signature check only.
+    limiter.hit(f"{bucket}:{claims['sub']}")
+    principal = principal_from_claims(session, claims)
+    release(session)
+    # The access log reads this: it logs the numeric id, never the username.
+    request.state.user_id = principal.id
+    return principal
+
+
+def release(session: Session) -> None:
+    """Give the session's connection back to the pool now (the session stays usable).
+
+    A request must never hold two pooled connections at once: under load every worker
+    thread would hold one and wait for a second, and the pool would deadlock until its
+    timeout. So a route that goes on to functions taking the engine (the store queries,
+    the push lists, an audit record outside the request's transaction) releases its
+    session first.
+    """
+    session.close()
+
+
 def get_current_user(
     request: Request,
     token: TokenDep,
@@ -76,18 +108,28 @@ def get_current_user(
     limiter: LimiterDep,
 ) -> Principal:
     """The caller, from a valid access token; counts against the caller's rate limit."""
-    if not token:
-        raise Unauthorized("Log in first: send `Authorization: Bearer <access token>`.", error=None)
-    claims = decode_token(token, settings.auth, "access")
-    # Counted before the store is asked: a runaway client costs a signature check only.
-    limiter.hit(f"user:{claims['sub']}")
-    principal = principal_from_claims(session, claims)
-    # The access log reads this: it logs the numeric id, never the username.
-    request.state.user_id = principal.id
-    return principal
+    return _caller(request, token, settings, session, limiter, "user")
+
+
+def get_tile_limiter(request: Request) -> TokenBucketLimiter:
+    """The limiter of the tile routes (a map view fetches dozens of tiles at once)."""
+    limiter: TokenBucketLimiter = request.app.state.tile_rate_limiter
+    return limiter
+
+
+def get_tile_user(
+    request: Request,
+    token: TokenDep,
+    settings: SettingsDep,
+    session: SessionDep,
+    limiter: Annotated[TokenBucketLimiter, Depends(get_tile_limiter)],
+) -> Principal:
+    """The caller of a tile route, counted against the (larger) tile budget."""
+    return _caller(request, token, settings, session, limiter, "tiles")
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
+TileUser = Annotated[Principal, Depends(get_tile_user)]
 
 
 def require_roles(*roles: str) -> Callable[..., Principal]:
@@ -108,6 +150,8 @@ CareUser = Annotated[Principal, Depends(require_roles("doctor", "chronic_center"
 AggregateUser = Annotated[
     Principal, Depends(require_roles("chronic_center", "bureau", "planner", "admin"))
 ]
+#: Terminals post readings with a service account of role admin; doctors for their patients.
+RecorderUser = Annotated[Principal, Depends(require_roles("doctor", "admin"))]
 
 
 def ensure_in_scope(

@@ -159,6 +159,12 @@ class HealthmapError(Exception):
         return PROBLEM_TYPES[self.slug]
 
 
+class BadRequest(HealthmapError):
+    """The request cannot be served as asked (400), e.g. a tile parameter a layer lacks."""
+
+    slug = "bad-request"
+
+
 class Invalid(HealthmapError):
     """The request is well-formed but its values make no sense (422)."""
 
@@ -332,6 +338,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _handle)
     # Last resort behind the catch-all middleware (e.g. a failure inside a middleware).
     app.add_exception_handler(Exception, _handle)
+
+
+def problem_doc(description: str) -> dict[str, Any]:
+    """An OpenAPI response entry for one documented error status of an operation."""
+    return {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 #: OpenAPI schema of a problem body (added to components by ``service.app``).

@@ -1,13 +1,14 @@
-"""ASGI middlewares: request context and access log, security headers, body limit, catch-all.
+"""ASGI middlewares: request context and access log, security headers, body limit, NUL guard,
+catch-all.
 
 Pure ASGI (no ``BaseHTTPMiddleware``) so streamed responses (tiles, exports) pass through
 untouched. The order, outermost first, is set in ``service.app``::
 
-    RequestContext → SecurityHeaders → [CORS] → CatchAll → BodyLimit → FastAPI's handlers
+    RequestContext → SecurityHeaders → [CORS] → CatchAll → BodyLimit → NulGuard → FastAPI
 
 so the access log sees the final status of everything, every response carries the
-security headers (500s and 413s included), and nothing unexpected reaches Starlette's
-plain-text 500 page.
+security headers (500s and 413s included), nothing unexpected reaches Starlette's
+plain-text 500 page, and a body is measured before it is scanned for NUL characters.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PayloadTooLarge, problem_response
+from service.errors import BadRequest, PayloadTooLarge, problem_response
 
 access_logger = logging.getLogger("healthmap.access")
 
@@ -233,6 +234,61 @@ class BodyLimitMiddleware:
             await send(message)
 
         await self.app(scope, limited_receive, guarded_send)
+
+
+# ----------------------------------------------------------------------------------------
+# NUL characters
+# ----------------------------------------------------------------------------------------
+_NUL_MARKS = (b"\x00", b"%00", b"\\u0000")
+_SCANNED_BODIES = ("application/json", "application/x-www-form-urlencoded", "+json")
+
+
+def _has_nul(data: bytes) -> bool:
+    lowered = data.lower()
+    return any(mark in lowered for mark in _NUL_MARKS)
+
+
+class NulGuardMiddleware:
+    """Answer 400 to a NUL character (U+0000) in the path, the query or a JSON/form body.
+
+    No field of the service may hold one, and PostgreSQL text cannot: such a value would
+    otherwise fail deep inside a query as a 500. JSON and form bodies are read in full to
+    be checked (they are small; the body limit applies first) and then handed on;
+    multipart uploads are not scanned (files may hold NUL bytes; their names are cleaned).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = "The request holds a NUL character (U+0000), which no value may contain."
+        raw_path = scope.get("raw_path") or str(scope.get("path", "")).encode("utf-8", "replace")
+        path = str(scope.get("path", "")).encode("utf-8", "replace")
+        if _has_nul(raw_path) or _has_nul(path) or _has_nul(scope.get("query_string", b"")):
+            await problem_response(BadRequest(detail), scope)(scope, receive, send)
+            return
+        ctype = Headers(scope=scope).get("content-type", "").lower()
+        if not any(kind in ctype for kind in _SCANNED_BODIES):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        if _has_nul(body):
+            await problem_response(BadRequest(detail), scope)(scope, receive, send)
+            return
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
 
 # ----------------------------------------------------------------------------------------

@@ -79,7 +79,6 @@ FRAME_COLUMNS: dict[str, tuple[str, ...]] = {
         "glucose_type",
     ),
     "claims": (
-        "claim_id",
         "resident_id",
         "visit_date",
         "discharge_date",
@@ -173,20 +172,17 @@ def _read_postgres(
 def _read_sqlite(
     engine: Engine, table: str, columns: Sequence[str], where: str, params: dict[str, Any]
 ) -> pd.DataFrame:
-    # ADBC's SQLite driver fills Arrow columns in C: about 5× faster than fetching Python
-    # tuples for the county's millions of claims, and a fraction of the memory.
-    import adbc_driver_sqlite.dbapi as adbc
-
+    # Python's own sqlite3 only: a second SQLite library in the process (an ADBC driver,
+    # say) does not share its file locks and can corrupt the store.
     cols = ", ".join(f'"{c}"' for c in columns)
-    names = list(params)
-    sql = f"SELECT {cols} FROM {table}{where}"
-    for i, name in enumerate(names):
-        sql = sql.replace(f":{name}", f"?{i + 1}")
-    with adbc.connect(str(engine.url.database)) as conn, conn.cursor() as cur:
-        cur.execute(sql, [params[n] for n in names] if names else None)
-        frame = cur.fetch_arrow_table().to_pandas()
-    frame.columns = list(columns)
-    return frame
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(f"SELECT {cols} FROM {table}{where}", params)
+        rows = cur.fetchall()
+    finally:
+        raw.close()
+    return pd.DataFrame.from_records(rows, columns=list(columns))
 
 
 _TRUE = ("t", "true", "1", "True")

@@ -6,6 +6,7 @@ Every query joins through ``build_current``, so a rebuild in progress is invisib
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, Select, select
@@ -24,7 +25,7 @@ class NoBuildError(LookupError):
     """Nothing has been built yet (run ``healthmap build``)."""
 
 
-def _current() -> Select:
+def _current() -> Any:
     return select(BuildCurrent.build_id).where(BuildCurrent.name == "current").scalar_subquery()
 
 

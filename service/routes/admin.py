@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from healthmap.store.accounts import AuditAction
 from service.audit import MAX_PAGE, AuditPage, query_audit
-from service.deps import AdminUser, AuditDep, SessionDep, SettingsDep
+from service.deps import AdminUser, AuditDep, SessionDep, SettingsDep, release
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -38,6 +38,7 @@ def audit_log(
         offset=offset,
         timezone=settings.rules.timezone,
     )
+    release(session)  # one pooled connection at a time (service.deps.release)
     # Reading the audit log is itself audited (after the read, so it is not in its own page).
     audit(
         "read",

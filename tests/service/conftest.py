@@ -30,7 +30,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
-from svc_helpers import USERS, make_settings
+from svc_county import seed_county
+from svc_helpers import USERS, make_settings, token_headers
 
 import service.auth
 from healthmap.settings import Settings
@@ -189,9 +190,16 @@ def settings(migrated_store_url: str) -> Settings:
     return make_settings(migrated_store_url)
 
 
+def quiet_app(settings: Settings, engine: Engine) -> FastAPI:
+    """An app without the 06:00 scheduler (tests drive the push lists themselves)."""
+    app = create_app(settings, engine)
+    app.state.scheduler_enabled = False
+    return app
+
+
 @pytest.fixture
 def app(settings: Settings, engine: Engine) -> FastAPI:
-    return create_app(settings, engine)
+    return quiet_app(settings, engine)
 
 
 @pytest.fixture
@@ -206,7 +214,7 @@ def make_client(migrated_store_url: str, engine: Engine) -> Iterator[Callable[..
     stack: list[TestClient] = []
 
     def build(app: FastAPI | None = None, **overrides: Any) -> TestClient:
-        app = app or create_app(make_settings(migrated_store_url, **overrides), engine)
+        app = app or quiet_app(make_settings(migrated_store_url, **overrides), engine)
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         stack.append(client)
@@ -227,3 +235,35 @@ def users(engine: Engine) -> dict[str, tuple[str, str, str | None, str | None]]:
         for username, (password, role, team, town) in USERS.items():
             add_user(session, username, password, role, team_id=team, town_code=town)
     return USERS
+
+
+# ----------------------------------------------------------------------------------------
+# The API over a small county (svc_county)
+# ----------------------------------------------------------------------------------------
+@pytest.fixture
+def county(engine: Engine, users: dict[str, Any]) -> dict[str, Any]:
+    """The small county of ``svc_county`` with its build, and the ``USERS`` accounts."""
+    seed_county(engine)
+    return users
+
+
+@pytest.fixture
+def api_settings(migrated_store_url: str, tmp_path: Path) -> Settings:
+    """Settings of the API tests: files under tmp_path, no rate limit (tests are bursts)."""
+    return make_settings(
+        migrated_store_url, data_dir=tmp_path / "data", service={"rate_limit_per_minute": 0}
+    )
+
+
+@pytest.fixture
+def api(api_settings: Settings, engine: Engine, county: Any) -> Iterator[TestClient]:
+    """A started client of an app over the county (server errors come back as 500s)."""
+    app = quiet_app(api_settings, engine)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def auth(api: TestClient, engine: Engine, api_settings: Settings) -> dict[str, dict[str, str]]:
+    """``Authorization`` headers of every ``USERS`` account (tokens minted, no login)."""
+    return token_headers(engine, api_settings)

@@ -97,3 +97,16 @@ def assert_problem(response: Any, status: int, type_: str | None = None) -> dict
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "no-store"
     return body
+
+
+def token_headers(engine: Engine, settings: Settings) -> dict[str, dict[str, str]]:
+    """``Authorization`` headers of every account in the store, minted without a login."""
+    from healthmap.store.accounts import User
+    from service.auth import Principal, issue_token
+
+    with Session(engine) as session:
+        principals = [Principal.of(u) for u in session.query(User).all()]
+    return {
+        p.username: {"Authorization": f"Bearer {issue_token(p, settings.auth, 'access')[0]}"}
+        for p in principals
+    }

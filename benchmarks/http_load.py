@@ -1,0 +1,273 @@
+"""HTTP load benchmark: ``healthmap serve`` under 50 concurrent clients on the loopback.
+
+Starts the real server (``healthmap serve --demo-users``, one uvicorn worker, rate limits
+and the 06:00 scheduler off) on a free port of 127.0.0.1 against a given store, logs in
+as the demo doctor and the demo bureau, and drives three endpoints one after the other,
+each with ``clients`` concurrent clients (httpx ``AsyncClient``, one event loop) for at
+most ``seconds`` seconds or ``max_requests`` requests:
+
+* the doctor's team's live push list (``GET /api/v1/teams/{team}/pushlist``),
+* an indicator lookup (``GET /api/v1/indicators/town/{code}``: one town, trend included),
+* a vector tile (``GET /tiles/town_indicators/{z}/{x}/{y}.mvt`` at the county's centre).
+
+It reports requests per second, p50/p99 latency and errors as a markdown section
+(:func:`run_http_bench`). The store must hold a build (``healthmap demo`` or
+``healthmap build``); ``--demo-users`` (re)creates the demo accounts in it, and every
+push-list read adds an audit record — use a demo or benchmark store, never production.
+
+    python benchmarks/http_load.py --db sqlite:///var/healthmap.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.engine import make_url
+
+BIN = Path(sys.executable).parent
+HEALTHMAP = str(BIN / "healthmap")
+HOST = "127.0.0.1"
+CLIENTS = 50
+SECONDS = 10.0
+MAX_REQUESTS = 20_000
+TILE_ZOOM = 10
+
+
+@dataclass
+class Result:
+    """What one endpoint did under load."""
+
+    name: str
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_ms) + self.errors
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies_ms:
+            return math.nan
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def free_port() -> int:
+    """A TCP port of the loopback nobody listens on (now)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(store_url: str, port: int) -> subprocess.Popen[bytes]:
+    """``healthmap serve`` on 127.0.0.1:port, rate limits and the scheduler off."""
+    env = {
+        **os.environ,
+        "HEALTHMAP_SERVICE__RATE_LIMIT_PER_MINUTE": "0",
+        "HEALTHMAP_SERVICE__SCHEDULER_ENABLED": "false",
+    }
+    cmd = [HEALTHMAP, "serve", "--db", store_url, "--host", HOST, "--port", str(port)]
+    return subprocess.Popen(
+        [*cmd, "--demo-users"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
+    """Wait until ``/readyz`` answers 200 (the server imports and migrates first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise RuntimeError(f"healthmap serve exited ({proc.returncode}): {err[-2000:]}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"healthmap serve did not become ready within {timeout:.0f} s")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def tile_at(lng: float, lat: float, z: int) -> tuple[int, int]:
+    """XYZ tile holding a point."""
+    n = 2**z
+    x = int((lng + 180.0) / 360.0 * n)
+    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+    return x, y
+
+
+async def _login(client: httpx.AsyncClient, username: str, password: str) -> dict[str, str]:
+    r = await client.post("/auth/token", data={"username": username, "password": password})
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def _targets(client: httpx.AsyncClient) -> list[tuple[str, str, dict[str, str]]]:
+    """(label, path, headers) of the three endpoints, found through the API itself."""
+    doctor = await _login(client, "demo_doctor", "demo-doctor-pass")
+    bureau = await _login(client, "demo_bureau", "demo-bureau-pass")
+    team = (await client.get("/auth/me", headers=doctor)).json()["team_id"]
+    towns = await client.get(
+        "/api/v1/indicators", params={"level": "town", "limit": 1}, headers=bureau
+    )
+    towns.raise_for_status()
+    town = towns.json()["items"][0]["unit_id"]
+    tilejson = await client.get("/tiles/town_indicators.json", headers=bureau)
+    tilejson.raise_for_status()
+    lng, lat, _ = tilejson.json()["center"]
+    x, y = tile_at(lng, lat, TILE_ZOOM)
+    return [
+        ("push list (doctor's team)", f"/api/v1/teams/{team}/pushlist", doctor),
+        ("indicator lookup (one town)", f"/api/v1/indicators/town/{town}", bureau),
+        (
+            "vector tile (town indicators)",
+            f"/tiles/town_indicators/{TILE_ZOOM}/{x}/{y}.mvt",
+            bureau,
+        ),
+    ]
+
+
+async def _load(
+    client: httpx.AsyncClient,
+    label: str,
+    path: str,
+    headers: dict[str, str],
+    clients: int,
+    seconds: float,
+    max_requests: int,
+) -> Result:
+    result = Result(label)
+    budget = [max_requests]
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline and budget[0] > 0:
+            budget[0] -= 1
+            t0 = time.perf_counter()
+            try:
+                r = await client.get(path, headers=headers)
+                ok = r.status_code < 400
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                result.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
+            else:
+                result.errors += 1
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+async def _drive(base: str, clients: int, seconds: float, max_requests: int) -> list[Result]:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60.0) as client:
+        targets = await _targets(client)
+        # One warm-up request each: first-call imports and caches are not the steady state.
+        for _, path, headers in targets:
+            await client.get(path, headers=headers)
+        return [
+            await _load(client, label, path, headers, clients, seconds, max_requests)
+            for label, path, headers in targets
+        ]
+
+
+def report(results: list[Result], store_url: str, clients: int, seconds: float) -> str:
+    """The markdown section."""
+    store = make_url(store_url)
+    lines = [
+        "## HTTP load",
+        "",
+        f"`healthmap serve` (one uvicorn worker) on the loopback, store "
+        f"`{store.get_backend_name()}`, {clients} concurrent clients (httpx, asyncio), "
+        f"up to {seconds:.0f} s per endpoint; latency is per request, client side.",
+        "",
+        "| endpoint | requests | req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        rate = r.requests / r.seconds if r.seconds else 0.0
+        lines.append(
+            f"| {r.name} | {r.requests} | {rate:.1f} | {r.percentile(0.5):.1f} |"
+            f" {r.percentile(0.99):.1f} | {r.errors} |"
+        )
+    mean = [statistics.fmean(r.latencies_ms) for r in results if r.latencies_ms]
+    if mean:
+        lines += ["", f"Mean latency over the three: {statistics.fmean(mean):.1f} ms."]
+    return "\n".join(lines) + "\n"
+
+
+def run_http_bench(
+    store_url: str,
+    *,
+    clients: int = CLIENTS,
+    seconds: float = SECONDS,
+    max_requests: int = MAX_REQUESTS,
+) -> str:
+    """Serve ``store_url``, load three endpoints, return a markdown section of the results.
+
+    Parameters
+    ----------
+    store_url : str
+        A store with a build (SQLAlchemy URL).
+    clients : int
+        Concurrent clients per endpoint.
+    seconds : float
+        Longest run per endpoint.
+    max_requests : int
+        Most requests per endpoint.
+
+    Returns
+    -------
+    str
+        Markdown: a ``## HTTP load`` section with requests, req/s, p50/p99 and errors.
+    """
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    proc = start_server(store_url, port)
+    try:
+        wait_ready(base, proc)
+        results = asyncio.run(_drive(base, clients, seconds, max_requests))
+    finally:
+        stop_server(proc)
+    return report(results, store_url, clients, seconds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", required=True, help="Store URL (with a build).")
+    parser.add_argument("--clients", type=int, default=CLIENTS)
+    parser.add_argument("--seconds", type=float, default=SECONDS)
+    parser.add_argument("--max-requests", type=int, default=MAX_REQUESTS)
+    args = parser.parse_args(argv)
+    text: Any = run_http_bench(
+        args.db, clients=args.clients, seconds=args.seconds, max_requests=args.max_requests
+    )
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Vector tiles of the map: ``/tiles/{layer}.json`` (TileJSON) and ``…/{z}/{x}/{y}.mvt``.
+
+The tiles come from ``healthmap.tiles`` (no HTTP there); this module adds what HTTP needs:
+
+* **roles per layer** (``LayerSpec.roles``): a role the layer is not for gets 403;
+* **conditional requests**: a strong ``ETag`` (it changes when a build becomes current or an
+  ingest loads a file) and ``Last-Modified``; ``If-None-Match`` (or, without it,
+  ``If-Modified-Since``) that still matches answers **304** with no body;
+* ``204`` for an empty tile (outside the county or the layer's zooms, nothing built yet);
+* ``Cache-Control: private``: tiles sit behind the login, so no shared cache may keep them
+  (the browser may, and revalidates after five minutes).
+
+Tiles have their own rate-limit bucket (ten times the API's): one map view fetches dozens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy import Engine, text
+
+from healthmap import tiles
+from healthmap.tiles import LayerSpec, TileParamError
+from service.auth import Principal
+from service.deps import EngineDep, TileUser
+from service.errors import BadRequest, Forbidden, NotFound, problem_doc
+
+router = APIRouter(prefix="/tiles", tags=["tiles"])
+
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+CACHE_CONTROL = "private, max-age=300"
+
+_LAST_CHANGE = text(
+    "SELECT b.finished_at, (SELECT max(loaded_at) FROM ingest_files)"
+    " FROM (SELECT 1 AS one) AS d"
+    " LEFT JOIN build_current c ON c.name = 'current'"
+    " LEFT JOIN builds b ON b.build_id = c.build_id"
+)
+
+LayerName = Annotated[
+    str, Path(max_length=40, pattern=r"^[a-z][a-z0-9_]*$", examples=["town_indicators"])
+]
+PeriodQ = Annotated[dt.date | None, Query(description="Indicator layers: a built period.")]
+IndicatorQ = Annotated[
+    str | None, Query(max_length=40, description="Only this indicator (long-form features).")
+]
+LevelQ = Annotated[str | None, Query(max_length=10, description="`hotspots`: `h3:8` or `grid`.")]
+HourQ = Annotated[int | None, Query(ge=0, le=23, description="`mobility`: one local hour.")]
+
+
+def layer_for(user: Principal, name: str) -> LayerSpec:
+    """The layer, if the caller's role may see it (404 unknown, 403 not for this role)."""
+    try:
+        spec = tiles.get_layer(name)
+    except KeyError:
+        raise NotFound(f"No tile layer {name!r}.") from None
+    if user.role not in spec.roles:
+        raise Forbidden(f"Role {user.role} may not see the {name} layer.")
+    return spec
+
+
+def last_modified(engine: Engine) -> dt.datetime | None:
+    """When the data behind the tiles last changed: the current build or the last ingest."""
+    with engine.connect() as conn:
+        row = conn.execute(_LAST_CHANGE).one()
+    stamps = []
+    for value in row:
+        if value is None:
+            continue
+        if isinstance(value, str):  # SQLite may hand back text
+            value = dt.datetime.fromisoformat(value)
+        stamps.append(value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value)
+    return max(stamps) if stamps else None
+
+
+def _params(
+    period: dt.date | None, indicator: str | None, level: str | None, hour: int | None
+) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in {"period": period, "indicator": indicator, "level": level, "hour": hour}.items()
+        if v is not None
+    }
+
+
+def _not_modified(request: Request, etag: str, modified: dt.datetime | None) -> bool:
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+        return "*" in tags or etag in tags
+    ims = request.headers.get("if-modified-since")
+    if ims and modified is not None:
+        try:
+            since = parsedate_to_datetime(ims)
+        except (TypeError, ValueError):
+            return False
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+        return modified.replace(microsecond=0) <= since
+    return False
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: problem_doc("A parameter the layer does not take, or an impossible tile."),
+    403: problem_doc("The layer is not for the caller's role."),
+    404: problem_doc("No such layer, or a period or indicator that was not built."),
+}
+TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A Mapbox Vector Tile with one layer named like the URL's layer.",
+        "content": {MVT_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    },
+    204: {"description": "An empty tile (outside the county or the layer's zooms)."},
+    304: {"description": "Not modified (If-None-Match / If-Modified-Since)."},
+    **ERRORS,
+}
+
+
+@router.get(
+    "/{layer}/{z}/{x}/{y}.mvt",
+    summary="One vector tile",
+    response_class=Response,
+    responses=TILE_RESPONSES,
+)
+def tile(
+    request: Request,
+    user: TileUser,
+    engine: EngineDep,
+    layer: LayerName,
+    z: Annotated[int, Path(ge=0, le=24, examples=[10])],
+    x: Annotated[int, Path(ge=0, examples=[849])],
+    y: Annotated[int, Path(ge=0, examples=[399])],
+    period: PeriodQ = None,
+    indicator: IndicatorQ = None,
+    level: LevelQ = None,
+    hour: HourQ = None,
+) -> Response:
+    """A tile of ``layer`` (XYZ scheme). Parameters a layer does not take are 400; a period
+    or indicator that was not built is 404. Roles per layer: see ``/api/v1/meta``."""
+    layer_for(user, layer)
+    params = _params(period, indicator, level, hour)
+    try:
+        etag = tiles.tile_etag(engine, layer, z, x, y, **params)
+        modified = last_modified(engine)
+        headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
+        if modified is not None:
+            headers["Last-Modified"] = format_datetime(modified.astimezone(dt.UTC), usegmt=True)
+        if _not_modified(request, etag, modified):
+            return Response(status_code=304, headers=headers)
+        data = tiles.tile(engine, layer, z, x, y, **params)
+    except TileParamError as exc:
+        raise BadRequest(str(exc)) from None
+    except KeyError:
+        raise NotFound(f"No tile layer {layer!r}.") from None
+    except LookupError as exc:
+        raise NotFound(str(exc)) from None
+    if not data:
+        return Response(status_code=204, headers=headers)
+    return Response(data, media_type=MVT_MEDIA_TYPE, headers=headers)
+
+
+@router.get("/{layer}.json", summary="TileJSON of a layer", responses=ERRORS)
+def tilejson(
+    request: Request,
+    user: TileUser,
+    engine: EngineDep,
+    layer: LayerName,
+    period: PeriodQ = None,
+    indicator: IndicatorQ = None,
+    level: LevelQ = None,
+    hour: HourQ = None,
+) -> dict[str, Any]:
+    """TileJSON 3.0.0: the tile URL template (with the given parameters), zooms, the
+    county's bounds and centre, and the layer's fields (per built indicator for the
+    indicator layers)."""
+    layer_for(user, layer)
+    base = str(request.base_url).rstrip("/")
+    try:
+        return tiles.layer_tilejson(engine, layer, base, **_params(period, indicator, level, hour))
+    except TileParamError as exc:
+        raise BadRequest(str(exc)) from None
+    except LookupError as exc:
+        raise NotFound(str(exc)) from None

@@ -1,0 +1,91 @@
+"""Turning frames and store values into JSON-ready Python, and the service's date rules."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from service.errors import Invalid
+
+#: Dates the service accepts as a day D or a period: pandas cannot represent much beyond
+#: these, and nothing in a county's health data is older or later.
+MIN_DATE = dt.date(1900, 1, 1)
+MAX_DATE = dt.date(2200, 12, 31)
+
+
+def clean(value: Any) -> Any:
+    """One cell as plain JSON-able Python: NaN/NA/NaT → None, numpy scalars → Python."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def records(frame: pd.DataFrame, date_columns: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as dicts of plain values; ``date_columns`` become ``date``s."""
+    dates = set(date_columns)
+    out = []
+    for row in frame.to_dict("records"):
+        item = {}
+        for key, value in row.items():
+            v = clean(value)
+            if key in dates and isinstance(v, dt.datetime):
+                v = v.date()
+            item[str(key)] = v
+        out.append(item)
+    return out
+
+
+def local_today(timezone: str) -> dt.date:
+    """Today in the county's time zone (the default day D)."""
+    return dt.datetime.now(ZoneInfo(timezone)).date()
+
+
+def check_date(value: dt.date, field: str) -> dt.date:
+    """422 (naming ``field``) for a date outside :data:`MIN_DATE` … :data:`MAX_DATE`."""
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise Invalid(
+            f"{field}: must be between {MIN_DATE} and {MAX_DATE}.",
+            extra={"errors": [{"loc": field, "msg": "date out of range", "type": "date_range"}]},
+        )
+    return value
+
+
+def invalid_field(field: str, message: str, kind: str = "value_error") -> Invalid:
+    """A 422 problem naming the field, shaped like FastAPI's own validation problems."""
+    return Invalid(
+        f"{field}: {message}", extra={"errors": [{"loc": field, "msg": message, "type": kind}]}
+    )
+
+
+def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """CSV with a UTF-8 byte-order mark, so Excel (as used in Chinese offices) reads it."""
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _csv_value(row.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        # Formula injection: a cell starting with these runs as a formula in Excel.
+        return "'" + value
+    return value

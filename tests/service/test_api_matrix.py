@@ -1,0 +1,351 @@
+"""The authorization matrix: every endpoint × every role, allowed and denied.
+
+The routes are enumerated from the app, so an endpoint added without a row here fails
+:func:`test_every_endpoint_has_a_matrix_row`. Each non-public row holds a case for every
+role and for an anonymous caller, including the scope cases: a doctor of team T01 asking
+for T02's list, route, patient or task (404), the centre of town A asking for town B's team
+or grid (404), bureau/planner/admin asking for anything personal (403), no token (401).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.testclient import TestClient
+from svc_county import TODAY, days
+
+from service.jobs import Job, JobRegistry, new_job_id
+
+ROLES = ("doctor1", "center1", "bureau1", "planner1", "admin1")
+ANON = None
+
+
+@dataclass
+class Case:
+    user: str | None
+    status: int
+    path: str | None = None  # default: the row's example path
+    json: Any = None
+    files: Any = None
+
+
+@dataclass
+class Row:
+    path: str
+    cases: list[Case]
+    public: bool = False
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def only(allowed: dict[str, int], default: int = 403) -> list[Case]:
+    """Cases for every role: ``allowed`` statuses, ``default`` for the rest, 401 anonymous."""
+    return [Case(u, allowed.get(u, default)) for u in ROLES] + [Case(ANON, 401)]
+
+
+AGG = {"center1": 200, "bureau1": 200, "planner1": 200, "admin1": 200}
+ALL = {u: 200 for u in ROLES}
+ADMIN = {"admin1": 200}
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def reading(rid: str, mid: str) -> dict[str, Any]:
+    return {
+        "measurement_id": mid,
+        "resident_id": rid,
+        "measured_at": NOW.isoformat(),
+        "sbp": 130,
+        "dbp": 80,
+    }
+
+
+def visit(rid: str, fid: str, disease: str = "htn") -> dict[str, Any]:
+    return {
+        "followup_id": fid,
+        "resident_id": rid,
+        "disease": disease,
+        "visit_date": TODAY.isoformat(),
+        "sbp": 128,
+        "dbp": 78,
+    }
+
+
+DISMISS = {
+    "resident_id": "R03",
+    "disease": "htn",
+    "task_code": "first_followup",
+    "due_date": (days(30) + dt.timedelta(days=14)).isoformat(),
+    "reason": "已转上级医院",
+}
+CSV_FILE = {"files": ("teams.csv", b"team_id,name,facility_id\nT09,nine,F01\n", "text/csv")}
+
+
+def care(other: str) -> list[Case]:
+    """A team-scoped personal-data row: own team 200, the other team 404."""
+    return [
+        Case("doctor1", 200),
+        Case("doctor1", 404, path=other),
+        Case("center1", 200),
+        Case("center1", 404, path=other),
+        Case("bureau1", 403),
+        Case("planner1", 403),
+        Case("admin1", 403),
+        Case(ANON, 401),
+    ]
+
+
+MATRIX: dict[tuple[str, str], Row] = {
+    # Public probes, docs and login.
+    ("GET", "/healthz"): Row("/healthz", [Case(ANON, 200)], public=True),
+    ("GET", "/readyz"): Row("/readyz", [Case(ANON, 200)], public=True),
+    ("GET", "/problems/{slug}"): Row("/problems/not-found", [Case(ANON, 200)], public=True),
+    ("GET", "/docs"): Row("/docs", [Case(ANON, 200)], public=True),
+    ("GET", "/docs/assets/{name}"): Row(
+        "/docs/assets/swagger-ui.css", [Case(ANON, 200)], public=True
+    ),
+    ("POST", "/auth/token"): Row(
+        "/auth/token",
+        [Case(ANON, 401)],
+        public=True,
+        kwargs={"data": {"username": "x", "password": "y"}},
+    ),
+    ("POST", "/auth/refresh"): Row(
+        "/auth/refresh", [Case(ANON, 401, json={"refresh_token": "nope"})], public=True
+    ),
+    ("GET", "/auth/me"): Row("/auth/me", only(ALL)),
+    ("GET", "/admin/audit"): Row("/admin/audit", only(ADMIN)),
+    # Overview.
+    ("GET", "/api/v1/meta"): Row("/api/v1/meta", only(ALL)),
+    ("GET", "/api/v1/search"): Row("/api/v1/search?q=村", only(ALL)),
+    # Aggregates.
+    ("GET", "/api/v1/indicators"): Row("/api/v1/indicators?level=town", only(AGG)),
+    ("GET", "/api/v1/indicators/{level}/{unit_id}"): Row(
+        "/api/v1/indicators/grid/G01",
+        [
+            *only(AGG),
+            Case("center1", 404, path="/api/v1/indicators/grid/G02"),
+            Case("center1", 404, path="/api/v1/indicators/team/T02"),
+            Case("center1", 200, path="/api/v1/indicators/town/370783002000"),
+            Case("bureau1", 200, path="/api/v1/indicators/grid/G02"),
+            Case("bureau1", 404, path="/api/v1/indicators/grid/G99"),
+        ],
+    ),
+    ("GET", "/api/v1/health-index"): Row("/api/v1/health-index", only(AGG)),
+    ("GET", "/api/v1/hotspots"): Row("/api/v1/hotspots?indicator=htn_prevalence", only(AGG)),
+    ("GET", "/api/v1/burden"): Row("/api/v1/burden", only(AGG)),
+    ("GET", "/api/v1/export/indicators.csv"): Row(
+        "/api/v1/export/indicators.csv?level=team", only(AGG)
+    ),
+    ("GET", "/api/v1/export/indicators.geojson"): Row(
+        "/api/v1/export/indicators.geojson?level=grid", only(AGG)
+    ),
+    # Care teams (personal data).
+    ("GET", "/api/v1/teams/{team_id}/pushlist"): Row(
+        "/api/v1/teams/T01/pushlist", care("/api/v1/teams/T02/pushlist")
+    ),
+    ("GET", "/api/v1/teams/{team_id}/route"): Row(
+        "/api/v1/teams/T01/route", care("/api/v1/teams/T02/route")
+    ),
+    ("GET", "/api/v1/teams/{team_id}/pushlist/runs"): Row(
+        "/api/v1/teams/T01/pushlist/runs", care("/api/v1/teams/T02/pushlist/runs")
+    ),
+    ("POST", "/api/v1/tasks/dismiss"): Row(
+        "/api/v1/tasks/dismiss",
+        [
+            Case("doctor2", 404, json=DISMISS),  # T02's doctor, T01's patient
+            Case("doctor1", 404, json={**DISMISS, "resident_id": "R04"}),
+            Case("doctor1", 201, json=DISMISS),
+            Case("center1", 403, json=DISMISS),
+            Case("bureau1", 403, json=DISMISS),
+            Case("planner1", 403, json=DISMISS),
+            Case("admin1", 403, json=DISMISS),
+            Case(ANON, 401, json=DISMISS),
+        ],
+    ),
+    ("GET", "/api/v1/residents/{resident_id}"): Row(
+        "/api/v1/residents/R01",
+        [
+            Case("doctor1", 200),
+            Case("doctor1", 404, path="/api/v1/residents/R04"),
+            Case("doctor1", 404, path="/api/v1/residents/R99"),
+            Case("doctor2", 200, path="/api/v1/residents/R04"),
+            Case("center1", 403),
+            Case("bureau1", 403),
+            Case("planner1", 403),
+            Case("admin1", 403),
+            Case(ANON, 401),
+        ],
+    ),
+    ("POST", "/api/v1/followups"): Row(
+        "/api/v1/followups",
+        [
+            Case("doctor1", 201, json=visit("R01", "FU-M1")),
+            Case("doctor1", 404, json=visit("R04", "FU-M2")),
+            Case("center1", 403, json=visit("R01", "FU-M3")),
+            Case("bureau1", 403, json=visit("R01", "FU-M3")),
+            Case("planner1", 403, json=visit("R01", "FU-M3")),
+            Case("admin1", 403, json=visit("R01", "FU-M3")),
+            Case(ANON, 401, json=visit("R01", "FU-M3")),
+        ],
+    ),
+    ("POST", "/api/v1/measurements"): Row(
+        "/api/v1/measurements",
+        [
+            Case("doctor1", 201, json=reading("R01", "MM-1")),
+            Case("doctor1", 404, json=reading("R04", "MM-2")),
+            Case("admin1", 201, json=[reading("R04", "MM-3")]),
+            Case("center1", 403, json=reading("R01", "MM-4")),
+            Case("bureau1", 403, json=reading("R01", "MM-4")),
+            Case("planner1", 403, json=reading("R01", "MM-4")),
+            Case(ANON, 401, json=reading("R01", "MM-4")),
+        ],
+    ),
+    # Administration.
+    ("POST", "/api/v1/admin/ingest"): Row(
+        "/api/v1/admin/ingest",
+        [Case(u, 202 if u == "admin1" else 403, files=CSV_FILE) for u in ROLES]
+        + [Case(ANON, 401, files=CSV_FILE)],
+    ),
+    ("POST", "/api/v1/admin/build"): Row("/api/v1/admin/build?months=0", only({"admin1": 202})),
+    ("POST", "/api/v1/admin/pushlists"): Row("/api/v1/admin/pushlists", only({"admin1": 202})),
+    ("GET", "/api/v1/admin/jobs"): Row("/api/v1/admin/jobs", only(ADMIN)),
+    ("GET", "/api/v1/admin/jobs/{job_id}"): Row(
+        "/api/v1/admin/jobs/{job}",
+        [*only(ADMIN), Case("admin1", 404, path="/api/v1/admin/jobs/unknown")],
+    ),
+    ("GET", "/api/v1/admin/users"): Row("/api/v1/admin/users", only(ADMIN)),
+    ("POST", "/api/v1/admin/users"): Row(
+        "/api/v1/admin/users",
+        [
+            Case(
+                u,
+                201 if u == "admin1" else 403,
+                json={"username": "new_user", "password": "new-password-1", "role": "bureau"},
+            )
+            for u in ROLES
+        ]
+        + [Case(ANON, 401, json={})],
+    ),
+    ("POST", "/api/v1/admin/users/{username}/disable"): Row(
+        "/api/v1/admin/users/temp1/disable", only(ADMIN)
+    ),
+    ("POST", "/api/v1/admin/users/{username}/enable"): Row(
+        "/api/v1/admin/users/temp1/enable", only(ADMIN)
+    ),
+    ("PUT", "/api/v1/admin/users/{username}/role"): Row(
+        "/api/v1/admin/users/temp1/role",
+        [Case(u, 200 if u == "admin1" else 403, json={"role": "bureau"}) for u in ROLES]
+        + [Case(ANON, 401, json={"role": "bureau"})],
+    ),
+    # Tiles: roles per layer.
+    ("GET", "/tiles/{layer}.json"): Row(
+        "/tiles/town_indicators.json",
+        [
+            *only(AGG),
+            Case("doctor1", 200, path="/tiles/boundaries.json"),
+            Case("center1", 403, path="/tiles/mobility.json"),
+            Case("bureau1", 200, path="/tiles/mobility.json"),
+            Case("bureau1", 404, path="/tiles/nolayer.json"),
+        ],
+    ),
+    ("GET", "/tiles/{layer}/{z}/{x}/{y}.mvt"): Row(
+        "/tiles/boundaries/10/849/399.mvt",
+        [
+            *only({**AGG, "doctor1": 200}, 403),
+            Case("doctor1", 403, path="/tiles/hotspots/10/849/399.mvt"),
+            Case("planner1", 204, path="/tiles/mobility/10/849/399.mvt"),
+            Case("center1", 403, path="/tiles/mobility/10/849/399.mvt"),
+        ],
+    ),
+}
+
+
+class FakeJobs(JobRegistry):
+    """Jobs that are recorded but never run (the matrix checks access, not the work)."""
+
+    def submit(
+        self, kind: str, params: dict[str, Any], work: Any, *, job_id: str | None = None
+    ) -> Job:
+        job = Job(job_id=job_id or new_job_id(), kind=kind, params=params, created_at=NOW)
+        self._jobs[job.job_id] = job
+        return job
+
+
+def api_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every endpoint of the app, except the front end's pages."""
+    try:  # FastAPI >= 0.130 keeps included routers as such; this walks into them.
+        from fastapi.routing import iter_route_contexts
+
+        routes: Any = list(iter_route_contexts(app.routes))
+    except ImportError:  # older FastAPI: the routes are flat
+        routes = app.routes
+    out = set()
+    for route in routes:
+        endpoint = getattr(route, "endpoint", None)
+        if getattr(endpoint, "__module__", "") == "service.routes.pages":
+            continue  # the front end's own router (public HTML pages and their assets)
+        if route.path == app.openapi_url:
+            continue
+        for method in (route.methods or set()) - {"HEAD", "OPTIONS"}:
+            out.add((method, route.path))
+    return out
+
+
+def test_every_endpoint_has_a_matrix_row(app: Any) -> None:
+    routes = api_routes(app)
+    missing = routes - MATRIX.keys()
+    assert not missing, f"endpoints without an authorization matrix row: {sorted(missing)}"
+    assert not MATRIX.keys() - routes, "matrix rows for endpoints that no longer exist"
+    for key, row in MATRIX.items():
+        if row.public:
+            continue
+        principals = {c.user for c in row.cases}
+        assert principals >= {*ROLES, ANON}, f"{key}: a role has no case"
+        assert any(c.status < 400 for c in row.cases), f"{key}: no allowed case"
+
+
+def test_authorization_matrix(
+    api: TestClient, auth: dict[str, dict[str, str]], engine: Any
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from service.accounts import add_user
+
+    with Session(engine) as session:
+        add_user(session, "temp1", "temp-password-1", "planner")
+    api.app.state.jobs = FakeJobs()  # type: ignore[attr-defined]
+    job = api.app.state.jobs.submit("build", {}, None)  # type: ignore[attr-defined]
+    bodies: dict[tuple[str, str], Any] = {}
+    failures = []
+    for (method, template), row in MATRIX.items():
+        for case in row.cases:
+            path = (case.path or row.path).replace("{job}", job.job_id)
+            headers = auth[case.user] if case.user else {}
+            kwargs: dict[str, Any] = dict(row.kwargs)
+            if case.json is not None:
+                kwargs["json"] = case.json
+            if case.files is not None:
+                kwargs["files"] = case.files
+            r = api.request(method, path, headers=headers, **kwargs)
+            if r.status_code != case.status:
+                failures.append(
+                    f"{case.user} {method} {path}: {r.status_code} != {case.status} {r.text[:200]}"
+                )
+            if r.status_code == 404 and case.user:
+                bodies[(method, template)] = r.json()
+    assert not failures, "\n".join(failures)
+    # Out of scope answers exactly like unknown: same type, title and detail.
+    unknown = api.get("/api/v1/residents/R99", headers=auth["doctor1"]).json()
+    other = api.get("/api/v1/residents/R04", headers=auth["doctor1"]).json()
+    assert {k: v for k, v in unknown.items() if k != "instance"} == {
+        k: v for k, v in other.items() if k != "instance"
+    }
+    t02 = api.get("/api/v1/teams/T02/pushlist", headers=auth["doctor1"]).json()
+    t99 = api.get("/api/v1/teams/T99/pushlist", headers=auth["doctor1"]).json()
+    assert t02["detail"] == t99["detail"] and t02["type"] == t99["type"] == "/problems/not-found"
+
+    # A role that may not see residents gets 403 even for an unknown id: no probing.
+    for role in ("bureau1", "planner1", "admin1", "center1"):
+        assert api.get("/api/v1/residents/NOPE", headers=auth[role]).status_code == 403
+        assert api.get("/api/v1/teams/T99/pushlist", headers=auth["bureau1"]).status_code == 403
