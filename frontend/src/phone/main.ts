@@ -1,0 +1,486 @@
+// The family doctor's phone page (served at /m/): today's push list grouped by colour,
+// call and navigate links, the day's route on a small map, and the follow-up form.
+// Chinese only; usable at 390 px. Nothing leaves this service: the navigate link is a
+// geo: URI handed to whatever map app the phone has, never a map website.
+import maplibregl from "maplibre-gl";
+import "maplibre-gl/dist/maplibre-gl.css";
+import "./style.css";
+
+import {
+  absolute,
+  accessToken,
+  ApiError,
+  getJSON,
+  login,
+  logout,
+  me,
+  onLogout,
+  postJSON,
+  resume,
+  type Me,
+} from "../common/api";
+import { $, clear, h, show } from "../common/dom";
+
+interface Entry {
+  resident_id: string;
+  name: string | null;
+  phone: string | null;
+  age: number | null;
+  sex: number | string | null;
+  disease: string;
+  task_code: string;
+  colour: "red" | "yellow" | "green" | string;
+  due_date: string | null;
+  days_overdue: number | null;
+  last_visit_date: string | null;
+  last_sbp: number | null;
+  last_dbp: number | null;
+  last_glucose: number | null;
+  last_classification: string | null;
+  risk_score: number | null;
+  lat: number | null;
+  lng: number | null;
+  grid_id: string | null;
+  team_id: string | null;
+  reason_zh: string | null;
+}
+
+interface PushList {
+  team_id: string;
+  date: string;
+  masked: boolean;
+  total: number;
+  entries: Entry[];
+}
+
+interface RouteAnswer {
+  stops?: { resident_id: string; order: number; lat: number; lng: number; colour?: string }[];
+  total_distance_m?: number;
+  total_seconds?: number;
+  geometry?: GeoJSON.FeatureCollection;
+}
+
+const COLOURS: { key: string; label: string }[] = [
+  { key: "red", label: "红色 · 紧急" },
+  { key: "yellow", label: "黄色 · 重点" },
+  { key: "green", label: "绿色 · 常规" },
+];
+const DISEASE: Record<string, string> = { htn: "高血压", t2dm: "2型糖尿病" };
+const TASK: Record<string, string> = {
+  emergency_reading: "危急读数",
+  referral_suggested: "建议转诊",
+  post_discharge: "出院后随访",
+  uncontrolled_recheck: "未控制复查",
+  first_followup: "首次随访",
+  routine_followup: "常规随访",
+  suspected_unmanaged: "疑似未管理",
+};
+const CLASSIFICATION: Record<string, string> = {
+  satisfactory: "控制满意",
+  unsatisfactory: "控制不满意",
+  adverse: "不良反应",
+  complication: "并发症",
+};
+const SEX: Record<string, string> = { M: "男", F: "女", male: "男", female: "女", "1": "男", "2": "女" };
+
+const state = {
+  me: null as Me | null,
+  // ?date=YYYY-MM-DD shows another day's list (default: the service's today).
+  date: /^\d{4}-\d{2}-\d{2}$/.test(new URLSearchParams(location.search).get("date") ?? "")
+    ? (new URLSearchParams(location.search).get("date") as string)
+    : "",
+  entries: [] as Entry[],
+  order: new Map<string, number>(),
+  current: null as Entry | null,
+};
+
+let map: maplibregl.Map | null = null;
+let markers: maplibregl.Marker[] = [];
+
+declare global {
+  interface Window {
+    healthmapPhone?: { state: typeof state; map: maplibregl.Map | null };
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+function status(message: string, kind: "ok" | "error" = "ok"): void {
+  const el = $("#status");
+  el.textContent = message;
+  el.classList.toggle("error", kind === "error");
+  show(el, Boolean(message));
+}
+
+function addDays(iso: string, days: number): string {
+  const d = new Date(`${iso}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
+
+function localToday(): string {
+  // The county's dates are Asia/Shanghai dates (RULES.md).
+  return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(new Date());
+}
+
+function teamPath(suffix: string): string {
+  return `/api/v1/teams/${encodeURIComponent(state.me?.team_id ?? "")}/${suffix}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Login and start
+// ---------------------------------------------------------------------------------------
+async function onLoginSubmit(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const form = ev.target as HTMLFormElement;
+  const data = new FormData(form);
+  const error = $("#login-error");
+  error.textContent = "正在登录…";
+  try {
+    await login(String(data.get("username") ?? "").trim(), String(data.get("password") ?? ""));
+    error.textContent = "";
+    form.reset();
+    await start();
+  } catch (err) {
+    error.textContent = err instanceof Error ? err.message : String(err);
+  }
+}
+
+async function start(): Promise<void> {
+  state.me = await me();
+  show($("#login"), false);
+  show($("#app"), true);
+  if (!state.me.team_id) {
+    $("#subtitle").textContent = state.me.username;
+    status("此页面供家庭医生团队使用；本账号没有团队。", "error");
+    return;
+  }
+  await loadList();
+}
+
+// ---------------------------------------------------------------------------------------
+// The list
+// ---------------------------------------------------------------------------------------
+async function loadList(): Promise<void> {
+  const params = state.date ? { date: state.date } : undefined;
+  const list = await getJSON<PushList>(teamPath("pushlist"), params);
+  state.entries = list.entries ?? [];
+  state.date = String(list.date ?? state.date ?? localToday());
+  $("#subtitle").textContent = `${state.date} · 团队 ${state.me?.team_id ?? ""} · ${state.entries.length} 项`;
+  renderList();
+  void loadRoute();
+}
+
+function lastValues(e: Entry): string {
+  const parts: string[] = [];
+  if (e.last_visit_date) parts.push(`上次 ${e.last_visit_date}`);
+  if (e.last_sbp !== null && e.last_sbp !== undefined) parts.push(`血压 ${e.last_sbp}/${e.last_dbp ?? "—"}`);
+  if (e.last_glucose !== null && e.last_glucose !== undefined) parts.push(`血糖 ${e.last_glucose}`);
+  if (e.last_classification) parts.push(CLASSIFICATION[e.last_classification] ?? e.last_classification);
+  return parts.length ? parts.join(" · ") : "无随访记录";
+}
+
+function card(e: Entry): HTMLElement {
+  const stop = state.order.get(e.resident_id);
+  const who = [SEX[String(e.sex)] ?? "", e.age !== null && e.age !== undefined ? `${e.age}岁` : ""]
+    .filter(Boolean)
+    .join(" ");
+  const actions = h("div", { class: "actions" });
+  if (e.phone) {
+    actions.append(h("a", { class: "btn", href: `tel:${e.phone.replace(/[^0-9+]/g, "")}` }, "拨打电话"));
+  }
+  if (e.lat !== null && e.lng !== null && e.lat !== undefined && e.lng !== undefined) {
+    // RFC 5870 geo: URI (WGS84): the phone's own map app opens it; no website involved.
+    const ll = `${e.lat.toFixed(6)},${e.lng.toFixed(6)}`;
+    actions.append(h("a", { class: "btn", href: `geo:${ll}?q=${ll}` }, "导航"));
+  }
+  if (e.task_code === "suspected_unmanaged") {
+    // Case finding: no managed patient yet, so no follow-up form; check and dismiss.
+    actions.append(h("button", { type: "button", class: "btn dismiss", onclick: () => void dismiss(e) }, "核实后忽略"));
+  } else {
+    actions.append(
+      h("button", { type: "button", class: "btn primary record", onclick: () => openVisit(e) }, "记录随访"),
+    );
+  }
+  return h(
+    "article",
+    {
+      class: `task ${e.colour}`,
+      "data-resident": e.resident_id,
+      "data-disease": e.disease,
+      "data-task": e.task_code,
+    },
+    h(
+      "header",
+      {},
+      stop ? h("span", { class: "stop-no" }, String(stop)) : null,
+      h("strong", { class: "name" }, e.name ?? e.resident_id),
+      h("span", { class: "muted" }, who),
+      h("span", { class: "tag" }, DISEASE[e.disease] ?? e.disease),
+    ),
+    h(
+      "p",
+      { class: "reason" },
+      h("b", {}, TASK[e.task_code] ?? e.task_code),
+      e.days_overdue ? h("span", { class: "overdue" }, ` 逾期${e.days_overdue}天`) : null,
+      e.reason_zh ? ` · ${e.reason_zh}` : "",
+    ),
+    h("p", { class: "last muted small" }, lastValues(e)),
+    actions,
+  );
+}
+
+function renderList(): void {
+  const list = $("#list");
+  const counts = $("#counts");
+  clear(list);
+  clear(counts);
+  if (state.entries.length === 0) {
+    list.append(h("p", { class: "empty" }, "今天没有待随访任务。"));
+    return;
+  }
+  for (const { key, label } of COLOURS) {
+    const group = state.entries.filter((e) => e.colour === key);
+    counts.append(h("a", { class: `count ${key}`, href: `#group-${key}` }, `${label.split(" ")[0]} ${group.length}`));
+    if (group.length === 0) continue;
+    list.append(
+      h(
+        "section",
+        { class: `group ${key}`, id: `group-${key}` },
+        h("h2", {}, `${label}（${group.length}）`),
+        ...group.map(card),
+      ),
+    );
+  }
+  const other = state.entries.filter((e) => !COLOURS.some((c) => c.key === e.colour));
+  if (other.length) list.append(h("section", { class: "group" }, h("h2", {}, "其他"), ...other.map(card)));
+}
+
+// ---------------------------------------------------------------------------------------
+// The route map
+// ---------------------------------------------------------------------------------------
+function ensureMap(): maplibregl.Map {
+  if (map) return map;
+  map = new maplibregl.Map({
+    container: "route-map",
+    // No glyphs, no sprite: stop numbers are HTML markers, so no font is ever fetched.
+    style: {
+      version: 8,
+      sources: {
+        boundaries: {
+          type: "vector",
+          tiles: [absolute("/tiles/boundaries/{z}/{x}/{y}.mvt")],
+          minzoom: 6,
+          maxzoom: 14,
+        },
+      },
+      layers: [
+        { id: "bg", type: "background", paint: { "background-color": "#eef0f2" } },
+        {
+          id: "county",
+          type: "fill",
+          source: "boundaries",
+          "source-layer": "boundaries",
+          filter: ["==", ["get", "kind"], "county"],
+          paint: { "fill-color": "#ffffff" },
+        },
+        {
+          id: "lines",
+          type: "line",
+          source: "boundaries",
+          "source-layer": "boundaries",
+          paint: {
+            "line-color": "#999999",
+            "line-width": ["match", ["get", "kind"], "county", 2, "town", 1.2, 0.5],
+          },
+        },
+      ],
+    },
+    center: [118.8, 36.88],
+    zoom: 10,
+    attributionControl: false,
+    transformRequest: (url) =>
+      url.startsWith(location.origin) && accessToken()
+        ? { url, headers: { Authorization: `Bearer ${accessToken()}` } }
+        : { url },
+  });
+  map.on("error", (ev) => {
+    const st = (ev.error as { status?: number } | undefined)?.status;
+    if (st !== 204 && st !== 404) status(`地图: ${ev.error?.message ?? "错误"}`, "error");
+  });
+  window.healthmapPhone = { state, map };
+  return map;
+}
+
+async function loadRoute(): Promise<void> {
+  let route: RouteAnswer;
+  try {
+    route = await getJSON<RouteAnswer>(teamPath("route"), state.date ? { date: state.date } : undefined);
+  } catch (err) {
+    $("#route-summary").textContent = err instanceof ApiError ? `路线不可用：${err.message}` : "路线不可用";
+    return;
+  }
+  state.order = new Map((route.stops ?? []).map((s) => [s.resident_id, s.order]));
+  renderList(); // stop numbers on the cards
+  const km = ((route.total_distance_m ?? 0) / 1000).toFixed(1);
+  const min = Math.round((route.total_seconds ?? 0) / 60);
+  $("#route-summary").textContent = `今日路线 ${state.order.size} 站 · ${km} 公里 · 约 ${min} 分钟（不含随访时间）`;
+  const m = ensureMap();
+  const draw = () => drawRoute(m, route);
+  if (m.loaded()) draw();
+  else m.once("load", draw);
+}
+
+function drawRoute(m: maplibregl.Map, route: RouteAnswer): void {
+  const fc: GeoJSON.FeatureCollection = route.geometry ?? { type: "FeatureCollection", features: [] };
+  const line: GeoJSON.FeatureCollection = {
+    type: "FeatureCollection",
+    features: fc.features.filter((f) => f.geometry?.type === "LineString"),
+  };
+  const src = m.getSource("route") as maplibregl.GeoJSONSource | undefined;
+  if (src) src.setData(line);
+  else {
+    m.addSource("route", { type: "geojson", data: line });
+    m.addLayer({
+      id: "route-line",
+      type: "line",
+      source: "route",
+      paint: { "line-color": "#1d6fb8", "line-width": 3, "line-opacity": 0.85 },
+    });
+  }
+  for (const mk of markers) mk.remove();
+  markers = [];
+  const bounds = new maplibregl.LngLatBounds();
+  for (const f of fc.features) {
+    if (f.geometry?.type !== "Point") continue;
+    const [lng, lat] = f.geometry.coordinates as [number, number];
+    const p = f.properties ?? {};
+    const el = document.createElement("div");
+    if (p.kind === "base") {
+      el.className = "marker base";
+      el.textContent = "站";
+      el.title = "出发地";
+    } else {
+      el.className = `marker ${p.colour ?? ""}`;
+      el.textContent = String(p.order ?? "");
+    }
+    markers.push(new maplibregl.Marker({ element: el }).setLngLat([lng, lat]).addTo(m));
+    bounds.extend([lng, lat]);
+  }
+  for (const e of state.entries) if (e.lat !== null && e.lng !== null) bounds.extend([e.lng, e.lat]);
+  if (!bounds.isEmpty()) m.fitBounds(bounds, { padding: 28, maxZoom: 15, duration: 0 });
+}
+
+// ---------------------------------------------------------------------------------------
+// The follow-up form
+// ---------------------------------------------------------------------------------------
+function field(name: string): HTMLInputElement | HTMLSelectElement {
+  return $("#visit-form").querySelector(`[name="${name}"]`) as HTMLInputElement;
+}
+
+function openVisit(e: Entry): void {
+  state.current = e;
+  const form = $("#visit-form") as HTMLFormElement;
+  form.reset();
+  $("#visit-error").textContent = "";
+  $("#visit-who").textContent = `${e.name ?? e.resident_id} · ${DISEASE[e.disease] ?? e.disease} · ${TASK[e.task_code] ?? e.task_code}`;
+  field("resident_id").value = e.resident_id;
+  field("disease").value = e.disease;
+  const visitDate = state.date || localToday();
+  field("visit_date").value = visitDate;
+  const recheck = e.colour !== "green";
+  field("next_visit_date").value = addDays(visitDate, recheck ? 14 : 90);
+  const t2dm = e.disease === "t2dm";
+  show($("#glucose-box"), t2dm);
+  (field("fasting_glucose") as HTMLInputElement).required = t2dm;
+  (field("sbp") as HTMLInputElement).required = !t2dm;
+  (field("dbp") as HTMLInputElement).required = !t2dm;
+  show($("#visit"), true);
+  (field("sbp") as HTMLInputElement).focus();
+}
+
+function closeVisit(): void {
+  show($("#visit"), false);
+  state.current = null;
+}
+
+function num(name: string): number | null {
+  const v = (field(name) as HTMLInputElement).value.trim();
+  return v === "" ? null : Number(v);
+}
+
+async function onVisitSubmit(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const e = state.current;
+  if (!e) return;
+  const sbp = num("sbp");
+  const dbp = num("dbp");
+  if (sbp !== null && dbp !== null && sbp <= dbp) {
+    $("#visit-error").textContent = "收缩压应高于舒张压。";
+    return;
+  }
+  const body = {
+    resident_id: e.resident_id,
+    disease: e.disease,
+    visit_date: field("visit_date").value,
+    method: field("method").value,
+    sbp,
+    dbp,
+    fasting_glucose: num("fasting_glucose"),
+    heart_rate: num("heart_rate"),
+    adherence: field("adherence").value,
+    adverse_reaction: (field("adverse_reaction") as HTMLInputElement).checked,
+    referred: (field("referred") as HTMLInputElement).checked,
+    next_visit_date: field("next_visit_date").value || null,
+  };
+  const button = (ev.target as HTMLFormElement).querySelector("button[type=submit]") as HTMLButtonElement;
+  button.disabled = true;
+  $("#visit-error").textContent = "正在保存…";
+  try {
+    await postJSON("/api/v1/followups", body);
+    closeVisit();
+    status(`已保存 ${e.name ?? e.resident_id} 的随访记录。`);
+    await loadList();
+  } catch (err) {
+    $("#visit-error").textContent = err instanceof Error ? err.message : String(err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function dismiss(e: Entry): Promise<void> {
+  const reason = window.prompt(`忽略 ${e.name ?? e.resident_id} 的任务「${TASK[e.task_code] ?? e.task_code}」的原因：`);
+  if (!reason || !reason.trim()) return;
+  try {
+    await postJSON("/api/v1/tasks/dismiss", {
+      resident_id: e.resident_id,
+      disease: e.disease,
+      task_code: e.task_code,
+      due_date: e.due_date,
+      reason: reason.trim(),
+    });
+    status("已忽略该任务。");
+    await loadList();
+  } catch (err) {
+    status(err instanceof Error ? err.message : String(err), "error");
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+async function main(): Promise<void> {
+  $("#login-form").addEventListener("submit", (ev) => void onLoginSubmit(ev as SubmitEvent));
+  $("#visit-form").addEventListener("submit", (ev) => void onVisitSubmit(ev as SubmitEvent));
+  $("#visit-cancel").addEventListener("click", closeVisit);
+  $("#logout").addEventListener("click", () => logout());
+  onLogout(() => location.reload());
+  if (await resume()) {
+    try {
+      await start();
+      return;
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 401)) status(String(err), "error");
+    }
+  }
+  show($("#login"), true);
+}
+
+void main();

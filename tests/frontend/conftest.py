@@ -1,0 +1,123 @@
+"""Fixtures of the browser tests: a small built store, the real server, Debian's Chromium.
+
+One store for the whole session (``healthmap sample`` at scale 0.01 → ``ingest`` →
+``build``), served by ``healthmap serve --demo-users`` in a subprocess on a free port of
+127.0.0.1, and driven by Playwright's sync API in ``/usr/bin/chromium`` (never a
+downloaded browser). ``browser_helpers.Watch`` records what a page did.
+
+Where Chromium or the front-end build (``make frontend``) is missing the tests skip on a
+workstation and fail under CI.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from browser_helpers import AS_OF
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCALE = "0.01"
+STATIC = Path(__file__).resolve().parents[2] / "service" / "static"
+HEALTHMAP = str(Path(sys.executable).with_name("healthmap"))
+
+
+def _missing(message: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI is set: the browser tests must run)", pytrace=False)
+    pytest.skip(message)
+
+
+def _run(*args: str, cwd: Path) -> None:
+    done = subprocess.run(
+        [HEALTHMAP, *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"healthmap {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+
+
+@pytest.fixture(scope="session")
+def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A built SQLite store of a small sample county (as of :data:`AS_OF`)."""
+    root = tmp_path_factory.mktemp("browser_store")
+    url = f"sqlite:///{root / 'store.db'}"
+    _run("sample", "--out", str(root / "data"), "--scale", SCALE, "--as-of", AS_OF, cwd=root)
+    _run("--db", url, "ingest", str(root / "data"), cwd=root)
+    _run("--db", url, "build", "--as-of", AS_OF, cwd=root)
+    return url
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of ``healthmap serve --demo-users`` on the built store."""
+    if not (STATIC / "index.html").is_file() or not (STATIC / "m" / "index.html").is_file():
+        _missing("the front end is not built (make frontend)")
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHMAP_")}
+    env["HEALTHMAP_MODE"] = "demo"
+    proc = subprocess.Popen(
+        [
+            HEALTHMAP,
+            "--db",
+            store_url,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--demo-users",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                log.flush()
+                raise RuntimeError(f"the server exited: {Path(log.name).read_text()}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not become ready in 90 s")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).is_file():
+        _missing(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

@@ -1,0 +1,100 @@
+"""The family doctor's phone page in real headless Chromium at 390 × 844.
+
+Log in as the demo doctor, see the day's list grouped by colour with call and navigate
+links and the route map, record a visit for the first task, and see the task gone.
+No console error, no uncaught exception, no request to any host but the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from browser_helpers import AS_OF, Watch, api_token, demo_password
+
+pytestmark = pytest.mark.browser
+
+COLOURS = ("red", "yellow", "green")
+
+
+def test_phone_page(server: str, browser: Any) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="zh-CN"
+    )
+    page = context.new_page()
+    watch = Watch(server)
+    watch.attach(context, page)
+    try:
+        _walk(page, server)
+        watch.assert_clean()
+    finally:
+        context.close()
+
+
+def _walk(page: Any, server: str) -> None:
+    username, password = demo_password("doctor")
+    # The test county's data end on AS_OF: the list of that day (the page's ?date=).
+    page.goto(f"{server}/m/?date={AS_OF}")
+    page.fill("#login-form input[name=username]", username)
+    page.fill("#login-form input[name=password]", password)
+    page.tap("#login-form button[type=submit]")
+    page.wait_for_selector("article.task")
+
+    # -- the list is the API's list, grouped red → yellow → green ---------------------------
+    token = api_token(server, "doctor")
+    me = httpx.get(f"{server}/auth/me", headers={"Authorization": f"Bearer {token}"}).json()
+    api = httpx.get(
+        f"{server}/api/v1/teams/{me['team_id']}/pushlist",
+        params={"date": AS_OF},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    entries = api["entries"]
+    assert entries, "the demo doctor's team has no task on the test day"
+    cards = page.locator("article.task")
+    assert cards.count() == len(entries)
+    shown = [cards.nth(i).get_attribute("class").split()[1] for i in range(cards.count())]
+    assert shown == sorted(shown, key=COLOURS.index), "cards are not grouped by colour"
+    first = cards.first
+    entry = entries[0]
+    assert first.get_attribute("data-resident") == entry["resident_id"]
+    assert entry["name"] in first.inner_text()  # the team's own doctor sees names
+    if entry["reason_zh"]:
+        assert entry["reason_zh"] in first.inner_text()
+    if entry["phone"]:
+        assert first.locator("a[href^='tel:']").count() == 1
+    if entry["lat"] is not None:
+        href = first.locator("a[href^='geo:']").get_attribute("href")
+        assert href.startswith(f"geo:{entry['lat']:.6f},{entry['lng']:.6f}")
+    # No link leaves the server except tel: and geo: (handled by the phone's own apps).
+    for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
+        assert href.startswith((server, "tel:", "geo:")), href
+
+    # -- usable at 390 px: nothing wider than the screen ------------------------------------
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+
+    # -- the route map: numbered stops -----------------------------------------------------
+    page.wait_for_selector("#route-map .marker")
+    assert "今日路线" in page.locator("#route-summary").inner_text()
+
+    # -- record a visit for the first task (first one that takes a follow-up) --------------
+    target = page.locator("article.task:has(button.record)").first
+    resident = target.get_attribute("data-resident")
+    disease = target.get_attribute("data-disease")
+    same_task = f"article.task[data-resident='{resident}'][data-disease='{disease}']"
+    assert page.locator(same_task).count() == 1
+    target.locator("button.record").tap()
+    page.wait_for_selector("#visit:not(.hidden)")
+    page.fill("#visit-form input[name=sbp]", "128")
+    page.fill("#visit-form input[name=dbp]", "78")
+    page.fill("#visit-form input[name=heart_rate]", "72")
+    if disease == "t2dm":
+        page.fill("#visit-form input[name=fasting_glucose]", "5.6")
+    page.select_option("#visit-form select[name=method]", "home")
+    page.select_option("#visit-form select[name=adherence]", "regular")
+    page.tap("#visit-form button[type=submit]")
+    page.wait_for_selector("#visit.hidden", state="attached")
+    page.wait_for_selector("#status:not(.hidden)")
+    assert "已保存" in page.locator("#status").inner_text()
+    page.wait_for_selector(same_task, state="detached")
+    assert page.locator("article.task").count() == len(entries) - 1
