@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -80,6 +82,25 @@ FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output format
 def main(db: DbOption = None) -> None:
     """Resolve settings once for the command that follows."""
     state.db = db
+
+
+@contextmanager
+def _session(db: str | None) -> Iterator[Any]:
+    """A store session for an admin command: committed at the end; a domain error is
+    printed as its message (no traceback) with exit code 1."""
+    from sqlalchemy.orm import Session
+
+    from service.errors import HealthmapError
+
+    if db:
+        state.db = db
+    try:
+        with Session(state.engine()) as session:
+            yield session
+            session.commit()
+    except HealthmapError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
 
 
 def _today() -> dt.date:
@@ -552,43 +573,29 @@ def users_add(
     db: DbOption = None,
 ) -> None:
     """Create a service account."""
-    from sqlalchemy.orm import Session
-
     from service.accounts import add_user
 
-    if db:
-        state.db = db
-    with Session(state.engine()) as session:
+    with _session(db) as session:
         add_user(session, username, password, role, team_id=team, town_code=town)
-        session.commit()
     console.print(f"added {username} ({role})")
 
 
 @users_app.command("list")
 def users_list(fmt: FormatOption = "table", db: DbOption = None) -> None:
     """List service accounts (never passwords)."""
-    from sqlalchemy.orm import Session
-
     from service.accounts import list_users
 
-    if db:
-        state.db = db
-    with Session(state.engine()) as session:
+    with _session(db) as session:
         emit_frame(list_users(session), fmt, title="users")
 
 
 @users_app.command("disable")
 def users_disable(username: str, db: DbOption = None) -> None:
     """Disable an account (its tokens stop working)."""
-    from sqlalchemy.orm import Session
-
     from service.accounts import disable_user
 
-    if db:
-        state.db = db
-    with Session(state.engine()) as session:
+    with _session(db) as session:
         disable_user(session, username)
-        session.commit()
     console.print(f"disabled {username}")
 
 
@@ -601,15 +608,10 @@ def users_set_role(
     db: DbOption = None,
 ) -> None:
     """Change an account's role and scope."""
-    from sqlalchemy.orm import Session
-
     from service.accounts import set_role
 
-    if db:
-        state.db = db
-    with Session(state.engine()) as session:
+    with _session(db) as session:
         set_role(session, username, role, team_id=team, town_code=town)
-        session.commit()
     console.print(f"{username} is now {role}")
 
 

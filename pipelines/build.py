@@ -29,7 +29,7 @@ from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session
 
 from geo.burden import disease_burden
-from geo.followup import open_tasks, task_relevant_claims
+from geo.followup import task_relevant_claims
 from geo.health_index import grid_health_index
 from geo.hotspots import HOTSPOT_INDICATORS, hotspot_inputs, hotspots
 from geo.indicators import LEVELS, compute_indicators
@@ -47,6 +47,7 @@ from healthmap.store.results import (
 )
 from healthmap.store.shapes import grid_shapes as grid_shapes_of
 from pipelines.load import insert
+from pipelines.pushlist import tasks_from_frames
 
 Progress = Callable[[str, int, int], None]
 
@@ -67,21 +68,20 @@ def build_periods(as_of: dt.date, months: int = 12) -> list[dt.date]:
     return periods
 
 
+def prepare_frames(frames: dict[str, pd.DataFrame], rules: RulesConfig) -> dict[str, pd.DataFrame]:
+    """Frames as :func:`compute_period` takes them: the store's, plus ``task_claims``.
+
+    The follow-up rules only ever look at a few diagnoses, so the county's millions of
+    claims are filtered once for all periods instead of once per period.
+    """
+    return {**frames, "task_claims": task_relevant_claims(frames["claims"], rules)}
+
+
 def compute_period(
     period: dt.date, frames: dict[str, pd.DataFrame], rules: RulesConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Indicators at every level (raw and suppressed) and the grid health index for a date."""
-    tasks = open_tasks(
-        period,
-        residents=frames["residents"],
-        registry=frames["chronic_registry"],
-        followups=frames["followups"],
-        measurements=frames["measurements"],
-        claims=frames["task_claims"],
-        grids=frames["grids"],
-        dismissals=frames.get("dismissals"),
-        config=rules,
-    )
+    tasks = tasks_from_frames(frames, period, rules, claims_key="task_claims")
     values = compute_indicators(
         period,
         residents=frames["residents"],
@@ -242,9 +242,7 @@ def run_build(
         build_id = build.build_id
     try:
         t0 = time.perf_counter()
-        frames = read_frames(engine)
-        # The follow-up rules only ever look at a few diagnoses: filter 8M claims once.
-        frames["task_claims"] = task_relevant_claims(frames["claims"], rules)
+        frames = prepare_frames(read_frames(engine), rules)
         grid_shapes = grid_shapes_of(engine)
         timings["read"] = time.perf_counter() - t0
         periods = build_periods(as_of, months)

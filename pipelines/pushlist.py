@@ -79,16 +79,23 @@ def read_rule_frames(engine: Engine, team_id: str | None = None) -> dict[str, pd
     return frames
 
 
-def _tasks(frames: dict[str, pd.DataFrame], as_of: dt.date, rules: RulesConfig) -> pd.DataFrame:
+def tasks_from_frames(
+    frames: dict[str, pd.DataFrame],
+    as_of: dt.date,
+    rules: RulesConfig,
+    *,
+    claims_key: str = "claims",
+) -> pd.DataFrame:
+    """:func:`geo.followup.open_tasks` over frames named as :func:`read_rule_frames` names them."""
     return open_tasks(
         as_of,
         residents=frames["residents"],
         registry=frames["chronic_registry"],
         followups=frames["followups"],
         measurements=frames["measurements"],
-        claims=frames["claims"],
+        claims=frames[claims_key],
         grids=frames["grids"],
-        dismissals=frames["dismissals"],
+        dismissals=frames.get("dismissals"),
         config=rules,
     )
 
@@ -145,7 +152,7 @@ def team_push_list(
     if not team_exists(engine, team_id):
         raise UnknownTeamError(team_id)
     frames = read_rule_frames(engine, team_id)
-    tasks = _tasks(frames, as_of, rules)
+    tasks = tasks_from_frames(frames, as_of, rules)
     risk = model_risk(model_path, frames, as_of, rules)
     entries = push_list_entries(
         tasks, frames["residents"], risk, as_of, team_id, masked=masked, config=rules
@@ -171,7 +178,7 @@ def generate_push_lists(
     tick("reading the store", 0, 3)
     frames = read_rule_frames(engine)
     tick("follow-up rules", 1, 3)
-    tasks = _tasks(frames, as_of, rules)
+    tasks = tasks_from_frames(frames, as_of, rules)
     risk = model_risk(model_path, frames, as_of, rules)
     lists = push_list(tasks, as_of, risk=risk, config=rules)
     lists = lists[lists["team_id"].notna()].copy()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from healthmap.settings import Settings, _walk, load_settings, settings_reference
 from geo.rules import DEFAULT_RULES
+from healthmap.settings import Settings, _walk, load_settings, settings_reference
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 

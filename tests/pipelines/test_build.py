@@ -1,0 +1,134 @@
+"""``healthmap build`` end to end on a small sample county, on both stores.
+
+What is checked here is the build's own job: every period and level stored, the county
+row of every indicator always present, results equal to the spatial core's on the same
+frames, the atomic swap (a failed rebuild leaves the previous build current and intact),
+and a store that is still sound after the forked workers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, func, select, text
+from tests_support import fresh_database_url
+
+from geo.indicators import INDICATORS, LEVELS
+from geo.rules import DEFAULT_RULES
+from healthmap.store.engine import make_engine, migrate
+from healthmap.store.frames import read_frames
+from healthmap.store.queries import current_build, hotspot_results, indicator_values
+from healthmap.store.results import Build, IndicatorValue
+from pipelines import build as build_module
+from pipelines.build import build_periods, compute_period, prepare_frames, run_build
+from pipelines.ingest import ingest_delivery
+from pipelines.sample import generate_county
+
+AS_OF = dt.date(2026, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def delivery(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("county")
+    generate_county(out, scale=0.01, seed=3, as_of=AS_OF)
+    return out
+
+
+@pytest.fixture(scope="module", params=("sqlite", "postgis"))
+def built(
+    request: pytest.FixtureRequest, delivery: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """One ingested and built store per backend for the whole module (tests run in order:
+    the rebuild tests come last and leave a valid current build behind)."""
+    urls = fresh_database_url(request.param, tmp_path_factory.mktemp(request.param))
+    url = next(urls)
+    engine = make_engine(url)
+    migrate(engine)
+    ingest_delivery(delivery, engine)
+    run_build(engine, AS_OF, DEFAULT_RULES, workers=2)
+    yield engine
+    engine.dispose()
+    urls.close()
+
+
+def test_build_periods_are_d_and_twelve_month_ends() -> None:
+    periods = build_periods(dt.date(2026, 3, 15))
+    assert periods[0] == dt.date(2026, 3, 15)
+    assert periods[1:4] == [dt.date(2026, 2, 28), dt.date(2026, 1, 31), dt.date(2025, 12, 31)]
+    assert periods[-1] == dt.date(2025, 3, 31)
+    assert len(periods) == 13
+
+
+def test_every_period_level_and_indicator_is_stored(built: Engine) -> None:
+    build = current_build(built)
+    assert build["as_of"] == AS_OF
+    assert len(build["periods"]) == 13
+    with built.connect() as conn:
+        rows = conn.execute(
+            select(IndicatorValue.period, IndicatorValue.level, func.count())
+            .where(IndicatorValue.build_id == build["build_id"])
+            .group_by(IndicatorValue.period, IndicatorValue.level)
+        ).all()
+    assert {str(p) for p, _, _ in rows} == set(build["periods"])
+    assert {level for _, level, _ in rows} == set(LEVELS)
+    county = indicator_values(built, "county")
+    # The county total is always shown (RULES.md small numbers).
+    assert set(county["indicator"]) == {d.name for d in INDICATORS}
+    assert not county["suppressed"].any()
+    assert county["value"].notna().all()
+
+
+def test_stored_values_equal_the_spatial_core(built: Engine) -> None:
+    frames = prepare_frames(read_frames(built), DEFAULT_RULES)
+    _, shown, _ = compute_period(AS_OF, frames, DEFAULT_RULES)
+    expected = shown[shown["level"] == "town"].set_index(["unit_id", "indicator"])["value"]
+    stored = indicator_values(built, "town").set_index(["unit_id", "indicator"])["value"]
+    pd.testing.assert_series_equal(
+        stored.sort_index().astype(float),
+        expected.sort_index().astype(float),
+        check_names=False,
+    )
+    hot = hotspot_results(built, "htn_prevalence", "h3:8")
+    assert len(hot) > 0
+    assert set(hot["hotspot_class"]) <= {"hot", "cold", "none"}
+
+
+def test_a_failed_rebuild_leaves_the_previous_build_current(
+    built: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = current_build(built)["build_id"]
+    town_before = indicator_values(built, "town")
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("planted failure in the hotspots step")
+
+    monkeypatch.setattr(build_module, "compute_hotspots", boom)
+    with pytest.raises(RuntimeError, match="planted failure"):
+        run_build(built, AS_OF, DEFAULT_RULES, workers=1)
+    assert current_build(built)["build_id"] == before
+    pd.testing.assert_frame_equal(indicator_values(built, "town"), town_before)
+    with built.connect() as conn:
+        failed = conn.execute(select(Build.status).where(Build.build_id > before)).scalars()
+        assert list(failed) == ["failed"]
+        # nothing of the failed build is left behind
+        leftovers = conn.execute(
+            select(func.count()).where(IndicatorValue.build_id > before)
+        ).scalar_one()
+    assert leftovers == 0
+
+
+def test_a_rebuild_replaces_the_previous_one(built: Engine) -> None:
+    first = current_build(built)["build_id"]
+    run_build(built, AS_OF, DEFAULT_RULES, workers=1)
+    second = current_build(built)["build_id"]
+    assert second > first
+    with built.connect() as conn:
+        ids = set(conn.execute(select(IndicatorValue.build_id).distinct()).scalars())
+        if built.dialect.name == "sqlite":
+            # the forked workers of the first build left the file sound
+            assert conn.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
+    assert ids == {second}
