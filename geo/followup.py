@@ -334,8 +334,9 @@ def task_relevant_claims(claims: pd.DataFrame, config: RulesConfig = DEFAULT_RUL
     )
     codes, uniques = pd.factorize(claims["icd10"])
     hit = np.r_[
-        icd10_in_ranges(pd.Series(np.asarray(uniques, dtype=object), dtype=object), ranges)
-        .to_numpy(dtype=bool),
+        icd10_in_ranges(
+            pd.Series(np.asarray(uniques, dtype=object), dtype=object), ranges
+        ).to_numpy(dtype=bool),
         False,
     ]
     return claims.loc[hit[codes]]
