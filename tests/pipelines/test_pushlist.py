@@ -1,0 +1,132 @@
+"""Morning push lists on the sample county, on both stores (the push-list issue's acceptance).
+
+Every team has a list, the planted emergency readings are red ``emergency_reading`` tasks,
+and each patient's task is on exactly the team RULES.md assigns: the registry's team, else
+the resident's signed team, else the team of the resident's grid — worked out here from the
+delivered CSV files, not from the code under test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, select
+from tests_support import fresh_database_url
+
+from geo.rules import DEFAULT_RULES
+from healthmap.store.engine import make_engine, migrate
+from healthmap.store.worklists import PushListEntry
+from pipelines.ingest import ingest_delivery
+from pipelines.pushlist import generate_push_lists, team_push_list, team_route
+from pipelines.sample import generate_county
+
+AS_OF = dt.date(2026, 11, 15)
+
+
+@pytest.fixture(scope="module")
+def delivery(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("county")
+    generate_county(out, scale=0.01, seed=5, as_of=AS_OF)
+    return out
+
+
+@pytest.fixture(scope="module", params=("sqlite", "postgis"))
+def loaded(
+    request: pytest.FixtureRequest, delivery: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    urls = fresh_database_url(request.param, tmp_path_factory.mktemp(request.param))
+    engine = make_engine(next(urls))
+    migrate(engine)
+    ingest_delivery(delivery, engine)
+    generate_push_lists(engine, AS_OF, DEFAULT_RULES)
+    yield engine
+    engine.dispose()
+    urls.close()
+
+
+def _lists(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                PushListEntry.team_id,
+                PushListEntry.resident_id,
+                PushListEntry.disease,
+                PushListEntry.task_code,
+                PushListEntry.colour,
+            ).where(PushListEntry.list_date == AS_OF)
+        ).all()
+    return pd.DataFrame(rows, columns=["team_id", "resident_id", "disease", "task_code", "colour"])
+
+
+def _expected_team(delivery: Path) -> pd.Series:
+    """RULES.md team assignment of every managed (resident, disease), from the CSVs."""
+    residents = pd.read_csv(delivery / "residents.csv", dtype=str)
+    registry = pd.read_csv(delivery / "chronic_registry.csv", dtype=str)
+    grids = pd.read_csv(delivery / "grids.csv", dtype=str)
+    village_grid = {
+        v: g
+        for g, vs in zip(grids["grid_id"], grids["village_codes"], strict=True)
+        for v in str(vs).split(";")
+    }
+    grid_team = dict(zip(grids["grid_id"], grids["team_id"], strict=True))
+    registry["disease"] = (
+        registry["disease"]
+        .str.upper()
+        .map(lambda d: "htn" if d in ("HTN",) or d.startswith("I1") else "t2dm")
+    )
+    merged = registry.merge(residents, on="resident_id", suffixes=("", "_res"))
+    grid_of = merged["area_code"].map(village_grid)
+    team = merged["team_id"].fillna(merged["signed_team_id"]).fillna(grid_of.map(grid_team))
+    return pd.Series(
+        team.to_numpy(), index=pd.MultiIndex.from_frame(merged[["resident_id", "disease"]])
+    )
+
+
+def test_every_team_has_a_list(loaded: Engine, delivery: Path) -> None:
+    teams = set(pd.read_excel(delivery / "teams.xlsx", dtype=str)["team_id"])
+    lists = _lists(loaded)
+    assert teams == set(lists["team_id"])
+
+
+def test_planted_emergency_readings_are_red_tasks(loaded: Engine, delivery: Path) -> None:
+    manifest = json.loads((delivery / "manifest.json").read_text())
+    planted = manifest["planted_emergency_readings"]
+    assert planted
+    lists = _lists(loaded)
+    red = lists[(lists["task_code"] == "emergency_reading") & (lists["colour"] == "red")]
+    red_pairs = set(zip(red["resident_id"], red["disease"], strict=True))
+    for reading in planted:
+        for disease in reading["emergency_for"]:
+            assert (reading["resident_id"], disease) in red_pairs
+
+
+def test_a_patient_is_on_exactly_the_team_rules_assign(loaded: Engine, delivery: Path) -> None:
+    lists = _lists(loaded)
+    managed = lists[lists["task_code"] != "suspected_unmanaged"]
+    on_teams = managed.groupby(["resident_id", "disease"])["team_id"].agg(set)
+    assert (on_teams.map(len) == 1).all()  # one task, one team
+    expected = _expected_team(delivery)
+    got = on_teams.map(lambda s: next(iter(s)))
+    joined = pd.concat([got.rename("got"), expected.rename("expected")], axis=1, join="inner")
+    assert len(joined) == len(got)
+    assert (joined["got"] == joined["expected"]).all()
+
+
+def test_one_team_live_list_equals_the_morning_list(loaded: Engine) -> None:
+    lists = _lists(loaded)
+    team = lists["team_id"].value_counts().index[0]
+    live = team_push_list(loaded, team, AS_OF, DEFAULT_RULES)
+    morning = lists[lists["team_id"] == team]
+    assert set(zip(live["resident_id"], live["disease"], live["task_code"], strict=True)) == set(
+        zip(morning["resident_id"], morning["disease"], morning["task_code"], strict=True)
+    )
+    assert live["name"].str.contains(r"\*").all()  # masked outside the team's own view
+    route = team_route(loaded, team, AS_OF, DEFAULT_RULES, entries=live)
+    assert 0 < len(route.stops) <= 15
+    reds = (route.stops["colour"] == "red").to_numpy()
+    assert not (~reds[:-1] & reds[1:]).any()  # red stops come first
