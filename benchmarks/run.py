@@ -258,12 +258,85 @@ def bench_model(scale: float) -> None:
     write_section("model", "\n".join(lines))
 
 
+def bench_http(scale: float) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from http_load import run_http_bench
+
+    parts = [
+        header("HTTP load (50 concurrent clients)", scale),
+        "Target: p99 < 50 ms and no errors.",
+    ]
+    for name, url in stores():
+        parts.append(f"### {name}\n\n" + run_http_bench(url).replace("## HTTP load\n", ""))
+    write_section("http", "\n".join(parts))
+
+
+def bench_tiles(scale: float) -> None:
+    """Tile latency over HTTP: each of ~200 county tiles cold (first request), then cached."""
+    import statistics
+
+    import httpx
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from http_load import free_port, start_server, stop_server, tile_at, wait_ready
+
+    lines = [
+        header("Vector tile latency over HTTP (one client, sequential)", scale),
+        "Targets: cached p99 < 20 ms, cold p99 < 200 ms. Cold = the first request of a tile "
+        "after the server started (its tile cache empty); cached = the same tile again.",
+        "",
+        "| store | layer | tiles | cold p50 ms | cold p99 ms | cached p50 ms | cached p99 ms |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, url in stores():
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = start_server(url, port)
+        try:
+            wait_ready(base, proc)
+            with httpx.Client(base_url=base, timeout=30) as client:
+                token = client.post(
+                    "/auth/token",
+                    data={"username": "demo_bureau", "password": "demo-bureau-pass"},
+                ).json()["access_token"]
+                auth = {"Authorization": f"Bearer {token}"}
+                west, south, east, north = client.get(
+                    "/tiles/indicators.json", headers=auth
+                ).json()["bounds"]
+                for layer in ("indicators", "grid_indicators", "hotspots"):
+                    tiles = []
+                    for z in (10, 11, 12, 13):
+                        x0, y0 = tile_at(west, north, z)
+                        x1, y1 = tile_at(east, south, z)
+                        tiles += [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+                    step = max(1, len(tiles) // 200)
+                    tiles = tiles[::step][:200]
+                    cold, cached = [], []
+                    for z, x, y in tiles:
+                        for sink in (cold, cached):
+                            t0 = time.perf_counter()
+                            r = client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt", headers=auth)
+                            sink.append((time.perf_counter() - t0) * 1000)
+                            assert r.status_code in (200, 204), r.text
+                    q = statistics.quantiles
+                    lines.append(
+                        f"| {name} | {layer} | {len(tiles)} | {statistics.median(cold):.1f} | "
+                        f"{q(cold, n=100)[98]:.1f} | {statistics.median(cached):.1f} | "
+                        f"{q(cached, n=100)[98]:.1f} |"
+                    )
+        finally:
+            stop_server(proc)
+    write_section("tiles", "\n".join(lines))
+
+
 STEPS: dict[str, Callable[[float], None]] = {
     "sample": bench_sample,
     "ingest": bench_ingest,
     "build": bench_build,
     "pushlist": bench_pushlist,
     "model": bench_model,
+    "tiles": bench_tiles,
+    "http": bench_http,
 }
 
 
