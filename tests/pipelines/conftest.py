@@ -86,8 +86,13 @@ def _pipeline_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Stor
 
 
 def empty_store(engine: Engine) -> None:
-    """Delete every row of every table (the schema stays)."""
+    """Delete every row of every table the pipelines write (the schema stays).
+
+    The audit log is left alone: it is append-only in the store itself (a trigger refuses
+    DELETE and TRUNCATE), and ingestion never writes to it.
+    """
     names = list(dict.fromkeys(["ingest_files", "quarantine", *TABLES, "ingest_batches"]))
+    names = [n for n in names if n != "audit_log"]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import io
 import zipfile
@@ -182,7 +183,10 @@ def test_run_daily_runs_the_job_at_the_time_and_survives_failures() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    asyncio.run(main())
+    # A fresh thread has no running loop, whatever an earlier test (Playwright's sync API)
+    # left on this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, main()).result()
     assert days == [dt.date(2026, 11, 15), dt.date(2026, 11, 16)]
 
 
