@@ -116,10 +116,18 @@ def tasks_from_frames(
 def model_risk(
     model_path: Path | None, frames: dict[str, pd.DataFrame], as_of: dt.date, rules: RulesConfig
 ) -> pd.Series | None:
-    """Model risk scores indexed by (resident_id, disease), or None without a trained model."""
+    """Model risk scores indexed by (resident_id, disease), or None to use the fallback.
+
+    None without a trained model, and also when the model ranked the held-out months worse
+    than the fallback score did (test ROC AUC): the list is ordered by the score, so a
+    model that orders patients worse than "share of the last four visits not satisfactory"
+    must not replace it.
+    """
     if model_path is None or not Path(model_path).exists():
         return None
     bundle = load_model(model_path)
+    if not model_beats_fallback(bundle.get("metrics", {})):
+        return None
     features = current_features(
         as_of,
         residents=frames["residents"],
@@ -132,6 +140,14 @@ def model_risk(
     if features.empty:
         return None
     return score(bundle, features)
+
+
+def model_beats_fallback(metrics: dict[str, Any]) -> bool:
+    """Whether the model's held-out ROC AUC is at least the fallback score's."""
+    try:
+        return float(metrics["model"]["roc_auc"]) >= float(metrics["fallback"]["roc_auc"])
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def team_exists(engine: Engine, team_id: str) -> bool:

@@ -130,3 +130,20 @@ def test_one_team_live_list_equals_the_morning_list(loaded: Engine) -> None:
     assert 0 < len(route.stops) <= 15
     reds = (route.stops["colour"] == "red").to_numpy()
     assert not (~reds[:-1] & reds[1:]).any()  # red stops come first
+
+
+@pytest.mark.parametrize(
+    ("metrics", "expected"),
+    [
+        ({"model": {"roc_auc": 0.72}, "fallback": {"roc_auc": 0.70}}, True),
+        ({"model": {"roc_auc": 0.70}, "fallback": {"roc_auc": 0.70}}, True),
+        ({"model": {"roc_auc": 0.65}, "fallback": {"roc_auc": 0.70}}, False),
+        ({}, False),
+    ],
+)
+def test_the_list_uses_the_model_only_when_it_ranks_better(
+    metrics: dict[str, dict[str, float]], expected: bool
+) -> None:
+    from pipelines.pushlist import model_beats_fallback
+
+    assert model_beats_fallback(metrics) is expected
