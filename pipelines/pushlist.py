@@ -78,6 +78,7 @@ def read_rule_frames(engine: Engine, team_id: str | None = None) -> dict[str, pd
             where=f"resident_id IN ({TEAM_RESIDENTS})",
             params={"team": team_id},
         )["resident_id"].tolist()
+        params: dict[str, Any]
         if engine.dialect.name == "postgresql":
             # An explicit id array lets PostgreSQL use the resident_id indexes; with the
             # subquery it hash-joins the county's 8M claims (seconds per list).
