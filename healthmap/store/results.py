@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from healthmap.store.models import Base
@@ -47,6 +47,10 @@ class IndicatorValue(Base):
     value: Mapped[float | None] = mapped_column(Float)
     suppressed: Mapped[bool] = mapped_column(Boolean)
     suppression_reason: Mapped[str | None] = mapped_column(String(40))
+    __table_args__ = (
+        Index("ix_indicator_values_lookup", "build_id", "indicator", "level", "period"),
+        Index("ix_indicator_values_unit", "build_id", "level", "unit_id"),
+    )
 
 
 class HealthIndex(Base):
