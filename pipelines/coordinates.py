@@ -27,6 +27,7 @@ MOD 11-2 check character (``0``-``9`` or ``X``).
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -117,6 +118,28 @@ def wgs84_to_gcj02(lng: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, 
     return x + dx, y + dy
 
 
+def _invert(
+    forward: Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]],
+    tx: FloatArray,
+    ty: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Fixed-point inverse of ``forward`` at the targets ``(tx, ty)``, starting from ``(x, y)``.
+
+    The datum offsets are small and smooth, so subtracting the forward error converges in a
+    few steps to ``_TOL_DEG``.
+    """
+    for _ in range(_MAX_ITER):
+        fx, fy = forward(x, y)
+        ex, ey = fx - tx, fy - ty
+        x = x - ex
+        y = y - ey
+        if ex.size == 0 or max(np.nanmax(np.abs(ex)), np.nanmax(np.abs(ey))) < _TOL_DEG:
+            break
+    return x, y
+
+
 def gcj02_to_wgs84(lng: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Convert GCJ-02 to WGS84 by iterating the forward transform to convergence.
 
@@ -131,15 +154,7 @@ def gcj02_to_wgs84(lng: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, 
         WGS84 ``(lng, lat)``, accurate to about 1e-9 degrees.
     """
     gx, gy = _as_float(lng, lat)
-    wx, wy = gx.copy(), gy.copy()
-    for _ in range(_MAX_ITER):
-        fx, fy = wgs84_to_gcj02(wx, wy)
-        ex, ey = fx - gx, fy - gy
-        wx -= ex
-        wy -= ey
-        if ex.size == 0 or max(np.nanmax(np.abs(ex)), np.nanmax(np.abs(ey))) < _TOL_DEG:
-            break
-    return wx, wy
+    return _invert(wgs84_to_gcj02, gx, gy, gx.copy(), gy.copy())
 
 
 def gcj02_to_bd09(lng: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -181,14 +196,7 @@ def bd09_to_gcj02(lng: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, F
     gx, gy = z * np.cos(theta), z * np.sin(theta)
     # The textbook inverse above is only approximate (~1e-6 deg); a few Newton-free
     # fixed-point steps make the round trip exact.
-    for _ in range(_MAX_ITER):
-        fx, fy = gcj02_to_bd09(gx, gy)
-        ex, ey = fx - bx, fy - by
-        gx -= ex
-        gy -= ey
-        if ex.size == 0 or max(np.nanmax(np.abs(ex)), np.nanmax(np.abs(ey))) < _TOL_DEG:
-            break
-    return gx, gy
+    return _invert(gcj02_to_bd09, bx, by, gx, gy)
 
 
 def wgs84_to_bd09(lng: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
