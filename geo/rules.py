@@ -183,6 +183,26 @@ class SurveillanceConfig(BaseModel):
     """Monte Carlo replicates of the scan."""
     scan_alpha: float = 0.05
     """Clusters with p below this are alerts."""
+    scan_seed: int = 20240917
+    """Seed of the scan's Monte Carlo replicates (results are reproducible)."""
+    ears_report_days: int = 7
+    """EARS alerts are evaluated on each of this many days ending D."""
+    risk_recent_days: int = 7
+    """Risk of spread: a cell's recent case rate counts onsets in this many days ending D."""
+    risk_min_cases: int = 2
+    """Risk of spread: a cell's rate counts only from this many recent cases on."""
+    risk_rate_reference_per_1000: float = 5.0
+    """Risk of spread: a recent rate (per 1,000 residents) at or above this scores 1."""
+    risk_rate_weight: float = 0.5
+    """Risk of spread: weight of the recent-rate component."""
+    risk_mobility_weight: float = 0.5
+    """Risk of spread: weight of the inflow-from-alert-cells component."""
+    risk_mobility_days: int = 7
+    """Risk of spread: mobility hours of this many days ending D (or the last delivered day)."""
+    risk_heat_decay_km: float = 2.0
+    """Risk of spread without OD flows: distance decay (km) of the heat of alert cells."""
+    risk_threshold: float = 0.5
+    """A cell is at risk when its score reaches this (alert cells always are)."""
     vaccination_lead_days: int = 14
     """Vaccination targets are to be reached within this many days."""
     vaccination_age: int = 65
