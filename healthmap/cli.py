@@ -371,6 +371,37 @@ def burden(
     emit_frame(_query(burden_rows, town_code=town), fmt, title="disease burden")
 
 
+@app.command()
+def alerts(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Only alerts of this day (default all).")
+    ] = None,
+    fmt: FormatOption = "csv",
+    db: DbOption = None,
+) -> None:
+    """Influenza-like illness alerts of the current build: EARS C1/C2/C3 and scan clusters."""
+    from healthmap.store.queries import surveillance_alerts
+
+    if db:
+        state.db = db
+    frame = _query(surveillance_alerts, day=_parse_date(as_of) if as_of else None)
+    emit_frame(frame, fmt, title="early-warning alerts")
+
+
+@app.command("vaccination-targets")
+def vaccination_targets(
+    team: Annotated[str | None, typer.Option("--team", help="One team (default all).")] = None,
+    fmt: FormatOption = "csv",
+    db: DbOption = None,
+) -> None:
+    """Residents to vaccinate against influenza in cells at risk, per team and household."""
+    from healthmap.store.queries import vaccination_targets as targets
+
+    if db:
+        state.db = db
+    emit_frame(_query(targets, team_id=team), fmt, title="vaccination targets")
+
+
 # ----------------------------------------------------------------------------------------
 # pushlist / route / model
 # ----------------------------------------------------------------------------------------

@@ -158,3 +158,31 @@ def health_index(engine: Engine, *, period: dt.date | None = None) -> pd.DataFra
         .order_by(t.grid_id)
     )
     return _frame(engine, stmt)
+
+
+def surveillance_alerts(engine: Engine, *, day: dt.date | None = None) -> pd.DataFrame:
+    """Early-warning alerts of the current build (EARS and scan), one day or all."""
+    from healthmap.store.results import SurveillanceAlert as t
+
+    current_build(engine)
+    cols = [c for c in t.__table__.columns if c.name != "build_id"]
+    stmt = select(*cols).where(t.build_id == _current()).order_by(t.day, t.alert_id)
+    if day is not None:
+        stmt = stmt.where(t.day == day)
+    return _frame(engine, stmt)
+
+
+def vaccination_targets(engine: Engine, *, team_id: str | None = None) -> pd.DataFrame:
+    """Influenza vaccination targets of the current build, per team and household."""
+    from healthmap.store.results import VaccinationTarget as t
+
+    current_build(engine)
+    cols = [c for c in t.__table__.columns if c.name != "build_id"]
+    stmt = (
+        select(*cols)
+        .where(t.build_id == _current())
+        .order_by(t.team_id, t.household_id, t.age.desc(), t.resident_id)
+    )
+    if team_id is not None:
+        stmt = stmt.where(t.team_id == team_id)
+    return _frame(engine, stmt)

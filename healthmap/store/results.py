@@ -99,3 +99,73 @@ class HotspotResult(Base):
     hotspot_class: Mapped[str] = mapped_column(String(6))
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
     suppression_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+# ----------------------------------------------------------------------------------------
+# Infectious-disease early warning (migration 0007, ``pipelines/surveillance.py``)
+# ----------------------------------------------------------------------------------------
+class SurveillanceAlert(Base):
+    """An EARS alert (town or county, one day) or a space-time scan cluster (H3 cells)."""
+
+    __tablename__ = "surveillance_alerts"
+    build_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(10))  # ears | scan
+    method: Mapped[str] = mapped_column(String(30))  # C1 C2 C3 | space_time_permutation
+    area_level: Mapped[str] = mapped_column(String(10))  # county | town | h3:8
+    area_id: Mapped[str] = mapped_column(String(40))
+    day: Mapped[dt.date] = mapped_column(Date)
+    start_day: Mapped[dt.date] = mapped_column(Date)
+    observed: Mapped[float] = mapped_column(Float)
+    expected: Mapped[float | None] = mapped_column(Float)
+    statistic: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    relative_risk: Mapped[float | None] = mapped_column(Float)
+    llr: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    n_cells: Mapped[int | None] = mapped_column(Integer)
+    radius_km: Mapped[float | None] = mapped_column(Float)
+    cells: Mapped[list | None] = mapped_column(JSON)
+
+
+class RiskCell(Base):
+    """Risk of spread of one H3 cell."""
+
+    __tablename__ = "risk_cells"
+    build_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    h3: Mapped[str] = mapped_column(String(16), primary_key=True)
+    residents: Mapped[int] = mapped_column(Integer)
+    recent_cases: Mapped[int] = mapped_column(Integer)
+    rate_per_1000: Mapped[float | None] = mapped_column(Float)
+    rate_score: Mapped[float] = mapped_column(Float)
+    mobility_share: Mapped[float] = mapped_column(Float)
+    mobility_source: Mapped[str] = mapped_column(String(6))  # od | heat | none
+    alert_cell: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float] = mapped_column(Float)
+    at_risk: Mapped[bool] = mapped_column(Boolean)
+
+
+class VaccinationTarget(Base):
+    """A resident to vaccinate against influenza (cells at risk), per team and household."""
+
+    __tablename__ = "vaccination_targets"
+    build_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resident_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    team_id: Mapped[str | None] = mapped_column(String(40))
+    household_id: Mapped[str] = mapped_column(String(60))
+    age: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(10))  # age | managed
+    diseases: Mapped[str | None] = mapped_column(String(20))
+    last_flu_vaccination: Mapped[dt.date | None] = mapped_column(Date)
+    h3: Mapped[str] = mapped_column(String(16))
+    risk_score: Mapped[float | None] = mapped_column(Float)
+    grid_id: Mapped[str | None] = mapped_column(String(40))
+    area_code: Mapped[str | None] = mapped_column(String(12))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    __table_args__ = (Index("ix_vaccination_targets_team", "build_id", "team_id"),)
+
+
+#: Result tables of the early warning (a build's rows are deleted with the build).
+SURVEILLANCE_TABLES = (SurveillanceAlert, RiskCell, VaccinationTarget)
