@@ -1,10 +1,11 @@
 """HTTP load benchmark: ``healthmap serve`` under 50 concurrent clients on the loopback.
 
-Starts the real server (``healthmap serve --demo-users``, one uvicorn worker, rate limits
-and the 06:00 scheduler off) on a free port of 127.0.0.1 against a given store, logs in
-as the demo doctor and the demo bureau, and drives three endpoints one after the other,
-each with ``clients`` concurrent clients (httpx ``AsyncClient``, one event loop) for at
-most ``seconds`` seconds or ``max_requests`` requests:
+Starts the real server (``healthmap serve --demo-users --workers N``, default
+:data:`WORKERS` uvicorn worker processes, rate limits and the 06:00 scheduler off) on a
+free port of 127.0.0.1 against a given store, logs in as the demo doctor and the demo
+bureau, and drives three endpoints one after the other, each with ``clients`` concurrent
+clients (httpx ``AsyncClient``, one event loop) for at most ``seconds`` seconds or
+``max_requests`` requests:
 
 * the doctor's team's live push list (``GET /api/v1/teams/{team}/pushlist``),
 * an indicator lookup (``GET /api/v1/indicators/town/{code}``: one town, trend included),
@@ -42,6 +43,8 @@ HOST = "127.0.0.1"
 CLIENTS = 50
 SECONDS = 10.0
 MAX_REQUESTS = 20_000
+#: uvicorn worker processes of the load run (``service.workers``' default).
+WORKERS = 2
 TILE_ZOOM = 10
 
 
@@ -72,14 +75,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(store_url: str, port: int) -> subprocess.Popen[bytes]:
-    """``healthmap serve`` on 127.0.0.1:port, rate limits and the scheduler off."""
+def start_server(store_url: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    """``healthmap serve`` on 127.0.0.1:port with ``workers`` processes, rate limits and the
+    scheduler off."""
     env = {
         **os.environ,
         "HEALTHMAP_SERVICE__RATE_LIMIT_PER_MINUTE": "0",
         "HEALTHMAP_SERVICE__SCHEDULER_ENABLED": "false",
     }
     cmd = [HEALTHMAP, "serve", "--db", store_url, "--host", HOST, "--port", str(port)]
+    cmd += ["--workers", str(workers)]
     return subprocess.Popen(
         [*cmd, "--demo-users"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -195,13 +200,16 @@ async def _drive(base: str, clients: int, seconds: float, max_requests: int) -> 
         ]
 
 
-def report(results: list[Result], store_url: str, clients: int, seconds: float) -> str:
+def report(
+    results: list[Result], store_url: str, clients: int, seconds: float, workers: int = 1
+) -> str:
     """The markdown section."""
     store = make_url(store_url)
+    procs = "one uvicorn worker" if workers == 1 else f"{workers} uvicorn workers"
     lines = [
         "## HTTP load",
         "",
-        f"`healthmap serve` (one uvicorn worker) on the loopback, store "
+        f"`healthmap serve` ({procs}) on the loopback, store "
         f"`{store.get_backend_name()}`, {clients} concurrent clients (httpx, asyncio), "
         f"up to {seconds:.0f} s per endpoint; latency is per request, client side.",
         "",
@@ -226,6 +234,7 @@ def run_http_bench(
     clients: int = CLIENTS,
     seconds: float = SECONDS,
     max_requests: int = MAX_REQUESTS,
+    workers: int = WORKERS,
 ) -> str:
     """Serve ``store_url``, load three endpoints, return a markdown section of the results.
 
@@ -239,6 +248,8 @@ def run_http_bench(
         Longest run per endpoint.
     max_requests : int
         Most requests per endpoint.
+    workers : int
+        uvicorn worker processes of the server.
 
     Returns
     -------
@@ -247,13 +258,13 @@ def run_http_bench(
     """
     port = free_port()
     base = f"http://{HOST}:{port}"
-    proc = start_server(store_url, port)
+    proc = start_server(store_url, port, workers)
     try:
         wait_ready(base, proc)
         results = asyncio.run(_drive(base, clients, seconds, max_requests))
     finally:
         stop_server(proc)
-    return report(results, store_url, clients, seconds)
+    return report(results, store_url, clients, seconds, workers)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -262,9 +273,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=CLIENTS)
     parser.add_argument("--seconds", type=float, default=SECONDS)
     parser.add_argument("--max-requests", type=int, default=MAX_REQUESTS)
+    parser.add_argument("--workers", type=int, default=WORKERS)
     args = parser.parse_args(argv)
     text: Any = run_http_bench(
-        args.db, clients=args.clients, seconds=args.seconds, max_requests=args.max_requests
+        args.db,
+        clients=args.clients,
+        seconds=args.seconds,
+        max_requests=args.max_requests,
+        workers=args.workers,
     )
     sys.stdout.write(text)
 

@@ -260,6 +260,22 @@ def db_upgrade(db: DbOption = None) -> None:
     console.print(f"store at head: {state.settings.database_url}")
 
 
+@db_app.command("bump-version")
+def db_bump_version(db: DbOption = None) -> None:
+    """Tell running services the store changed (after a manual SQL edit of the data).
+
+    Moves the ``store_version`` counter on, so every worker recomputes its cached push
+    lists at the next request. Ingests, builds and the API's writes do this themselves.
+    """
+    from healthmap.store.version import bump_store_version, store_version
+
+    if db:
+        state.db = db
+    engine = state.engine()
+    bump_store_version(engine)
+    console.print(f"store version now {store_version(engine)[0]}")
+
+
 # ----------------------------------------------------------------------------------------
 # build / indicators / hotspots / burden
 # ----------------------------------------------------------------------------------------
@@ -556,12 +572,24 @@ def model_train(as_of: AsOfOption = None, db: DbOption = None) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes (default: service.workers)."),
+    ] = None,
     db: DbOption = None,
     demo_users: Annotated[
         bool, typer.Option("--demo-users", help="Create the demo accounts and print them.")
     ] = False,
 ) -> None:
-    """Serve the API, the bureau's map and the family doctor's phone page."""
+    """Serve the API, the bureau's map and the family doctor's phone page.
+
+    With several workers uvicorn starts that many processes of the app factory
+    (``service.app:create_app``), each reading the settings from the environment; ``--db``
+    is handed to them as ``HEALTHMAP_DATABASE_URL``. The schema is migrated here first,
+    once; the 06:00 lists run in one worker only (``service.scheduler.SchedulerLock``).
+    """
+    import os
+
     import uvicorn
 
     from service.app import create_app
@@ -574,8 +602,25 @@ def serve(
         _print_demo_users(engine)
     host = host or settings.service.host
     port = port or settings.service.port
-    console.print(f"healthmap serving on http://{host}:{port}  (store: {settings.database_url})")
-    uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="warning")
+    workers = workers or settings.service.workers
+    console.print(
+        f"healthmap serving on http://{host}:{port}  (store: {settings.database_url},"
+        f" {workers} worker{'s' if workers > 1 else ''})"
+    )
+    if workers == 1:
+        uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="warning")
+        return
+    engine.dispose()  # the workers open their own; connections must not cross a fork
+    os.environ["HEALTHMAP_DATABASE_URL"] = settings.database_url
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def _print_demo_users(engine: Engine) -> None:

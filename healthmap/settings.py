@@ -60,6 +60,11 @@ class ServiceSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="Address `healthmap serve` binds to.")
     port: int = Field(8000, description="Port `healthmap serve` binds to.")
+    workers: int = Field(
+        2,
+        ge=1,
+        description="Processes `healthmap serve` runs (uvicorn workers); 1 = one process.",
+    )
     cors_origins: tuple[str, ...] = Field((), description="Allowed CORS origins; empty = CORS off.")
     basemap_url: str | None = Field(
         None, description="Optional XYZ basemap URL template; none = county boundaries only."

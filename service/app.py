@@ -31,6 +31,7 @@ from starlette.middleware import Middleware
 import healthmap.store.accounts  # noqa: F401  (registers the account tables on Base)
 from healthmap.settings import AuthSettings, IngestSettings, Settings, load_settings
 from healthmap.store.engine import MIGRATIONS, make_engine, migrate, normalise_url
+from healthmap.store.locks import StoreLock
 from service.errors import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA, install_error_handlers
 from service.jobs import JobRegistry
 from service.middleware import (
@@ -56,7 +57,8 @@ from service.routes import (
     records,
     tiles,
 )
-from service.scheduler import parse_daily_cron, run_daily
+from service.scheduler import SchedulerLock, parse_daily_cron, run_as_leader, run_daily
+from service.worklists import WorklistCache
 
 logger = logging.getLogger("healthmap.service")
 
@@ -161,7 +163,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             # Before any request: the service must never run on an older schema.
             migrate(store)
             app.state.engine = store
-            app.state.jobs = JobRegistry()
+            app.state.jobs = JobRegistry(lock=StoreLock(store, "jobs"))
+            app.state.worklists = WorklistCache(
+                store, settings.rules, settings.data_dir / "risk_model.joblib"
+            )
             if app.state.scheduler_enabled:
                 scheduler = asyncio.create_task(_morning_lists(settings, store))
             yield
@@ -234,7 +239,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
 
 async def _morning_lists(settings: Settings, store: Engine) -> None:
-    """The scheduler task: every day at ``service.pushlist_cron``, the morning lists."""
+    """The scheduler task: every day at ``service.pushlist_cron``, the morning lists.
+
+    In the one process of the service that holds the :class:`SchedulerLock` (with several
+    uvicorn workers the others wait, and take over when it exits)."""
     from pipelines.pushlist import generate_push_lists
 
     def generate(day: dt.date) -> dict[str, Any]:
@@ -242,4 +250,7 @@ async def _morning_lists(settings: Settings, store: Engine) -> None:
             store, day, settings.rules, model_path=settings.data_dir / "risk_model.joblib"
         )
 
-    await run_daily(settings.service.pushlist_cron, settings.rules.timezone, generate)
+    await run_as_leader(
+        SchedulerLock(store),
+        lambda: run_daily(settings.service.pushlist_cron, settings.rules.timezone, generate),
+    )

@@ -27,6 +27,7 @@ from service.audit import record_audit
 from service.auth import Principal, decode_token, principal_from_claims
 from service.errors import Forbidden, NotFound, Unauthorized
 from service.ratelimit import TokenBucketLimiter
+from service.worklists import WorklistCache
 
 # auto_error=False: a missing token must become our 401 problem, not FastAPI's own error.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -50,6 +51,12 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_worklists(request: Request) -> WorklistCache:
+    """The app's push-list and route cache (``service.worklists``)."""
+    cache: WorklistCache = request.app.state.worklists
+    return cache
+
+
 def get_limiter(request: Request) -> TokenBucketLimiter:
     """The app's rate limiter."""
     limiter: TokenBucketLimiter = request.app.state.rate_limiter
@@ -60,6 +67,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 LimiterDep = Annotated[TokenBucketLimiter, Depends(get_limiter)]
+WorklistsDep = Annotated[WorklistCache, Depends(get_worklists)]
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 

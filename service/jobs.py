@@ -6,7 +6,11 @@ delivery), and on SQLite they would only wait for each other's write lock anyway
 registry lives in the worker's memory: it keeps the last :data:`MAX_JOBS` jobs, a restart
 forgets them (the store keeps what they did: ``ingest_batches``, ``builds``,
 ``push_list_runs``), and with several uvicorn workers each has its own registry, so a job
-id is only known to the worker that took it. ``healthmap serve`` runs one worker.
+id is only known to the worker that took it (poll with the connection that submitted it,
+or run ``healthmap serve --workers 1`` for administration). Jobs of different workers do
+not interleave either: each runs holding the store's ``jobs`` lock
+(:class:`healthmap.store.locks.StoreLock`), so a job submitted to a second worker waits
+(``queued``) until the first worker's job has finished.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+from healthmap.store.locks import StoreLock
 
 logger = logging.getLogger("healthmap.service")
 
@@ -71,8 +77,9 @@ def new_job_id() -> str:
 class JobRegistry:
     """Runs jobs on one worker thread and remembers the latest :data:`MAX_JOBS`."""
 
-    def __init__(self, max_jobs: int = MAX_JOBS) -> None:
+    def __init__(self, max_jobs: int = MAX_JOBS, *, lock: StoreLock | None = None) -> None:
         self.max_jobs = max_jobs
+        self.lock = lock
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="healthmap-job")
@@ -94,6 +101,14 @@ class JobRegistry:
         return job
 
     def _run(self, job: Job, work: Callable[[], dict[str, Any]]) -> None:
+        try:
+            if self.lock is not None:
+                self.lock.acquire()  # another worker's job runs: stay queued until it ends
+        except Exception as exc:
+            logger.exception("job %s (%s): the jobs lock failed", job.job_id, job.kind)
+            job.error = f"{type(exc).__name__}: the store's jobs lock failed"[:MAX_ERROR]
+            job.status, job.finished_at = "failed", _now()
+            return
         job.status, job.started_at = "running", _now()
         try:
             job.summary = work()
@@ -105,6 +120,8 @@ class JobRegistry:
             job.status = "failed"
         finally:
             job.finished_at = _now()
+            if self.lock is not None:
+                self.lock.release()
 
     def _forget_old(self) -> None:
         while len(self._jobs) > self.max_jobs:

@@ -9,9 +9,12 @@ line instead::
 
     0 6 * * * healthmap pushlist generate --date today
 
-With several uvicorn workers every worker would generate the lists; the result is the same
-(each run replaces the day's lists) but the work is done N times, so run one worker or
-switch the scheduler off and use cron.
+With several uvicorn workers (``service.workers``) only one process runs the schedule: the
+one holding :class:`SchedulerLock` (:class:`healthmap.store.locks.StoreLock`: a PostgreSQL
+advisory lock, or a ``flock`` on ``<store file>.pushlist-scheduler.lock``). The
+others retry every :data:`LEADER_RETRY_S` seconds, so when the holder exits another
+worker takes over within a minute. (Several *hosts* on one SQLite file are not supported
+anyway; on PostgreSQL the lock holds across hosts.)
 """
 
 from __future__ import annotations
@@ -19,12 +22,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import re
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Engine
+
+from healthmap.store.locks import StoreLock
+
 logger = logging.getLogger("healthmap.service")
+
+#: Seconds between a non-leader's attempts to take the scheduler lock.
+LEADER_RETRY_S = 60.0
 
 _DAILY = re.compile(r"^\s*(\d{1,2})\s+(\d{1,2})\s+\*\s+\*\s+\*\s*$")
 
@@ -83,3 +94,31 @@ async def run_daily(
             logger.info("scheduler: push lists of %s done: %s", day, summary)
         except Exception:
             logger.exception("scheduler: push lists of %s failed", day)
+
+
+class SchedulerLock(StoreLock):
+    """The right to run the morning lists, held by at most one process of the service."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, "pushlist-scheduler")
+
+
+async def run_as_leader(
+    lock: SchedulerLock,
+    schedule: Callable[[], Any],
+    *,
+    retry_s: float = LEADER_RETRY_S,
+    sleep: Callable[[float], Any] = asyncio.sleep,
+) -> None:
+    """Wait until ``lock`` is ours, then await ``schedule()``; the lock is released at the end.
+
+    The first attempt is made before any await, so a single process starts its schedule
+    at once.
+    """
+    try:
+        while not lock.try_acquire():
+            await sleep(retry_s)
+        logger.info("scheduler: this process (pid %s) runs the morning lists", os.getpid())
+        await schedule()
+    finally:
+        lock.release()

@@ -23,14 +23,22 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import func, select
 
-from geo.followup import ENTRY_COLUMNS
 from geo.rules import age_on_scalar
 from healthmap.settings import Settings
 from healthmap.store.models import ChronicRegistry, Followup, Measurement
+from healthmap.store.version import bump_store_version
 from healthmap.store.worklists import PushListEntry, PushListRun, TaskDismissal
-from pipelines.pushlist import UnknownTeamError, team_push_list, team_route
+from pipelines.pushlist import UnknownTeamError
 from service.auth import utcnow
-from service.deps import AuditDep, CareUser, DoctorUser, EngineDep, SessionDep, SettingsDep, release
+from service.deps import (
+    AuditDep,
+    CareUser,
+    DoctorUser,
+    SessionDep,
+    SettingsDep,
+    WorklistsDep,
+    release,
+)
 from service.errors import NotFound, problem_doc
 from service.schemas import (
     DismissalOut,
@@ -38,7 +46,6 @@ from service.schemas import (
     FollowupOut,
     MeasurementOut,
     PushList,
-    PushListEntryOut,
     PushListRunOut,
     PushListRuns,
     RegistryOut,
@@ -48,7 +55,7 @@ from service.schemas import (
     RouteStop,
 )
 from service.scope import ensure_resident_for_doctor, ensure_team_visible, managing_team
-from service.shaping import check_date, csv_text, local_today, records
+from service.shaping import check_date, invalid_field, local_today, records
 
 router = APIRouter(prefix="/api/v1", tags=["care"])
 
@@ -61,6 +68,8 @@ DayQuery = Annotated[dt.date | None, Query(description="The day D (local date); 
 #: Follow-ups and readings shown on a resident's record.
 RECORD_FOLLOWUPS = 10
 RECORD_MEASUREMENTS = 20
+#: Longest reason a centre may give for unmasking a list (it is kept in the audit log).
+MAX_REASON = 200
 
 
 def model_path(settings: Settings) -> FilePath:
@@ -93,55 +102,74 @@ CSV_EXAMPLE = (
 def pushlist(
     user: CareUser,
     team_id: TeamId,
-    engine: EngineDep,
     session: SessionDep,
     settings: SettingsDep,
+    worklists: WorklistsDep,
     audit: AuditDep,
     date: DayQuery = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
+    unmask: Annotated[
+        bool,
+        Query(
+            description="Chronic-disease centre only: names and phones in full, for a reason"
+            " (required; audited with the listed resident ids). A doctor always sees them."
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        Query(
+            min_length=4,
+            max_length=MAX_REASON,
+            description="Why the centre needs the names and phones (with `unmask=true`).",
+            examples=["电话随访失访患者"],
+        ),
+    ] = None,
 ) -> Any:
     """The team's open tasks due by day D, in list order (red, yellow, green; then risk,
     then days overdue), with the RULES.md fields. A doctor of the team sees names and
-    phones; a centre sees them masked. Audited (``read``, or ``export`` for CSV) with the
-    listed resident ids."""
+    phones; a centre sees them masked, unless it asks with ``unmask=true`` and a
+    ``reason`` (422 without one). Audited (``read``, or ``export`` for CSV) with the
+    listed resident ids, and for an unmasked centre read with the reason.
+
+    Served from the service's cache while nothing was written since the list was last
+    computed (``service.worklists``): a recorded visit, reading or dismissal, an ingest or
+    a build is seen by the next request."""
     ensure_team_visible(user, session, team_id)
     release(session)
     when = day_of(date, settings)
     masked = user.role != "doctor"
+    unmasked_by_centre = masked and unmask
+    if unmasked_by_centre:
+        if reason is None or not reason.strip():
+            raise invalid_field("query.reason", "a reason is required to unmask", "missing")
+        masked = False
     try:
-        frame = team_push_list(
-            engine, team_id, when, settings.rules, masked=masked, model_path=model_path(settings)
-        )
+        rendered = worklists.rendered(worklists.version(), team_id, when, masked=masked, fmt=format)
     except UnknownTeamError:
         raise NotFound() from None
-    rows = records(frame, ["due_date", "last_visit_date"])
-    for r in rows:  # sex is a float column in the frame (missing values); it is a code
-        if r.get("sex") is not None:
-            r["sex"] = int(r["sex"])
-    audit(
-        "export" if format == "csv" else "read",
-        "pushlist",
-        team_id,
-        detail={
-            "date": when.isoformat(),
-            "masked": masked,
-            "format": format,
-            "entries": len(rows),
-            "resident_ids": sorted({str(r["resident_id"]) for r in rows}),
-        },
-    )
+    detail: dict[str, Any] = {
+        "date": when.isoformat(),
+        "masked": masked,
+        "format": format,
+        "entries": rendered.entries,
+        "resident_ids": rendered.resident_ids,
+    }
+    if unmasked_by_centre:
+        detail["unmasked"] = True
+        detail["reason"] = (reason or "").strip()
+    audit("export" if format == "csv" else "read", "pushlist", team_id, detail=detail)
     if format == "csv":
-        columns = [*ENTRY_COLUMNS, "risk_source"]
         return Response(
-            csv_text(rows, columns),
+            rendered.body,
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="pushlist_{team_id}_{when}.csv"',
                 "Cache-Control": "no-store",
             },
         )
-    entries = [PushListEntryOut(**r) for r in rows]
-    return PushList(team_id=team_id, date=when, masked=masked, total=len(entries), entries=entries)
+    return Response(
+        rendered.body, media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.get(
@@ -150,23 +178,22 @@ def pushlist(
 def route(
     user: CareUser,
     team_id: TeamId,
-    engine: EngineDep,
     session: SessionDep,
     settings: SettingsDep,
+    worklists: WorklistsDep,
     audit: AuditDep,
     date: DayQuery = None,
     mode: Annotated[Literal["drive", "ebike", "walk"], Query()] = "drive",
 ) -> RouteOut:
     """The round from the team's base facility through the day's first
     ``max_daily_visits`` listed patients (red first) and back, with legs, totals and a
-    GeoJSON drawing (line, base, numbered stops). Audited with the routed resident ids."""
+    GeoJSON drawing (line, base, numbered stops). Audited with the routed resident ids.
+    Cached like the list, and recomputed after any write."""
     ensure_team_visible(user, session, team_id)
     release(session)
     when = day_of(date, settings)
     try:
-        planned = team_route(
-            engine, team_id, when, settings.rules, mode=mode, model_path=model_path(settings)
-        )
+        planned = worklists.route(worklists.version(), team_id, when, mode)
     except UnknownTeamError:
         raise NotFound() from None
     except LookupError:
@@ -297,6 +324,7 @@ def dismiss(
         },
         session=session,
     )
+    bump_store_version(session)  # the cached lists are stale from this commit on
     session.commit()
     return DismissalOut.model_validate(row)
 

@@ -55,6 +55,71 @@ def test_doctor_sees_names_centre_sees_them_masked(api: TestClient, auth: Header
     assert [e["resident_id"] for e in other["entries"]] == ["R04"]
 
 
+def test_centre_unmasks_only_with_a_reason_and_it_is_audited(
+    api: TestClient, auth: Headers
+) -> None:
+    path = "/api/v1/teams/T01/pushlist"
+    reason = "电话随访失访患者"
+    full = api.get(path, params={"unmask": "true", "reason": reason}, headers=auth["center1"])
+    assert full.status_code == 200, full.text
+    body = full.json()
+    assert body["masked"] is False
+    r01 = next(e for e in body["entries"] if e["resident_id"] == "R01")
+    assert (r01["name"], r01["phone"]) == (SECRET_NAME, SECRET_PHONE)
+    # Masked again by default: unmasking is per request, never sticky (nor cached across).
+    again = api.get(path, headers=auth["center1"])
+    assert again.json()["masked"] is True and SECRET_NAME not in again.text
+    csv_full = api.get(
+        path, params={"format": "csv", "unmask": "true", "reason": reason}, headers=auth["center1"]
+    )
+    assert csv_full.status_code == 200 and SECRET_PHONE in csv_full.text
+    # No reason, or a blank or too short one: 422 naming the field; nothing unmasked.
+    for params in (
+        {"unmask": "true"},
+        {"unmask": "true", "reason": "    "},
+        {"unmask": "true", "reason": "ab"},
+    ):
+        r = api.get(path, params=params, headers=auth["center1"])
+        assert r.status_code == 422 and SECRET_NAME not in r.text
+        assert r.json()["errors"][0]["loc"] == "query.reason", r.text
+    # Outside its township: 404 exactly like any other out-of-scope team.
+    assert (
+        api.get(
+            "/api/v1/teams/T02/pushlist",
+            params={"unmask": "true", "reason": reason},
+            headers=auth["center1"],
+        ).status_code
+        == 404
+    )
+    # The audit log: the unmasked read and export with endpoint, reason and resident ids;
+    # the masked read without them.
+    entries = [
+        e
+        for e in audit_log(api, auth)
+        if e["resource_type"] == "pushlist" and e["role"] == "chronic_center"
+    ]
+    unmasked = [e for e in entries if e["detail"].get("unmasked")]
+    assert [e["action"] for e in unmasked] == ["export", "read"]  # newest first
+    for e in unmasked:
+        assert e["endpoint"] == "GET /api/v1/teams/{team_id}/pushlist"
+        assert e["resource_id"] == "T01" and e["detail"]["reason"] == reason
+        assert e["detail"]["masked"] is False
+        assert e["detail"]["resident_ids"] == sorted(x["resident_id"] for x in body["entries"])
+        assert SECRET_NAME not in json.dumps(e, ensure_ascii=False)
+    masked = [e for e in entries if not e["detail"].get("unmasked")]
+    assert len(masked) == 1 and masked[0]["detail"]["masked"] is True
+    assert "reason" not in masked[0]["detail"]
+
+
+def test_doctor_unmask_is_a_no_op(api: TestClient, auth: Headers) -> None:
+    r = api.get(
+        "/api/v1/teams/T01/pushlist", params={"unmask": "true"}, headers=auth["doctor1"]
+    ).json()
+    assert r["masked"] is False
+    read = audit_log(api, auth, action="read")[0]
+    assert "unmasked" not in read["detail"] and "reason" not in read["detail"]
+
+
 def test_list_reads_and_csv_exports_are_audited_with_resident_ids(
     api: TestClient, auth: Headers
 ) -> None:

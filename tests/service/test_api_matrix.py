@@ -78,6 +78,8 @@ DISMISS = {
     "due_date": (days(30) + dt.timedelta(days=14)).isoformat(),
     "reason": "已转上级医院",
 }
+#: Query of a centre's unmasked list (the reason is required).
+UNMASK = "unmask=true&reason=" + "电话随访失访患者"
 CSV_FILE = {"files": ("teams.csv", b"team_id,name,facility_id\nT09,nine,F01\n", "text/csv")}
 
 
@@ -142,7 +144,24 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     # Care teams (personal data).
     ("GET", "/api/v1/teams/{team_id}/pushlist"): Row(
-        "/api/v1/teams/T01/pushlist", care("/api/v1/teams/T02/pushlist")
+        "/api/v1/teams/T01/pushlist",
+        [
+            *care("/api/v1/teams/T02/pushlist"),
+            # Unmasking: a centre inside its township with a reason; never without one,
+            # never outside its township (404 as ever), never for the other roles.
+            Case("center1", 200, path=f"/api/v1/teams/T01/pushlist?{UNMASK}"),
+            Case("center1", 200, path=f"/api/v1/teams/T01/pushlist?format=csv&{UNMASK}"),
+            Case("center1", 422, path="/api/v1/teams/T01/pushlist?unmask=true"),
+            Case("center1", 422, path="/api/v1/teams/T01/pushlist?unmask=true&reason=%20%20%20%20"),
+            Case("center1", 404, path=f"/api/v1/teams/T02/pushlist?{UNMASK}"),
+            Case("center1", 404, path=f"/api/v1/teams/T99/pushlist?{UNMASK}"),
+            Case("doctor1", 200, path=f"/api/v1/teams/T01/pushlist?{UNMASK}"),
+            Case("doctor1", 404, path=f"/api/v1/teams/T02/pushlist?{UNMASK}"),
+            Case("bureau1", 403, path=f"/api/v1/teams/T01/pushlist?{UNMASK}"),
+            Case("planner1", 403, path=f"/api/v1/teams/T01/pushlist?{UNMASK}"),
+            Case("admin1", 403, path=f"/api/v1/teams/T01/pushlist?{UNMASK}"),
+            Case(ANON, 401, path=f"/api/v1/teams/T01/pushlist?{UNMASK}"),
+        ],
     ),
     ("GET", "/api/v1/teams/{team_id}/route"): Row(
         "/api/v1/teams/T01/route", care("/api/v1/teams/T02/route")

@@ -1,0 +1,206 @@
+"""Push lists and routes served from an in-process cache keyed by the store's write version.
+
+A team's live list for a day is a pure function of the store's contents, the rules and the
+risk model; recomputing it reads the team's residents, their registry, visits, readings
+and claims (about a second at county scale). :class:`WorklistCache` keeps the computed
+list, its rendered JSON and CSV bodies and the day's routes under a key holding
+
+* the store's write version (:func:`healthmap.store.version.store_version`: the counter
+  every API write bumps in its own transaction, the current build, the ingest marks),
+* the risk model file's modification time and size,
+* the team, the day and the variant (masked or not, JSON or CSV, route mode).
+
+The version is read from the store once per request, so a visit recorded, a reading posted
+or a task dismissed — in this worker or in any other — makes every older entry unreachable
+at once: the next request misses and recomputes. Old entries are evicted as new ones
+arrive (LRU). Concurrent misses of one key wait for a single computation (50 phones
+opening the same list at 08:00 do not compute it 50 times).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from geo.followup import ENTRY_COLUMNS, mask_names, mask_phones
+from geo.routing import Route
+from geo.rules import RulesConfig
+from healthmap.store.version import store_version
+from healthmap.tiles.cache import LRU
+from pipelines.pushlist import team_push_list, team_route
+from service.schemas import PushList, PushListEntryOut
+from service.shaping import csv_text, records
+
+#: Cached values per app (lists, bodies and routes of every team for a day or two).
+MAX_ITEMS = 2048
+
+
+@dataclass(frozen=True)
+class RenderedList:
+    """A list's response body and what its audit record says about it."""
+
+    body: bytes
+    entries: int
+    resident_ids: list[str]
+
+
+def model_mark(model_path: Path | None) -> tuple[float, int] | None:
+    """The risk model file's (mtime, size): retraining it changes the lists' order."""
+    if model_path is None:
+        return None
+    try:
+        st = model_path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime, st.st_size)
+
+
+class WorklistCache:
+    """Computed lists and routes of one app (one store, one set of rules).
+
+    Parameters
+    ----------
+    engine : Engine
+        The store.
+    rules : RulesConfig
+    model_path : Path, optional
+        Where the trained risk model is (the fallback score without it).
+    max_items : int
+        Cached values at most.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        rules: RulesConfig,
+        model_path: Path | None = None,
+        *,
+        max_items: int = MAX_ITEMS,
+    ) -> None:
+        self.engine = engine
+        self.rules = rules
+        self.model_path = model_path
+        self._lru: LRU[Any] = LRU(max_items=max_items)
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # ------------------------------------------------------------------------------
+    def version(self) -> tuple[Any, ...]:
+        """The key prefix of everything computed now (one cheap query)."""
+        return (store_version(self.engine), model_mark(self.model_path))
+
+    def _get_or_make(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        value = self._lru.get(key)
+        if value is not None:
+            return value
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        try:
+            with lock:
+                value = self._lru.get(key)  # made by the thread we waited for
+                if value is None:
+                    value = make()
+                    self._lru.put(key, value)
+        finally:
+            with self._guard:
+                if self._locks.get(key) is lock:
+                    del self._locks[key]
+        return value
+
+    @property
+    def hits(self) -> int:
+        return self._lru.hits
+
+    def clear(self) -> None:
+        self._lru.clear()
+
+    # ------------------------------------------------------------------------------
+    def entries(self, version: Hashable, team_id: str, day: dt.date) -> pd.DataFrame:
+        """The team's list with names and phones in full (mask with :func:`masked`).
+
+        Raises
+        ------
+        UnknownTeamError
+            No such team.
+        """
+        return self._get_or_make(
+            (version, "entries", team_id, day),
+            lambda: team_push_list(
+                self.engine,
+                team_id,
+                day,
+                self.rules,
+                masked=False,
+                model_path=self.model_path,
+            ),
+        )
+
+    def rendered(
+        self, version: Hashable, team_id: str, day: dt.date, *, masked: bool, fmt: str
+    ) -> RenderedList:
+        """The response body of the list as JSON (``fmt="json"``) or CSV."""
+
+        def make() -> RenderedList:
+            frame = self.entries(version, team_id, day)
+            if masked:
+                frame = masked_entries(frame)
+            rows = list_rows(frame)
+            ids = sorted({str(r["resident_id"]) for r in rows})
+            if fmt == "csv":
+                body = csv_text(rows, [*ENTRY_COLUMNS, "risk_source"]).encode("utf-8")
+            else:
+                out = PushList(
+                    team_id=team_id,
+                    date=day,
+                    masked=masked,
+                    total=len(rows),
+                    entries=[PushListEntryOut(**r) for r in rows],
+                )
+                body = out.model_dump_json().encode("utf-8")
+            return RenderedList(body, len(rows), ids)
+
+        return self._get_or_make((version, "body", team_id, day, masked, fmt), make)
+
+    def route(self, version: Hashable, team_id: str, day: dt.date, mode: str) -> Route:
+        """The day's route of the team (``mode``: drive, ebike or walk).
+
+        Raises
+        ------
+        UnknownTeamError
+            No such team.
+        LookupError
+            The team's base facility is unknown.
+        """
+        return self._get_or_make(
+            (version, "route", team_id, day, mode),
+            lambda: team_route(
+                self.engine,
+                team_id,
+                day,
+                self.rules,
+                mode=mode,
+                entries=self.entries(version, team_id, day),
+                model_path=self.model_path,
+            ),
+        )
+
+
+def masked_entries(frame: pd.DataFrame) -> pd.DataFrame:
+    """The list as everyone but the team's own doctor sees it (names and phones masked)."""
+    return frame.assign(name=mask_names(frame["name"]), phone=mask_phones(frame["phone"]))
+
+
+def list_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The entries as JSON-ready dicts (dates as dates, ``sex`` as an int code)."""
+    rows = records(frame, ["due_date", "last_visit_date"])
+    for r in rows:  # sex is a float column in the frame (missing values); it is a code
+        if r.get("sex") is not None:
+            r["sex"] = int(r["sex"])
+    return rows
