@@ -38,8 +38,13 @@ def _params(
     return {"period": period, "indicator": indicator, "level": level, "hour": hour}
 
 
-def _key_params(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, str(v)) for k, v in params.items()))
+def _key_params(params: Mapping[str, Any], town: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The parameters in one canonical form for cache keys and ETags; the township scope
+    is part of it (a centre's tile and the county's tile are different tiles)."""
+    items = [(k, str(v)) for k, v in params.items()]
+    if town is not None:
+        items.append(("@town", town))
+    return tuple(sorted(items))
 
 
 def _bounds_of(engine: Engine) -> Bounds | None:
@@ -72,6 +77,14 @@ def _county_bounds(engine: Engine, version: tuple[str, ...]) -> Bounds | None:
     return bounds[0]
 
 
+def _extent(bounds: Bounds | None) -> Bounds | None:
+    """The county's extent grown by ``COUNTY_MARGIN``: no unit with data lies beyond."""
+    if bounds is None:
+        return None
+    m = COUNTY_MARGIN
+    return bounds[0] - m, bounds[1] - m, bounds[2] + m, bounds[3] + m
+
+
 def _outside(bounds: Bounds | None, z: int, x: int, y: int) -> bool:
     if bounds is None:
         return False  # no extent known: let the sources decide
@@ -96,6 +109,8 @@ def tile(
     indicator: str | None = None,
     level: str | None = None,
     hour: int | str | None = None,
+    town: str | None = None,
+    version: tuple[str, ...] | None = None,
 ) -> bytes:
     """One Mapbox Vector Tile of ``layer``: ST_AsMVT on PostGIS, Python on SQLite.
 
@@ -118,6 +133,14 @@ def tile(
         level instead of the zoom's.
     hour : int, optional
         ``mobility``: average only this local hour of day (0–23).
+    town : str, optional
+        Only the units of this township (its 12-digit code): what a ``chronic_center``
+        account sees (``healthmap.tiles.towns`` says which units lie in which township).
+        Layers without units of a township (``facilities``, ``boundaries``,
+        ``mobility``) ignore it. None: the whole county.
+    version : tuple of str, optional
+        The store's :func:`~healthmap.tiles.cache.data_version` when the caller has just
+        read it (the tile route reads it once per request); read here otherwise.
 
     Returns
     -------
@@ -140,22 +163,34 @@ def tile(
         raise TileParamError(f"no tile {z}/{x}/{y}")
     if not spec.minzoom <= z <= spec.maxzoom:
         return b""
-    version = data_version(engine)
-    key = (version, layer, z, x, y, _key_params(params))
+    town = town if spec.town_scoped else None
+    version = version if version is not None else data_version(engine)
+    key = (version, layer, z, x, y, _key_params(params, town))
     cached = TILES.get(key)
     if cached is not None:
         return cached
-    if _outside(_county_bounds(engine, version), z, x, y):
+    bounds = _county_bounds(engine, version)
+    if _outside(bounds, z, x, y):
         data = b""
     else:
         assert spec.source is not None  # register_layer guarantees it
-        ctx = TileContext(engine, spec, z, x, y, params, version)
+        ctx = TileContext(engine, spec, z, x, y, params, version, town, _extent(bounds))
         data = spec.source.render(ctx)
     TILES.put(key, data)
     return data
 
 
-def tile_etag(engine: Engine, layer: str, z: int, x: int, y: int, **params: Any) -> str:
+def tile_etag(
+    engine: Engine,
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    town: str | None = None,
+    version: tuple[str, ...] | None = None,
+    **params: Any,
+) -> str:
     """A strong ETag (quoted, ready for the header) for one tile with its parameters.
 
     It changes whenever a build becomes current or an ingest loads a file (see
@@ -169,6 +204,8 @@ def tile_etag(engine: Engine, layer: str, z: int, x: int, y: int, **params: Any)
         Layer name.
     z, x, y : int
         Tile address.
+    town, version
+        As for :func:`tile`.
     **params
         The same keyword parameters as :func:`tile`.
 
@@ -179,8 +216,9 @@ def tile_etag(engine: Engine, layer: str, z: int, x: int, y: int, **params: Any)
     """
     spec = get_layer(layer)
     canonical = normalise_params(spec, params)
-    version = data_version(engine)
-    raw = repr((version, layer, z, x, y, _key_params(canonical))).encode()
+    town = town if spec.town_scoped else None
+    version = version if version is not None else data_version(engine)
+    raw = repr((version, layer, z, x, y, _key_params(canonical, town))).encode()
     return '"' + hashlib.sha1(raw).hexdigest() + '"'
 
 

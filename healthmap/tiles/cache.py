@@ -8,9 +8,11 @@ invalidation, and :class:`LRU` evicts them as new ones arrive.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, text
@@ -39,9 +41,39 @@ def data_version(engine: Engine) -> tuple[str, ...]:
     failed build's row is removed; the ingest count because two files can share a
     ``loaded_at`` timestamp.
     """
+    return data_state(engine).version
+
+
+@dataclass(frozen=True)
+class DataState:
+    """The data version and when the data last changed, from one query.
+
+    Attributes
+    ----------
+    version : tuple of str
+        As :func:`data_version`.
+    modified : datetime.datetime or None
+        The later of the current build's finish and the last ingest (UTC, aware); None
+        for an empty store. What ``Last-Modified`` of a tile says.
+    """
+
+    version: tuple[str, ...]
+    modified: dt.datetime | None
+
+
+def data_state(engine: Engine) -> DataState:
+    """:class:`DataState` of the store: the tile routes' one query per request."""
     with engine.connect() as conn:
         row = conn.execute(_VERSION_SQL).one()
-    return (engine_key(engine), *(str(v) for v in row))
+    stamps = []
+    for value in (row[1], row[2]):
+        if value is None:
+            continue
+        if isinstance(value, str):  # SQLite may hand back text
+            value = dt.datetime.fromisoformat(value)
+        stamps.append(value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value)
+    version = (engine_key(engine), *(str(v) for v in row))
+    return DataState(version, max(stamps) if stamps else None)
 
 
 class LRU(Generic[V]):

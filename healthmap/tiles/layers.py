@@ -60,6 +60,9 @@ class LayerSpec:
         Keyword parameters of :func:`healthmap.tiles.tile` the layer accepts.
     per_indicator_fields : bool
         Whether the layer has the wide per-indicator attributes when no indicator is given.
+    town_scoped : bool
+        Whether a township scope (``town=`` of :func:`healthmap.tiles.tile`) cuts the
+        layer to that township's units; other layers are the same for every account.
     source : LayerSource
         The implementation; not part of the public description.
     """
@@ -73,6 +76,7 @@ class LayerSpec:
     roles: frozenset[str]
     params: frozenset[str] = frozenset()
     per_indicator_fields: bool = False
+    town_scoped: bool = False
     source: LayerSource | None = field(default=None, repr=False, compare=False)
 
     def public(self) -> dict[str, Any]:
@@ -86,6 +90,7 @@ class LayerSpec:
             "maxzoom": self.maxzoom,
             "roles": sorted(self.roles),
             "params": sorted(self.params),
+            "town_scoped": self.town_scoped,
         }
 
 

@@ -20,6 +20,7 @@ which is already an aggregate of people per cell and hour.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,17 +38,19 @@ from sqlalchemy.orm import Session
 from healthmap.store.models import Area, Facility, Grid, GridVillage, Mobility
 from healthmap.store.queries import NoBuildError, current_build
 from healthmap.store.results import BuildCurrent, HotspotResult, IndicatorValue
-from healthmap.tiles.cache import DATA
+from healthmap.tiles.cache import DATA, data_version
 from healthmap.tiles.layers import (
     ANALYST_ROLES,
     HOTSPOT_LEVELS,
     IDENT,
+    LAYERS,
     LayerSpec,
     h3_level_for_zoom,
     register_layer,
 )
 from healthmap.tiles.mvt import Column, FeatureBatch, encode_layer, to_mercator
-from healthmap.tiles.tilemath import BUFFER, EXTENT, tile_bounds_mercator
+from healthmap.tiles.tilemath import BUFFER, EXTENT, tile_bounds_lnglat, tile_bounds_mercator
+from healthmap.tiles.towns import in_town, unit_towns
 
 #: Local time of the county (RULES.md: dates are Asia/Shanghai dates).
 TIMEZONE = ZoneInfo("Asia/Shanghai")
@@ -78,6 +81,11 @@ class TileContext:
     y: int
     params: dict[str, Any]
     version: tuple[str, ...]
+    #: Only this township's units (``chronic_center`` accounts); None for the county.
+    town: str | None = None
+    #: West, south, east, north (degrees) beyond which no unit has data: the county's
+    #: extent grown by a margin. None when unknown.
+    extent: tuple[float, float, float, float] | None = None
 
     @property
     def postgis(self) -> bool:
@@ -155,9 +163,17 @@ class AttrTable:
     columns: list[Column]
     fids: np.ndarray | None = None
 
-    def batch(self, index: UnitIndex, z: int, x: int, y: int) -> FeatureBatch:
-        """The rows whose unit lies under tile ``z/x/y``, with their geometries."""
+    def batch(
+        self, index: UnitIndex, z: int, x: int, y: int, keep: np.ndarray | None = None
+    ) -> FeatureBatch:
+        """The rows whose unit lies under tile ``z/x/y``, with their geometries.
+
+        ``keep``, when given, is a boolean mask over the index's units: only those may
+        appear (a township's units).
+        """
         candidates = index.query(z, x, y)
+        if keep is not None:
+            candidates = candidates[keep[candidates]]
         if not len(candidates) or not len(self.row_unit):
             return FeatureBatch(np.empty(0, dtype=object))
         under = np.zeros(len(index.ids) + 1, dtype=bool)  # the extra slot is for -1
@@ -204,6 +220,40 @@ def h3_fids(cells: Iterable[str]) -> np.ndarray:
     return np.array([int(c, 16) for c in cells], dtype=np.uint64)
 
 
+def tile_cells(ctx: TileContext, res: int) -> list[str]:
+    """H3 cells of ``res`` that may reach into the tile, sorted; the township's only.
+
+    The cells whose bounding box meets the tile grown by ``CANDIDATE_PAD`` pixels (the
+    same candidates an STR-tree over the cells' boxes gives: Mercator is separable, so
+    the lng/lat box of a cell maps onto its Mercator box), cut to ``ctx.extent``. Found
+    from the tile's corners alone (``h3shape_to_cells_experimental``, a few ms), so no
+    tile needs the whole level's cells first; clipping then decides exactly.
+    """
+    west, south, east, north = tile_bounds_lnglat(ctx.z, ctx.x, ctx.y, buffer=CANDIDATE_PAD)
+    if ctx.extent is not None:
+        west, south = max(west, ctx.extent[0]), max(south, ctx.extent[1])
+        east, north = min(east, ctx.extent[2]), min(north, ctx.extent[3])
+        if west >= east or south >= north:
+            return []
+    box = h3.LatLngPoly([(south, west), (south, east), (north, east), (north, west)])
+    cells = sorted(h3.h3shape_to_cells_experimental(box, res, contain="bbox_overlap"))
+    if ctx.town is not None and cells:
+        mask = in_town(ctx, f"h3:{res}", cells, ctx.town)
+        cells = [c for c, k in zip(cells, mask.tolist(), strict=True) if k]
+    return cells
+
+
+def cell_batch(cells: Sequence[str], columns: list[Column]) -> FeatureBatch:
+    """Features of H3 cells (rows aligned with ``cells``) with Mercator hexagons and fids."""
+    if not len(cells):
+        return FeatureBatch(np.empty(0, dtype=object))
+    return FeatureBatch(to_mercator(h3_polygons(cells)), columns, h3_fids(cells))
+
+
+def _h3_res(level: str) -> int:
+    return int(level.split(":", 1)[1])
+
+
 def build_info(ctx: TileContext) -> dict[str, Any]:
     """The current build (``build_id`` None before the first build)."""
 
@@ -243,7 +293,9 @@ def _rows(engine: Engine, stmt: Any) -> list[Any]:
         return list(conn.execute(stmt))
 
 
-def _frame(engine: Engine, stmt: Any, columns: list[str]) -> pd.DataFrame:
+def _frame(
+    engine: Engine, stmt: Any, columns: list[str], params: Sequence[Any] = ()
+) -> pd.DataFrame:
     """A bulk query's rows as a frame, through the raw DB-API cursor.
 
     SQLAlchemy's row objects cost ~10 µs each to fetch and ``DataFrame`` probes each one
@@ -251,11 +303,17 @@ def _frame(engine: Engine, stmt: Any, columns: list[str]) -> pd.DataFrame:
     returns plain tuples in a fraction of that. The statement is compiled with its
     parameters inline: they are validated ids, levels and dates, quoted by SQLAlchemy.
     """
-    sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
+    if isinstance(stmt, str):
+        sql = stmt  # raw SQL in the driver's paramstyle, with ``params``
+    else:
+        sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
     with engine.connect() as conn:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(sql)
+            if params:
+                cursor.execute(sql, tuple(params))
+            else:
+                cursor.execute(sql)
             rows = cursor.fetchall()
         finally:
             cursor.close()
@@ -454,13 +512,28 @@ SELECT ST_AsMVT(tile_rows, CAST(:layer AS text), CAST(:extent AS integer), 'geom
     return bytes(data) if data else b""
 
 
-def _cell_params(index: UnitIndex, positions: np.ndarray) -> dict[str, Any]:
-    ids = [index.ids[i] for i in positions]
+def _cell_params(cells: Sequence[str], wkbs: Sequence[bytes] | None = None) -> dict[str, Any]:
+    """Bind parameters of ``_CELL_GEOM_CTE``: ids, feature ids and lng/lat WKB of cells."""
+    if wkbs is None:
+        wkbs = list(shapely.to_wkb(h3_polygons(cells)))
     return {
-        "cell_ids": ids,
-        "cell_fids": [h3_fid(c) for c in ids],
-        "cell_wkbs": [index.wkb[i] for i in positions],
+        "cell_ids": list(cells),
+        "cell_fids": [h3_fid(c) for c in cells],
+        "cell_wkbs": list(wkbs),
     }
+
+
+def _index_cell_params(index: UnitIndex, positions: np.ndarray) -> dict[str, Any]:
+    return _cell_params([index.ids[i] for i in positions], [index.wkb[i] for i in positions])
+
+
+def _town_units(ctx: TileContext, level: str) -> list[str]:
+    """Units of a coded level (grid, village, town) in ``ctx.town``."""
+    return sorted(u for u, town in unit_towns(ctx, level).items() if town == ctx.town)
+
+
+def _spec_of(source: LayerSource) -> LayerSpec:
+    return next(spec for spec in LAYERS.values() if spec.source is source)
 
 
 # ----------------------------------------------------------------------------------------
@@ -502,8 +575,123 @@ def _distinct(ctx: TileContext, name: str, stmt: Any, *key: Any) -> list[str]:
     return values
 
 
+def built_indicators(
+    ctx: TileContext, table: str, level: str, period: dt.date | None = None
+) -> list[str]:
+    """Indicators of the current build in ``table`` at ``level`` (and ``period``), cached.
+
+    A loose index scan (a recursive CTE stepping from one indicator to the next through
+    the index that starts with ``build_id, indicator``), then one index probe per
+    indicator: ~30 index look-ups, where ``SELECT DISTINCT`` read every row of the level
+    (0.5–1 s for the res-9 cells of a county on SQLite).
+    """
+    build_id = build_info(ctx)["build_id"]
+    if build_id is None or table not in ("indicator_values", "hotspot_results"):
+        return []
+    when = " AND t.period = :period" if period is not None else ""
+    sql = text(
+        f"""
+WITH RECURSIVE n(ind) AS (
+  SELECT min(indicator) FROM {table} WHERE build_id = :b
+  UNION ALL
+  SELECT (SELECT min(t.indicator) FROM {table} t WHERE t.build_id = :b AND t.indicator > n.ind)
+    FROM n WHERE n.ind IS NOT NULL
+)
+SELECT n.ind FROM n
+ WHERE n.ind IS NOT NULL AND EXISTS (
+   SELECT 1 FROM {table} t
+    WHERE t.build_id = :b AND t.indicator = n.ind AND t.level = :level{when})"""
+    )
+    params: dict[str, Any] = {"b": build_id, "level": level}
+    if period is not None:
+        params["period"] = period if ctx.postgis else period.isoformat()
+
+    def make() -> list[str]:
+        with ctx.engine.connect() as conn:
+            return sorted(str(r[0]) for r in conn.execute(sql, params))
+
+    names: list[str] = ctx.cached("built_indicators", table, level, period, make=make)
+    return names
+
+
+def _indicator_columns(
+    frame: pd.DataFrame,
+    level: str,
+    period: dt.date,
+    indicator: str | None,
+    names: list[str],
+) -> tuple[np.ndarray, list[Column]]:
+    """Indicator rows (long, any order) → one row per unit, in unit order, as columns.
+
+    ``frame`` has ``unit_id, indicator, num, den, value, suppressed, reason``. Long form
+    (``indicator`` given): that indicator's value and counts; wide form: ``<name>``,
+    ``<name>__suppressed`` and ``<name>__reason`` for each of ``names``. A suppressed
+    value never leaves with its numerator or denominator (RULES.md small numbers).
+    """
+    frame = frame[frame["indicator"].isin([indicator] if indicator else names)]
+    # factorize(sort=True): rows in unit order, codes in one hashing pass.
+    row, uniques = pd.factorize(frame["unit_id"], sort=True)
+    units = np.asarray(uniques, dtype=object)
+    n = len(units)
+    hidden = frame["suppressed"].astype(bool).to_numpy()
+    value = _floats(frame["value"])
+    reason = _strs(frame["reason"])
+    columns = [
+        Column("unit_id", "str", units, np.ones(n, dtype=bool)),
+        Column.constant("level", "str", level, n),
+        Column.constant("period", "str", period.isoformat(), n),
+    ]
+    if indicator is not None:
+        order = np.argsort(row)
+        row, hidden, value, reason = row[order], hidden[order], value[order], reason[order]
+        shown = ~hidden
+        columns.append(Column.constant("indicator", "str", indicator, n))
+        for name, data in (
+            ("value", value),
+            ("numerator", _floats(frame["num"])[order]),
+            ("denominator", _floats(frame["den"])[order]),
+        ):
+            columns.append(_column(name, "float", data, shown & ~np.isnan(data)))
+        columns.append(Column("suppressed", "bool", hidden, np.ones(n, dtype=bool)))
+        has_reason = hidden & np.array([r is not None for r in reason], dtype=bool)
+        columns.append(Column("suppression_reason", "str", reason, has_reason))
+        return units, columns
+    kinds = frame["indicator"].to_numpy(dtype=object)
+    for name in names:
+        sel = kinds == name
+        at, h, v, r = row[sel], hidden[sel], value[sel], reason[sel]
+        vals, vp = np.zeros(n), np.zeros(n, dtype=bool)
+        vals[at], vp[at] = v, ~h & ~np.isnan(v)
+        sup, sp = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        sup[at], sp[at] = h, True
+        why, wp = np.full(n, "", dtype=object), np.zeros(n, dtype=bool)
+        why[at] = np.where(h, r, "")
+        wp[at] = h & np.array([x is not None for x in r], dtype=bool)
+        columns += [
+            _column(name, "float", vals, vp),
+            Column(f"{name}__suppressed", "bool", sup, sp),
+            Column(f"{name}__reason", "str", why, wp),
+        ]
+    return units, columns
+
+
+#: Indicator rows of some units (SQLite; the unit list is one JSON parameter, so the
+#: primary key ``(build_id, period, level, unit_id, indicator)`` is probed per unit).
+_UNIT_ROWS_SQLITE = (
+    "SELECT unit_id, indicator, numerator, denominator, value, suppressed, suppression_reason"
+    " FROM indicator_values WHERE build_id = ? AND period = ? AND level = ?"
+    " AND unit_id IN (SELECT value FROM json_each(?))"
+)
+_IND_COLS = ["unit_id", "indicator", "num", "den", "value", "suppressed", "reason"]
+
+
 class IndicatorSource(LayerSource):
     """Indicator values per unit: wide (every indicator) or long (``indicator=`` given).
+
+    H3 levels are read per tile: the cells under the tile are found from its corners
+    (:func:`tile_cells`) and only their rows are read, through the primary key (SQLite)
+    or inside the ``ST_AsMVT`` statement (PostGIS). Grids, villages and towns (at most a
+    few thousand units) are read whole once per data version and period.
 
     Parameters
     ----------
@@ -523,21 +711,17 @@ class IndicatorSource(LayerSource):
 
     def names(self, ctx: TileContext, level: str, period: dt.date) -> list[str]:
         """Indicators built for ``level`` and ``period`` (only SQL-safe names)."""
-        t = IndicatorValue
-        stmt = (
-            select(t.indicator)
-            .distinct()
-            .where(t.build_id == _current(), t.level == level, t.period == period)
-        )
-        return [n for n in _distinct(ctx, "ind_names", stmt, level, period) if IDENT.match(n)]
+        return [
+            n for n in built_indicators(ctx, "indicator_values", level, period) if IDENT.match(n)
+        ]
 
     def indicators(self, engine: Engine, period: dt.date | None = None) -> list[str]:
-        t = IndicatorValue
+        ctx = TileContext(engine, _spec_of(self), 0, 0, 0, {}, data_version(engine))
         levels = [self.fixed_level] if self.fixed_level else list(self.levels)
-        stmt = select(t.indicator).distinct().where(t.build_id == _current(), t.level.in_(levels))
-        if period is not None:
-            stmt = stmt.where(t.period == period)
-        return sorted(n for (n,) in _rows(engine, stmt) if IDENT.match(n))
+        found: set[str] = set()
+        for level in levels:
+            found.update(built_indicators(ctx, "indicator_values", level, period))
+        return sorted(n for n in found if IDENT.match(n))
 
     def _setup(self, ctx: TileContext) -> tuple[str, dt.date, str | None, list[str]] | None:
         period = resolve_period(ctx)
@@ -550,23 +734,19 @@ class IndicatorSource(LayerSource):
             raise LookupError(f"indicator {indicator!r} was not built at {level} for {period}")
         return level, period, indicator, names
 
+    def _keep(self, ctx: TileContext, index: UnitIndex, level: str) -> np.ndarray | None:
+        """Mask of the index's units in ``ctx.town`` (None: no township scope)."""
+        if ctx.town is None:
+            return None
+        town = ctx.town
+
+        def make() -> np.ndarray:
+            return in_town(ctx, level, index.ids, town)
+
+        keep: np.ndarray = ctx.cached("town_keep", level, town, make=make)
+        return keep
+
     # -- Python path ---------------------------------------------------------------------
-    def _index(self, ctx: TileContext, level: str, period: dt.date) -> UnitIndex:
-        if not level.startswith("h3:"):
-            return polygon_index(ctx, level)
-        t = IndicatorValue
-        stmt = (
-            select(t.unit_id)
-            .distinct()
-            .where(t.build_id == _current(), t.level == level, t.period == period)
-        )
-
-        def make() -> UnitIndex:
-            return h3_index(_distinct(ctx, "ind_units", stmt, level, period))
-
-        index: UnitIndex = ctx.cached("ind_cells", level, period, make=make)
-        return index
-
     def table(
         self,
         ctx: TileContext,
@@ -575,7 +755,7 @@ class IndicatorSource(LayerSource):
         indicator: str | None,
         names: list[str],
     ) -> AttrTable:
-        """The layer's attributes for a level and period, one row per unit (cached)."""
+        """Attributes of a grid, village or town level and period, one row per unit."""
 
         def make() -> AttrTable:
             t = IndicatorValue
@@ -589,66 +769,43 @@ class IndicatorSource(LayerSource):
                 t.suppression_reason,
             ).where(t.build_id == _current(), t.level == level, t.period == period)
             stmt = stmt.where(t.indicator.in_([indicator] if indicator else names))
-            cols = ["unit_id", "indicator", "num", "den", "value", "suppressed", "reason"]
-            frame = _frame(ctx.engine, stmt, cols)
-            # factorize(sort=True): rows in unit order, codes in one hashing pass.
-            row, uniques = pd.factorize(frame["unit_id"], sort=True)
-            units = np.asarray(uniques, dtype=object)
-            n = len(units)
-            hidden = frame["suppressed"].astype(bool).to_numpy()
-            value = _floats(frame["value"])
-            reason = _strs(frame["reason"])
-            columns = [
-                Column("unit_id", "str", units, np.ones(n, dtype=bool)),
-                Column.constant("level", "str", level, n),
-                Column.constant("period", "str", period.isoformat(), n),
-            ]
-            if indicator is not None:
-                # Long form. Suppressed: no value and no counts (RULES.md small numbers).
-                order = np.argsort(row)
-                row, hidden, value, reason = row[order], hidden[order], value[order], reason[order]
-                shown = ~hidden
-                columns.append(Column.constant("indicator", "str", indicator, n))
-                for name, data in (
-                    ("value", value),
-                    ("numerator", _floats(frame["num"])[order]),
-                    ("denominator", _floats(frame["den"])[order]),
-                ):
-                    columns.append(_column(name, "float", data, shown & ~np.isnan(data)))
-                columns.append(Column("suppressed", "bool", hidden, np.ones(n, dtype=bool)))
-                has_reason = hidden & np.array([r is not None for r in reason], dtype=bool)
-                columns.append(Column("suppression_reason", "str", reason, has_reason))
-            else:
-                kinds = frame["indicator"].to_numpy(dtype=object)
-                for name in names:
-                    sel = kinds == name
-                    at, h, v, r = row[sel], hidden[sel], value[sel], reason[sel]
-                    vals, vp = np.zeros(n), np.zeros(n, dtype=bool)
-                    vals[at], vp[at] = v, ~h & ~np.isnan(v)
-                    sup, sp = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-                    sup[at], sp[at] = h, True
-                    why, wp = np.full(n, "", dtype=object), np.zeros(n, dtype=bool)
-                    why[at] = np.where(h, r, "")
-                    wp[at] = h & np.array([x is not None for x in r], dtype=bool)
-                    columns += [
-                        _column(name, "float", vals, vp),
-                        Column(f"{name}__suppressed", "bool", sup, sp),
-                        Column(f"{name}__reason", "str", why, wp),
-                    ]
-            index = self._index(ctx, level, period)
-            fids = h3_fids(units) if level.startswith("h3:") else None
-            return AttrTable(index.positions(units), columns, fids)
+            frame = _frame(ctx.engine, stmt, _IND_COLS)
+            units, columns = _indicator_columns(frame, level, period, indicator, names)
+            index = polygon_index(ctx, level)
+            return AttrTable(index.positions(units), columns)
 
         table: AttrTable = ctx.cached("ind_table", level, period, indicator, make=make)
         return table
+
+    def cell_rows(
+        self,
+        ctx: TileContext,
+        level: str,
+        period: dt.date,
+        indicator: str | None,
+        names: list[str],
+    ) -> FeatureBatch:
+        """The tile's H3 cells with their attributes (SQLite; rows read for these cells)."""
+        cells = tile_cells(ctx, _h3_res(level))
+        if not cells:
+            return _EMPTY
+        params = [build_info(ctx)["build_id"], period.isoformat(), level, json.dumps(cells)]
+        frame = _frame(ctx.engine, _UNIT_ROWS_SQLITE, _IND_COLS, params)
+        if not len(frame):
+            return _EMPTY
+        units, columns = _indicator_columns(frame, level, period, indicator, names)
+        return cell_batch(units.tolist(), columns)
 
     def batch(self, ctx: TileContext) -> FeatureBatch:
         setup = self._setup(ctx)
         if setup is None:
             return _EMPTY
         level, period, indicator, names = setup
+        if level.startswith("h3:"):
+            return self.cell_rows(ctx, level, period, indicator, names)
         table = self.table(ctx, level, period, indicator, names)
-        return table.batch(self._index(ctx, level, period), ctx.z, ctx.x, ctx.y)
+        index = polygon_index(ctx, level)
+        return table.batch(index, ctx.z, ctx.x, ctx.y, self._keep(ctx, index, level))
 
     # -- PostGIS path --------------------------------------------------------------------
     def postgis_tile(self, ctx: TileContext) -> bytes:
@@ -685,11 +842,10 @@ class IndicatorSource(LayerSource):
                 attrs += [name, f"{name}__suppressed", f"{name}__reason"]
             filt, group = "", "GROUP BY v.unit_id"
         if level.startswith("h3:"):
-            index = self._index(ctx, level, period)
-            positions = index.query(ctx.z, ctx.x, ctx.y)
-            if not len(positions):
+            cells = tile_cells(ctx, _h3_res(level))
+            if not cells:
                 return b""
-            params.update(_cell_params(index, positions))
+            params.update(_cell_params(cells))
             geo_cte, geo, fid = _CELL_GEOM_CTE, "cell_geom", True
             # The cell list goes into the primary-key index condition: planner statistics
             # right after a build are stale and a semi-join was planned as a 1.7M-row loop.
@@ -703,6 +859,9 @@ class IndicatorSource(LayerSource):
             fid = False
             # ANY(ARRAY(subquery)) is an index condition, evaluated once (an InitPlan).
             units = f"v.unit_id = ANY(ARRAY(SELECT unit_id FROM {geo}))"
+            if ctx.town is not None:
+                params["scope_units"] = _town_units(ctx, level)
+                units += " AND v.unit_id = ANY(CAST(:scope_units AS text[]))"
         vals = f"""
 vals AS (
   SELECT v.unit_id, CAST(:level AS text) AS level, CAST(:period_s AS text) AS period,
@@ -754,84 +913,87 @@ class HotspotSource(LayerSource):
         return level, indicator
 
     def _names(self, ctx: TileContext, level: str) -> list[str]:
-        t = HotspotResult
-        stmt = select(t.indicator).distinct().where(t.build_id == _current(), t.level == level)
-        return _distinct(ctx, "hot_names", stmt, level)
+        return built_indicators(ctx, "hotspot_results", level)
 
     def indicators(self, engine: Engine, period: dt.date | None = None) -> list[str]:
-        t = HotspotResult
-        stmt = select(t.indicator).distinct().where(t.build_id == _current())
-        return sorted(n for (n,) in _rows(engine, stmt))
-
-    def _index(self, ctx: TileContext, level: str) -> UnitIndex:
-        if level == "grid":
-            return polygon_index(ctx, "grid")
-        t = HotspotResult
-        stmt = select(t.unit_id).distinct().where(t.build_id == _current(), t.level == level)
-
-        def make() -> UnitIndex:
-            return h3_index(_distinct(ctx, "hot_units", stmt, level))
-
-        index: UnitIndex = ctx.cached("hot_cells", level, make=make)
-        return index
+        ctx = TileContext(engine, _spec_of(self), 0, 0, 0, {}, data_version(engine))
+        found: set[str] = set()
+        for level in HOTSPOT_LEVELS:
+            found.update(built_indicators(ctx, "hotspot_results", level))
+        return sorted(found)
 
     def table(self, ctx: TileContext, level: str, indicator: str | None) -> AttrTable:
-        """One row per unit and indicator, ordered by unit then indicator (cached)."""
+        """Grids: one row per unit and indicator, ordered by unit then indicator (cached)."""
 
         def make() -> AttrTable:
             t = HotspotResult
-            stmt = select(
-                t.unit_id,
-                t.indicator,
-                t.hotspot_class,
-                t.z,
-                t.p,
-                t.q,
-                t.p_sim,
-                t.smoothed_rate,
-                t.rate,
-                t.suppressed,
-                t.suppression_reason,
-            ).where(t.build_id == _current(), t.level == level)
+            stmt = select(*self._columns()).where(t.build_id == _current(), t.level == level)
             if indicator is not None:
                 stmt = stmt.where(t.indicator == indicator)
-            cols = ["unit_id", "indicator", "class", "z", "p", "q", "p_sim", "smoothed", "rate"]
-            frame = _frame(ctx.engine, stmt, [*cols, "suppressed", "reason"])
-            frame = frame.sort_values(["unit_id", "indicator"], kind="stable")
-            n = len(frame)
-            everywhere = np.ones(n, dtype=bool)
-            hidden = frame["suppressed"].astype(bool).to_numpy()
-            columns = [
-                Column("unit_id", "str", frame["unit_id"].to_numpy(dtype=object), everywhere),
-                Column.constant("level", "str", level, n),
-                Column("indicator", "str", frame["indicator"].to_numpy(dtype=object), everywhere),
-                Column.of("class", "str", _strs(frame["class"]).tolist()),
-            ]
-            for name, src in (("z", "z"), ("p", "p"), ("q", "q"), ("p_sim", "p_sim")):
-                data = _floats(frame[src])
-                columns.append(_column(name, "float", data, ~np.isnan(data)))
-            # The smoothed rate is a neighbourhood estimate and stays; the raw rate of a
-            # small unit is withheld (as pipelines.build stores it).
-            smoothed = _floats(frame["smoothed"])
-            columns.append(_column("smoothed_rate", "float", smoothed, ~np.isnan(smoothed)))
-            rate = _floats(frame["rate"])
-            columns.append(_column("rate", "float", rate, ~hidden & ~np.isnan(rate)))
-            columns.append(Column("suppressed", "bool", hidden, everywhere))
-            reason = _strs(frame["reason"])
-            has_reason = hidden & np.array([r is not None for r in reason], dtype=bool)
-            columns.append(Column("suppression_reason", "str", reason, has_reason))
-            index = self._index(ctx, level)
+            frame = _frame(ctx.engine, stmt, _HOT_COLS)
+            frame, columns = _hotspot_columns(frame, level)
+            index = polygon_index(ctx, level)
             return AttrTable(index.positions(frame["unit_id"].tolist()), columns)
 
         table: AttrTable = ctx.cached("hot_table", level, indicator, make=make)
         return table
+
+    @staticmethod
+    def _columns() -> list[Any]:
+        t = HotspotResult
+        return [
+            t.unit_id,
+            t.indicator,
+            t.hotspot_class,
+            t.z,
+            t.p,
+            t.q,
+            t.p_sim,
+            t.smoothed_rate,
+            t.rate,
+            t.suppressed,
+            t.suppression_reason,
+        ]
+
+    def cell_rows(self, ctx: TileContext, level: str, indicator: str | None) -> FeatureBatch:
+        """The tile's H3 cells, one feature per cell and indicator (SQLite, per tile)."""
+        cells = tile_cells(ctx, _h3_res(level))
+        if not cells:
+            return _EMPTY
+        names = [indicator] if indicator is not None else self._names(ctx, level)
+        build_id = build_info(ctx)["build_id"]
+        # Primary key (build_id, indicator, level, unit_id): one probe per indicator and cell.
+        sql = (
+            "SELECT unit_id, indicator, hotspot_class, z, p, q, p_sim, smoothed_rate, rate,"
+            " suppressed, suppression_reason FROM hotspot_results"
+            " WHERE build_id = ? AND indicator IN (SELECT value FROM json_each(?))"
+            " AND level = ? AND unit_id IN (SELECT value FROM json_each(?))"
+        )
+        params = [build_id, json.dumps(names), level, json.dumps(cells)]
+        frame = _frame(ctx.engine, sql, _HOT_COLS, params)
+        if not len(frame):
+            return _EMPTY
+        frame, columns = _hotspot_columns(frame, level)
+        units = frame["unit_id"].to_numpy(dtype=object)
+        distinct, at = np.unique(units, return_inverse=True)
+        geoms = to_mercator(h3_polygons(distinct.tolist()))
+        return FeatureBatch(geoms[at], columns)
 
     def batch(self, ctx: TileContext) -> FeatureBatch:
         setup = self._setup(ctx)
         if setup is None:
             return _EMPTY
         level, indicator = setup
-        return self.table(ctx, level, indicator).batch(self._index(ctx, level), ctx.z, ctx.x, ctx.y)
+        if level.startswith("h3:"):
+            return self.cell_rows(ctx, level, indicator)
+        index = polygon_index(ctx, level)
+        keep = None
+        if ctx.town is not None:
+            town = ctx.town
+            keep = ctx.cached(
+                "town_keep", level, town, make=lambda: in_town(ctx, level, index.ids, town)
+            )
+        return self.table(ctx, level, indicator).batch(index, ctx.z, ctx.x, ctx.y, keep)
 
     def postgis_tile(self, ctx: TileContext) -> bytes:
         setup = self._setup(ctx)
@@ -842,13 +1004,15 @@ class HotspotSource(LayerSource):
         units = ""
         if level == "grid":
             geo_cte, geo = _GRID_GEOM_CTE, "grid_geom"
+            if ctx.town is not None:
+                params["scope_units"] = _town_units(ctx, level)
+                units = "AND h.unit_id = ANY(CAST(:scope_units AS text[]))"
         else:
             units = "AND h.unit_id = ANY(CAST(:cell_ids AS text[]))"
-            index = self._index(ctx, level)
-            positions = index.query(ctx.z, ctx.x, ctx.y)
-            if not len(positions):
+            cells = tile_cells(ctx, _h3_res(level))
+            if not cells:
                 return b""
-            params.update(_cell_params(index, positions))
+            params.update(_cell_params(cells))
             geo_cte, geo = _CELL_GEOM_CTE, "cell_geom"
         filt = ""
         if indicator is not None:
@@ -867,6 +1031,51 @@ src AS (
         return postgis_mvt(
             ctx, [geo_cte, src], self.ATTRS, params, order_by=("unit_id", "indicator")
         )
+
+
+_HOT_COLS = [
+    "unit_id",
+    "indicator",
+    "class",
+    "z",
+    "p",
+    "q",
+    "p_sim",
+    "smoothed",
+    "rate",
+    "suppressed",
+    "reason",
+]
+
+
+def _hotspot_columns(frame: pd.DataFrame, level: str) -> tuple[pd.DataFrame, list[Column]]:
+    """Hotspot rows → (rows ordered by unit then indicator, their columns).
+
+    The smoothed rate is a neighbourhood estimate and stays; the raw rate of a small unit
+    is withheld (as ``pipelines.build`` stores it).
+    """
+    frame = frame.sort_values(["unit_id", "indicator"], kind="stable")
+    n = len(frame)
+    everywhere = np.ones(n, dtype=bool)
+    hidden = frame["suppressed"].astype(bool).to_numpy()
+    columns = [
+        Column("unit_id", "str", frame["unit_id"].to_numpy(dtype=object), everywhere),
+        Column.constant("level", "str", level, n),
+        Column("indicator", "str", frame["indicator"].to_numpy(dtype=object), everywhere),
+        Column.of("class", "str", _strs(frame["class"]).tolist()),
+    ]
+    for name in ("z", "p", "q", "p_sim"):
+        data = _floats(frame[name])
+        columns.append(_column(name, "float", data, ~np.isnan(data)))
+    smoothed = _floats(frame["smoothed"])
+    columns.append(_column("smoothed_rate", "float", smoothed, ~np.isnan(smoothed)))
+    rate = _floats(frame["rate"])
+    columns.append(_column("rate", "float", rate, ~hidden & ~np.isnan(rate)))
+    columns.append(Column("suppressed", "bool", hidden, everywhere))
+    reason = _strs(frame["reason"])
+    has_reason = hidden & np.array([r is not None for r in reason], dtype=bool)
+    columns.append(Column("suppression_reason", "str", reason, has_reason))
+    return frame, columns
 
 
 class FacilitySource(LayerSource):
@@ -1113,7 +1322,7 @@ class MobilitySource(LayerSource):
         if not len(positions):
             return b""
         params: dict[str, Any] = {
-            **_cell_params(index, positions),
+            **_index_cell_params(index, positions),
             "res": window["res"],
             "hours_list": window["hours"],
             "t0": window["hours"][0],
@@ -1195,6 +1404,7 @@ register_layer(
         roles=ANALYST_ROLES,
         params=_IND_PARAMS | {"level"},
         per_indicator_fields=True,
+        town_scoped=True,
         source=IndicatorSource(None),
     )
 )
@@ -1210,6 +1420,7 @@ for _level, _minzoom in (("grid", 8), ("village", 8), ("town", 6)):
             roles=ANALYST_ROLES,
             params=_IND_PARAMS,
             per_indicator_fields=True,
+            town_scoped=True,
             source=IndicatorSource(_level),
         )
     )
@@ -1236,6 +1447,7 @@ register_layer(
         maxzoom=14,
         roles=ANALYST_ROLES,
         params=frozenset({"indicator", "level"}),
+        town_scoped=True,
         source=HotspotSource(),
     )
 )

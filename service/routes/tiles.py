@@ -8,7 +8,13 @@ The tiles come from ``healthmap.tiles`` (no HTTP there); this module adds what H
   ``If-Modified-Since``) that still matches answers **304** with no body;
 * ``204`` for an empty tile (outside the county or the layer's zooms, nothing built yet);
 * ``Cache-Control: private``: tiles sit behind the login, so no shared cache may keep them
-  (the browser may, and revalidates after five minutes).
+  (the browser may, and revalidates after five minutes);
+* **township scope**: a ``chronic_center`` account's tiles of the indicator and hotspot
+  layers hold only its township's units (filtered where the tile is made, and part of the
+  tile's cache key and ETag); the other roles see the county.
+
+One store query per tile request besides the account check: the data version and the
+last change come together (``healthmap.tiles.cache.data_state``).
 
 Tiles have their own rate-limit bucket (ten times the API's): one map view fetches dozens.
 """
@@ -20,10 +26,10 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import Engine, text
 
 from healthmap import tiles
 from healthmap.tiles import LayerSpec, TileParamError
+from healthmap.tiles.cache import data_state
 from service.auth import Principal
 from service.deps import EngineDep, TileUser
 from service.errors import BadRequest, Forbidden, NotFound, problem_doc
@@ -32,13 +38,6 @@ router = APIRouter(prefix="/tiles", tags=["tiles"])
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 CACHE_CONTROL = "private, max-age=300"
-
-_LAST_CHANGE = text(
-    "SELECT b.finished_at, (SELECT max(loaded_at) FROM ingest_files)"
-    " FROM (SELECT 1 AS one) AS d"
-    " LEFT JOIN build_current c ON c.name = 'current'"
-    " LEFT JOIN builds b ON b.build_id = c.build_id"
-)
 
 LayerName = Annotated[
     str, Path(max_length=40, pattern=r"^[a-z][a-z0-9_]*$", examples=["town_indicators"])
@@ -62,18 +61,9 @@ def layer_for(user: Principal, name: str) -> LayerSpec:
     return spec
 
 
-def last_modified(engine: Engine) -> dt.datetime | None:
-    """When the data behind the tiles last changed: the current build or the last ingest."""
-    with engine.connect() as conn:
-        row = conn.execute(_LAST_CHANGE).one()
-    stamps = []
-    for value in row:
-        if value is None:
-            continue
-        if isinstance(value, str):  # SQLite may hand back text
-            value = dt.datetime.fromisoformat(value)
-        stamps.append(value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value)
-    return max(stamps) if stamps else None
+def town_scope(user: Principal) -> str | None:
+    """The township a caller's tiles are cut to: a centre's own; None (the county) else."""
+    return user.town_code if user.role == "chronic_center" else None
 
 
 def _params(
@@ -142,15 +132,17 @@ def tile(
     or indicator that was not built is 404. Roles per layer: see ``/api/v1/meta``."""
     layer_for(user, layer)
     params = _params(period, indicator, level, hour)
+    town = town_scope(user)
     try:
-        etag = tiles.tile_etag(engine, layer, z, x, y, **params)
-        modified = last_modified(engine)
+        state = data_state(engine)
+        etag = tiles.tile_etag(engine, layer, z, x, y, town=town, version=state.version, **params)
+        modified = state.modified
         headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
         if modified is not None:
             headers["Last-Modified"] = format_datetime(modified.astimezone(dt.UTC), usegmt=True)
         if _not_modified(request, etag, modified):
             return Response(status_code=304, headers=headers)
-        data = tiles.tile(engine, layer, z, x, y, **params)
+        data = tiles.tile(engine, layer, z, x, y, town=town, version=state.version, **params)
     except TileParamError as exc:
         raise BadRequest(str(exc)) from None
     except KeyError:
