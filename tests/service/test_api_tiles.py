@@ -6,10 +6,16 @@ from typing import Any
 
 import mapbox_vector_tile
 from fastapi.testclient import TestClient
-from svc_county import MONTH_END, TODAY
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from svc_county import H3_CELLS, MONTH_END, TODAY, TOWN_A, TOWN_B, VA1, VA2, VB1, VB2
 from svc_helpers import assert_problem
 
-from healthmap.tiles import clear_caches
+from healthmap import tiles
+from healthmap.tiles import clear_caches, data_version
+from healthmap.tiles.sources import TileContext
+from healthmap.tiles.towns import in_town, unit_towns
+from service.scope import units_in_town
 
 Headers = dict[str, dict[str, str]]
 TILE = "/tiles/town_indicators/10/849/399.mvt"
@@ -79,3 +85,56 @@ def test_tilejson(api: TestClient, auth: Headers) -> None:
     assert_problem(
         api.get("/tiles/boundaries.json", params={"hour": 1}, headers=auth["doctor1"]), 400
     )
+
+
+# (layer, query, units centre1 (town A) sees, units the bureau sees) in a tile that
+# straddles the border of the two towns.
+SCOPED = [
+    ("town_indicators", {}, {TOWN_A}, {TOWN_A, TOWN_B}),
+    ("village_indicators", {}, {VA1, VA2}, {VA1, VA2, VB1, VB2}),
+    ("grid_indicators", {}, {"G01"}, {"G01", "G02"}),
+    ("indicators", {}, {H3_CELLS[0]}, set(H3_CELLS)),
+    ("indicators", {"indicator": "signing_rate"}, {H3_CELLS[0]}, set(H3_CELLS)),
+    ("hotspots", {}, {H3_CELLS[0]}, set(H3_CELLS)),
+    ("hotspots", {"level": "grid"}, {"G01"}, {"G01", "G02"}),
+]
+BORDER_TILE = (10, 849, 399)
+
+
+def _units(api: TestClient, h: dict[str, str], layer: str, query: dict[str, str]) -> set[str]:
+    z, x, y = BORDER_TILE
+    r = api.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt", params=query, headers=h)
+    assert r.status_code == 200, r.text
+    features = mapbox_vector_tile.decode(r.content)[layer]["features"]
+    return {f["properties"]["unit_id"] for f in features}
+
+
+def test_a_centre_sees_only_its_township_in_tiles(api: TestClient, auth: Headers) -> None:
+    # Both orders, on an empty cache: a tile cached for one scope must never be served
+    # to the other (the scope is part of the cache key).
+    for first, second in (("center1", "bureau1"), ("bureau1", "center1")):
+        clear_caches()
+        for layer, query, centre_units, county_units in SCOPED:
+            seen = {u: _units(api, auth[u], layer, query) for u in (first, second)}
+            assert seen["center1"] == centre_units, (layer, query)
+            assert seen["bureau1"] == county_units, (layer, query)
+    # Scoped and county tiles have different ETags; unscoped layers are the same for both.
+    z, x, y = BORDER_TILE
+    tags = {
+        (layer, u): api.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt", headers=auth[u]).headers["etag"]
+        for layer in ("grid_indicators", "boundaries")
+        for u in ("center1", "bureau1", "planner1")
+    }
+    assert tags["grid_indicators", "center1"] != tags["grid_indicators", "bureau1"]
+    assert tags["grid_indicators", "planner1"] == tags["grid_indicators", "bureau1"]
+    assert tags["boundaries", "center1"] == tags["boundaries", "bureau1"]
+
+
+def test_tile_townships_agree_with_the_api_scope(engine: Engine, county: Any) -> None:
+    ctx = TileContext(engine, tiles.get_layer("grid_indicators"), 0, 0, 0, {}, data_version(engine))
+    with Session(engine) as session:
+        for level in ("grid", "village"):
+            for town in (TOWN_A, TOWN_B):
+                mine = {u for u, t in unit_towns(ctx, level).items() if t == town}
+                assert mine == units_in_town(session, level, town), (level, town)
+    assert list(in_town(ctx, "h3:8", list(H3_CELLS), TOWN_A)) == [True, False]
