@@ -70,6 +70,7 @@ TOWNS = {
     "370783002000": shapely.union_all([VILLAGES["370783002001"][0], VILLAGES["370783002002"][0]]),
 }
 COUNTY = shapely.union_all(list(TOWNS.values()))
+WEST_TOWN, EAST_TOWN = sorted(TOWNS)
 
 
 def cells(res: int) -> list[str]:
@@ -497,7 +498,37 @@ PARITY_CASES: list[tuple[str, int, int, int, dict[str, Any]]] = [
     ("boundaries", 8, X0 // 4, Y0 // 4, {}),
     ("mobility", Z, X0 - 1, Y0 - 1, {}),
     ("mobility", Z, X0, Y0, {"hour": 8}),
+    # Cut to one township (a chronic_center account's tiles).
+    ("indicators", Z, X0 - 1, Y0, {"town": WEST_TOWN}),
+    ("indicators", 12, X0 * 4, Y0 * 4, {"town": EAST_TOWN}),
+    ("village_indicators", Z, X0, Y0, {"town": EAST_TOWN}),
+    ("hotspots", Z, X0, Y0 - 1, {"town": EAST_TOWN}),
 ]
+
+
+@pytest.mark.parametrize("layer", ["indicators", "village_indicators", "hotspots"])
+def test_a_township_tile_holds_its_units_only(county: Engine, layer: str) -> None:
+    for z, x, y in CORNER_TILES:
+        everything = by_unit(decode(tiles.tile(county, layer, z, x, y), layer))
+        cut = {
+            town: by_unit(decode(tiles.tile(county, layer, z, x, y, town=town), layer))
+            for town in TOWNS
+        }
+        # Every unit of the tile goes to exactly one township.
+        assert set(everything) == set(cut[WEST_TOWN]) | set(cut[EAST_TOWN])
+        assert not set(cut[WEST_TOWN]) & set(cut[EAST_TOWN])
+        for town, features in cut.items():
+            for unit in features:
+                if unit.startswith("3707"):
+                    assert VILLAGES[unit][1] == town
+                else:  # an H3 cell: its centre lies in the township
+                    lat, lng = h3.cell_to_latlng(unit)
+                    assert TOWNS[town].contains(shapely.Point(lng, lat)), (unit, town)
+    # Layers without township units ignore the scope.
+    z, x, y = CORNER_TILES[0]
+    assert tiles.tile(county, "boundaries", z, x, y, town=WEST_TOWN) == tiles.tile(
+        county, "boundaries", z, x, y
+    )
 
 
 def _feature_key(f: dict[str, Any]) -> tuple[Any, ...]:
