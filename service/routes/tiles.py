@@ -13,8 +13,13 @@ The tiles come from ``healthmap.tiles`` (no HTTP there); this module adds what H
   layers hold only its township's units (filtered where the tile is made, and part of the
   tile's cache key and ETag); the other roles see the county.
 
-One store query per tile request besides the account check: the data version and the
-last change come together (``healthmap.tiles.cache.data_state``).
+A tile request is cheap by design (a map view fetches dozens): the caller is resolved by
+:func:`tile_caller`, an async dependency that checks the token's signature and the tile
+rate limit on the event loop and re-reads the account at most every
+:data:`ACCOUNT_RECHECK_SECONDS` per token (a disabled account, or one whose role or
+scope changed, loses its tiles within that time; the other routes re-read it on every
+request); the handler then makes one store query, the data version and the last change
+together (``healthmap.tiles.cache.data_state``), and on a cache hit nothing else.
 
 Tiles have their own rate-limit bucket (ten times the API's): one map view fetches dozens.
 """
@@ -22,17 +27,23 @@ Tiles have their own rate-limit bucket (ten times the API's): one map view fetch
 from __future__ import annotations
 
 import datetime as dt
+import time
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from healthmap import tiles
+from healthmap.settings import Settings
 from healthmap.tiles import LayerSpec, TileParamError
-from healthmap.tiles.cache import data_state
-from service.auth import Principal
-from service.deps import EngineDep, TileUser
-from service.errors import BadRequest, Forbidden, NotFound, problem_doc
+from healthmap.tiles.cache import LRU, data_state
+from service.auth import Principal, decode_token, principal_from_claims
+from service.deps import TokenDep
+from service.errors import BadRequest, Forbidden, NotFound, Unauthorized, problem_doc
+from service.ratelimit import TokenBucketLimiter
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 
@@ -48,6 +59,47 @@ IndicatorQ = Annotated[
 ]
 LevelQ = Annotated[str | None, Query(max_length=10, description="`hotspots`: `h3:8` or `grid`.")]
 HourQ = Annotated[int | None, Query(ge=0, le=23, description="`mobility`: one local hour.")]
+
+
+#: Seconds a tile caller's account check is reused for the same token.
+ACCOUNT_RECHECK_SECONDS = 10.0
+#: Accounts checked recently, by access token: (principal, monotonic time of the check).
+_CHECKED: LRU[tuple[Principal, float]] = LRU(max_items=4096)
+
+
+def _check_account(engine: Engine, claims: dict[str, Any]) -> Principal:
+    with Session(engine) as session:
+        return principal_from_claims(session, claims)
+
+
+async def tile_caller(request: Request, token: TokenDep) -> Principal:
+    """The caller of a tile route (as ``service.deps.TileUser``, but cheaper).
+
+    The token's signature, expiry and type are checked on every request, and the caller
+    is counted against the tile rate limit before anything else; the account itself
+    (enabled, same role and scope) is re-read from the store when this token's last check
+    is older than :data:`ACCOUNT_RECHECK_SECONDS`, in the thread pool. No thread hop and
+    no store query otherwise.
+    """
+    if not token:
+        raise Unauthorized("Log in first: send `Authorization: Bearer <access token>`.", error=None)
+    settings: Settings = request.app.state.settings
+    limiter: TokenBucketLimiter = request.app.state.tile_rate_limiter
+    claims = decode_token(token, settings.auth, "access")
+    limiter.hit(f"tiles:{claims['sub']}")
+    now = time.monotonic()
+    checked = _CHECKED.get(token)
+    if checked is None or now - checked[1] > ACCOUNT_RECHECK_SECONDS:
+        principal = await run_in_threadpool(_check_account, request.app.state.engine, claims)
+        _CHECKED.put(token, (principal, now))
+    else:
+        principal = checked[0]
+    # The access log reads this: it logs the numeric id, never the username.
+    request.state.user_id = principal.id
+    return principal
+
+
+TileCaller = Annotated[Principal, Depends(tile_caller)]
 
 
 def layer_for(user: Principal, name: str) -> LayerSpec:
@@ -117,8 +169,7 @@ TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 def tile(
     request: Request,
-    user: TileUser,
-    engine: EngineDep,
+    user: TileCaller,
     layer: LayerName,
     z: Annotated[int, Path(ge=0, le=24, examples=[10])],
     x: Annotated[int, Path(ge=0, examples=[849])],
@@ -131,6 +182,7 @@ def tile(
     """A tile of ``layer`` (XYZ scheme). Parameters a layer does not take are 400; a period
     or indicator that was not built is 404. Roles per layer: see ``/api/v1/meta``."""
     layer_for(user, layer)
+    engine: Engine = request.app.state.engine
     params = _params(period, indicator, level, hour)
     town = town_scope(user)
     try:
@@ -157,8 +209,7 @@ def tile(
 @router.get("/{layer}.json", summary="TileJSON of a layer", responses=ERRORS)
 def tilejson(
     request: Request,
-    user: TileUser,
-    engine: EngineDep,
+    user: TileCaller,
     layer: LayerName,
     period: PeriodQ = None,
     indicator: IndicatorQ = None,
@@ -169,6 +220,7 @@ def tilejson(
     county's bounds and centre, and the layer's fields (per built indicator for the
     indicator layers)."""
     layer_for(user, layer)
+    engine: Engine = request.app.state.engine
     base = str(request.base_url).rstrip("/")
     try:
         return tiles.layer_tilejson(engine, layer, base, **_params(period, indicator, level, hour))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import mapbox_vector_tile
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -15,6 +16,8 @@ from healthmap import tiles
 from healthmap.tiles import clear_caches, data_version
 from healthmap.tiles.sources import TileContext
 from healthmap.tiles.towns import in_town, unit_towns
+from service.accounts import disable_user
+from service.routes import tiles as tile_routes
 from service.scope import units_in_town
 
 Headers = dict[str, dict[str, str]]
@@ -138,3 +141,20 @@ def test_tile_townships_agree_with_the_api_scope(engine: Engine, county: Any) ->
                 mine = {u for u, t in unit_towns(ctx, level).items() if t == town}
                 assert mine == units_in_town(session, level, town), (level, town)
     assert list(in_town(ctx, "h3:8", list(H3_CELLS), TOWN_A)) == [True, False]
+
+
+def test_a_disabled_account_loses_its_tiles_within_the_recheck_time(
+    api: TestClient, auth: Headers, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = auth["planner1"]
+    assert api.get(TILE, headers=h).status_code == 200
+    with Session(engine) as session:
+        disable_user(session, "planner1")
+    # Within the recheck time the account is not read again: the tile is still served.
+    assert api.get(TILE, headers=h).status_code == 200
+    monkeypatch.setattr(tile_routes, "ACCOUNT_RECHECK_SECONDS", 0.0)
+    assert_problem(api.get(TILE, headers=h), 401, "unauthorized")
+    assert_problem(api.get("/tiles/town_indicators.json", headers=h), 401, "unauthorized")
+    # The token itself is still checked on every request.
+    assert_problem(api.get(TILE, headers={"Authorization": "Bearer x.y.z"}), 401)
+    assert_problem(api.get(TILE), 401)
