@@ -824,7 +824,7 @@ def compute_indicators(
     residents: pd.DataFrame,
     registry: pd.DataFrame | None = None,
     followups: pd.DataFrame | None = None,
-    claims: pd.DataFrame | None = None,
+    claims: pd.DataFrame | PreparedClaims | None = None,
     facilities: pd.DataFrame | None = None,
     staff: pd.DataFrame | None = None,
     grids: pd.DataFrame | None = None,
@@ -905,7 +905,8 @@ def compute_indicators(
     residents, registry, followups, claims, facilities, staff, grids, areas, population,
     vaccinations : DataFrame or None
         Canonical frames (``docs/frames.md``); ``registry`` is chronic_registry. None is an
-        empty table.
+        empty table. ``claims`` may also be :func:`prepare_claims`' reduction of them (for
+        the same ``residents``), which a build makes once for all its as-of dates.
     open_tasks : DataFrame or None
         Open follow-up tasks on D: resident_id, disease, task_code, due_date, days_overdue
         (``days_overdue`` is taken as ``D − due_date`` when absent).
@@ -938,13 +939,12 @@ def compute_indicators(
 
     # ---- residents -------------------------------------------------------------------
     res = _unique_residents(residents)
-    n = len(res)
     lookup = _resident_lookup(res)
     # Claims, the largest table (8M rows), are reduced on a second core while the rest is
     # computed: Arrow and NumPy release the GIL. The pool lives only for this call.
     pool = ThreadPoolExecutor(max_workers=1)
     try:
-        claims_job = pool.submit(_claim_quantities, claims, facilities, lookup, n, w_start, d_day)
+        claims_job = pool.submit(_claim_quantities, claims, facilities, res, w_start, d_day)
         return _compute(
             as_of,
             res,
@@ -1301,40 +1301,113 @@ def _flu_vaccinated(
     return out
 
 
+@dataclass(frozen=True)
+class PreparedClaims:
+    """Claims reduced once to what the indicators take, for many as-of dates.
+
+    A build computes 13 as-of dates over the same 8M claims; hashing their resident ids,
+    parsing their dates and mapping their facility types once instead of 13 times is most
+    of a period's claim work. Rows with no valid visit date or a resident not on file are
+    dropped here (no indicator counts them); the rest are sorted by day so a window is a
+    slice. Make one with :func:`prepare_claims`.
+
+    Attributes
+    ----------
+    resident_ids : pyarrow.Array
+        The unique resident ids ``position`` refers to (checked against the residents a
+        computation is given).
+    day : ndarray of int64
+        Visit date as a day number (since 1970-01-01), ascending.
+    position : ndarray of int64
+        Row of the resident among ``resident_ids``.
+    primary, outpatient, in_county : ndarray of bool
+        At a primary facility; an outpatient or chronic_outpatient visit; in the county.
+    fund : ndarray of float64
+        ``fund_paid`` (missing: 0).
+    """
+
+    resident_ids: pa.Array
+    day: np.ndarray
+    position: np.ndarray
+    primary: np.ndarray
+    outpatient: np.ndarray
+    in_county: np.ndarray
+    fund: np.ndarray
+
+    def window(self, w_start: int, d_day: int) -> slice:
+        """Rows with ``w_start <= day <= d_day``."""
+        lo, hi = np.searchsorted(self.day, [w_start, d_day + 1], side="left")
+        return slice(int(lo), int(hi))
+
+
+def prepare_claims(
+    claims: pd.DataFrame | None, residents: pd.DataFrame, facilities: pd.DataFrame | None
+) -> PreparedClaims:
+    """Reduce ``claims`` once for :func:`compute_indicators` over many as-of dates.
+
+    Parameters
+    ----------
+    claims, residents, facilities : DataFrame
+        Canonical frames; the same ``residents`` must be passed to every
+        :func:`compute_indicators` call the result is used with.
+
+    Returns
+    -------
+    PreparedClaims
+    """
+    res = _unique_residents(residents)
+    ids = _to_arrow(res["resident_id"])
+    if claims is None or claims.empty:
+        empty_i, empty_b = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+        return PreparedClaims(ids, empty_i, empty_i, empty_b, empty_b, empty_b, np.zeros(0))
+    day, ok = _days(claims["visit_date"])
+    position = _resident_lookup(res)(claims["resident_id"])
+    keep = ok & (position >= 0)
+    order = np.argsort(day[keep], kind="stable")
+    rows = np.flatnonzero(keep)[order]
+    return PreparedClaims(
+        resident_ids=ids,
+        day=day[rows],
+        position=position[rows],
+        primary=_primary_claims(claims, facilities)[rows],
+        outpatient=_code_in(claims["visit_type"], OUTPATIENT_VISIT_TYPES)[rows],
+        in_county=_to_bool(_col(claims, "in_county"), default=False)[rows],
+        fund=_to_num(_col(claims, "fund_paid"))[rows],
+    )
+
+
+def _primary_claims(claims: pd.DataFrame, facilities: pd.DataFrame | None) -> np.ndarray:
+    """Whether each claim is at a primary facility (its own type, else the facility's)."""
+    if "facility_type" in claims.columns:
+        return _code_in(claims["facility_type"], PRIMARY_FACILITY_TYPES)
+    if facilities is not None and "type" in facilities.columns:
+        types = dict(zip(_ids(facilities["facility_id"]), facilities["type"], strict=True))
+        return _code_in(_ids(claims["facility_id"]).map(types), PRIMARY_FACILITY_TYPES)
+    return np.zeros(len(claims), dtype=bool)
+
+
 def _claim_quantities(
-    claims: pd.DataFrame | None,
+    claims: pd.DataFrame | PreparedClaims | None,
     facilities: pd.DataFrame | None,
-    lookup: Callable[[pd.Series | pa.Array], np.ndarray],
-    n: int,
+    res: pd.DataFrame,
     w_start: int,
     d_day: int,
 ) -> dict[str, np.ndarray]:
     """Per-resident claim counts, fund sums and "has any" flags over W."""
-    if claims is None or claims.empty:
+    n = len(res)
+    if claims is None or (isinstance(claims, pd.DataFrame) and claims.empty):
         return {k: np.zeros(n) for k in _CLAIM_QTY}
-    c_day, c_ok = _days(claims["visit_date"])
-    in_w = c_ok & (c_day >= w_start) & (c_day <= d_day)
-    idx = lookup(_to_arrow(claims["resident_id"]).filter(pa.array(in_w)))
-    # Low-cardinality codes are tested on the whole column and masked afterwards: cheaper
-    # than copying the strings of the window out first.
-    if "facility_type" in claims.columns:
-        primary = _code_in(claims["facility_type"], PRIMARY_FACILITY_TYPES)[in_w]
-    elif facilities is not None and "type" in facilities.columns:
-        types = dict(zip(_ids(facilities["facility_id"]), facilities["type"], strict=True))
-        primary = _code_in(_ids(claims["facility_id"]).map(types), PRIMARY_FACILITY_TYPES)[in_w]
-    else:
-        primary = np.zeros(int(in_w.sum()), dtype=bool)
-    outpatient = _code_in(claims["visit_type"], OUTPATIENT_VISIT_TYPES)[in_w]
-    in_county = _to_bool(_col(claims, "in_county"), default=False)[in_w]
-    fund = _to_num(_col(claims, "fund_paid"))[in_w]
-    known = idx >= 0
-    idx = idx[known]
-    primary, outpatient, in_county, fund = (
-        primary[known],
-        outpatient[known],
-        in_county[known],
-        fund[known],
-    )
+    if isinstance(claims, pd.DataFrame):
+        claims = prepare_claims(claims, res, facilities)
+    elif not claims.resident_ids.equals(_to_arrow(res["resident_id"])):
+        raise ValueError(
+            "prepared claims were made for other residents; call prepare_claims with the "
+            "residents frame passed to compute_indicators"
+        )
+    w = claims.window(w_start, d_day)
+    idx = claims.position[w]
+    primary, outpatient = claims.primary[w], claims.outpatient[w]
+    in_county, fund = claims.in_county[w], claims.fund[w]
 
     def total(weights: np.ndarray) -> np.ndarray:
         return np.bincount(idx, weights=weights, minlength=n)

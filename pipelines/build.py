@@ -32,7 +32,7 @@ from geo.burden import disease_burden
 from geo.followup import task_relevant_claims
 from geo.health_index import grid_health_index
 from geo.hotspots import HOTSPOT_INDICATORS, hotspot_inputs, hotspots
-from geo.indicators import LEVELS, compute_indicators
+from geo.indicators import LEVELS, compute_indicators, prepare_claims
 from geo.rules import RulesConfig, age_on
 from geo.suppression import suppress
 from geo.weights import polygon_weights
@@ -48,6 +48,11 @@ from healthmap.store.results import (
 from healthmap.store.shapes import grid_shapes as grid_shapes_of
 from pipelines.load import insert
 from pipelines.pushlist import tasks_from_frames
+from pipelines.surveillance import (
+    compute_surveillance,
+    delete_surveillance_rows,
+    store_surveillance,
+)
 
 Progress = Callable[[str, int, int], None]
 
@@ -68,17 +73,25 @@ def build_periods(as_of: dt.date, months: int = 12) -> list[dt.date]:
     return periods
 
 
-def prepare_frames(frames: dict[str, pd.DataFrame], rules: RulesConfig) -> dict[str, pd.DataFrame]:
-    """Frames as :func:`compute_period` takes them: the store's, plus ``task_claims``.
+def prepare_frames(frames: dict[str, Any], rules: RulesConfig) -> dict[str, Any]:
+    """Frames as :func:`compute_period` takes them: the store's, plus two reductions of claims.
 
-    The follow-up rules only ever look at a few diagnoses, so the county's millions of
-    claims are filtered once for all periods instead of once per period.
+    The county's millions of claims are reduced once for all periods instead of once per
+    period: ``task_claims`` holds the few diagnoses the follow-up rules look at, and
+    ``indicator_claims`` (:func:`geo.indicators.prepare_claims`) the resident positions,
+    day numbers and flags the indicators count.
     """
-    return {**frames, "task_claims": task_relevant_claims(frames["claims"], rules)}
+    return {
+        **frames,
+        "task_claims": task_relevant_claims(frames["claims"], rules),
+        "indicator_claims": prepare_claims(
+            frames["claims"], frames["residents"], frames["facilities"]
+        ),
+    }
 
 
 def compute_period(
-    period: dt.date, frames: dict[str, pd.DataFrame], rules: RulesConfig
+    period: dt.date, frames: dict[str, Any], rules: RulesConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Indicators at every level (raw and suppressed) and the grid health index for a date."""
     tasks = tasks_from_frames(frames, period, rules, claims_key="task_claims")
@@ -87,7 +100,7 @@ def compute_period(
         residents=frames["residents"],
         registry=frames["chronic_registry"],
         followups=frames["followups"],
-        claims=frames["claims"],
+        claims=frames.get("indicator_claims", frames["claims"]),
         facilities=frames["facilities"],
         staff=frames["staff"],
         grids=frames["grids"],
@@ -158,51 +171,63 @@ def compute_hotspots(
 
 _WORKER: dict[str, Any] = {}
 
+#: What a build computes besides its periods: the early warning, as of D only.
+SURVEILLANCE = "surveillance"
 
-def _init_worker(frames: dict[str, pd.DataFrame], rules: RulesConfig) -> None:
+
+def _init_worker(frames: dict[str, Any], rules: RulesConfig) -> None:
     # Forked workers inherit the frames without pickling; this keeps a reference per process.
     _WORKER["frames"], _WORKER["rules"] = frames, rules
 
 
-def _compute_in_worker(
-    period: dt.date, keep_values: bool
-) -> tuple[pd.DataFrame | None, pd.DataFrame, pd.DataFrame, float]:
+def _compute_job(
+    job: dt.date | str, as_of: dt.date, frames: dict[str, Any], rules: RulesConfig
+) -> Any:
+    """A period's (raw values at D only, suppressed values, health index), or the early warning."""
+    if job == SURVEILLANCE:
+        return compute_surveillance(as_of, frames, rules)
+    assert isinstance(job, dt.date)
+    values, shown, index = compute_period(job, frames, rules)
+    return (values if job == as_of else None), shown, index
+
+
+def _compute_in_worker(job: dt.date | str, as_of: dt.date) -> tuple[Any, float]:
     started = time.perf_counter()
-    values, shown, index = compute_period(period, _WORKER["frames"], _WORKER["rules"])
-    return (values if keep_values else None), shown, index, time.perf_counter() - started
+    result = _compute_job(job, as_of, _WORKER["frames"], _WORKER["rules"])
+    return result, time.perf_counter() - started
 
 
-def _computed_periods(
-    periods: list[dt.date],
+def _computed_jobs(
+    jobs: list[dt.date | str],
     as_of: dt.date,
-    frames: dict[str, pd.DataFrame],
+    frames: dict[str, Any],
     rules: RulesConfig,
     workers: int | None,
-) -> Iterator[tuple[dt.date, tuple[pd.DataFrame | None, pd.DataFrame, pd.DataFrame], float]]:
-    """Each period's (raw values at D only, suppressed values, health index) as computed.
+) -> Iterator[tuple[dt.date | str, Any, float]]:
+    """Each job's result as it is computed: ``(job, result, seconds)``.
 
-    Periods are independent, so they are computed by forked worker processes (the frames
-    are shared copy-on-write) while this process writes finished periods to the store.
+    Periods and the early warning are independent, so forked worker processes compute them
+    (the frames are shared copy-on-write) while this process writes finished ones to the
+    store. Jobs are submitted in the given order: the longest first keeps both cores busy.
     """
     n = workers or min(4, os.cpu_count() or 1)
-    if n <= 1 or len(periods) <= 1 or "fork" not in mp.get_all_start_methods():
-        for period in periods:
+    if n <= 1 or len(jobs) <= 1 or "fork" not in mp.get_all_start_methods():
+        for job in jobs:
             started = time.perf_counter()
-            values, shown, index = compute_period(period, frames, rules)
-            kept = values if period == as_of else None
-            yield period, (kept, shown, index), time.perf_counter() - started
+            result = _compute_job(job, as_of, frames, rules)
+            yield job, result, time.perf_counter() - started
         return
     context = mp.get_context("fork")
     with ProcessPoolExecutor(
-        max_workers=min(n, len(periods)),
+        max_workers=min(n, len(jobs)),
         mp_context=context,
         initializer=_init_worker,
         initargs=(frames, rules),
     ) as pool:
-        futures = {pool.submit(_compute_in_worker, p, p == as_of): p for p in periods}
+        futures = {pool.submit(_compute_in_worker, job, as_of): job for job in jobs}
         for future in as_completed(futures):
-            kept, shown, index, seconds = future.result()
-            yield futures[future], (kept, shown, index), seconds
+            result, seconds = future.result()
+            yield futures[future], result, seconds
 
 
 def run_build(
@@ -246,24 +271,29 @@ def run_build(
         grid_shapes = grid_shapes_of(engine)
         timings["read"] = time.perf_counter() - t0
         periods = build_periods(as_of, months)
-        steps = len(periods) + 2
+        steps = len(periods) + 3
         counts = {"indicator_values": 0, "health_index": 0, "burden": 0, "hotspot_results": 0}
         values_at_d = None
         # No open connection may cross a fork (SQLite files get corrupted when a child
         # closes an inherited handle): the pool is emptied before workers start.
         engine.dispose()
-        for i, (period, (values, shown, index), seconds) in enumerate(
-            _computed_periods(periods, as_of, frames, rules, workers)
+        jobs: list[dt.date | str] = [SURVEILLANCE, *periods]
+        for i, (job, result, seconds) in enumerate(
+            _computed_jobs(jobs, as_of, frames, rules, workers)
         ):
-            tick(f"indicators {period}", i + 1, steps)
-            timings[f"compute {period}"] = seconds
-            if values is not None:
-                values_at_d = values
+            tick(f"computed {job}", i + 1, steps)
+            timings[f"compute {job}"] = seconds
             t0 = time.perf_counter()
-            counts["indicator_values"] += _store_indicators(engine, build_id, period, shown)
-            counts["health_index"] += _store_index(engine, build_id, period, index)
-            timings[f"store {period}"] = time.perf_counter() - t0
-        tick("burden", len(periods), steps)
+            if not isinstance(job, dt.date):  # SURVEILLANCE
+                counts.update(store_surveillance(engine, build_id, result))
+            else:
+                values, shown, index = result
+                if values is not None:
+                    values_at_d = values
+                counts["indicator_values"] += _store_indicators(engine, build_id, job, shown)
+                counts["health_index"] += _store_index(engine, build_id, job, index)
+            timings[f"store {job}"] = time.perf_counter() - t0
+        tick("burden", len(jobs), steps)
         t0 = time.perf_counter()
         burden = disease_burden(
             as_of,
@@ -274,7 +304,7 @@ def run_build(
         )
         counts["burden"] = _store_burden(engine, build_id, burden)
         timings["burden"] = time.perf_counter() - t0
-        tick("hotspots", len(periods) + 1, steps)
+        tick("hotspots", len(jobs) + 1, steps)
         t0 = time.perf_counter()
         assert values_at_d is not None  # D is always the first period
         hot = compute_hotspots(as_of, values_at_d, frames["residents"], grid_shapes, rules)
@@ -379,6 +409,7 @@ def _jsonable(value: Any) -> Any:
 def _delete_build_rows(session: Session, build_id: int) -> None:
     for table in (IndicatorValue, HealthIndex, BurdenRow, HotspotResult):
         session.execute(delete(table).where(table.build_id == build_id))
+    delete_surveillance_rows(session, build_id)
 
 
 def _refresh_statistics(engine: Engine) -> None:

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Index, Integer, String
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from healthmap.store.models import Base
@@ -37,19 +47,23 @@ class BuildCurrent(Base):
 
 class IndicatorValue(Base):
     __tablename__ = "indicator_values"
-    build_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    period: Mapped[dt.date] = mapped_column(Date, primary_key=True)  # as-of or a month-end
-    level: Mapped[str] = mapped_column(String(10), primary_key=True)  # h3:8, grid, town ...
-    unit_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    indicator: Mapped[str] = mapped_column(String(40), primary_key=True)
+    build_id: Mapped[int] = mapped_column(Integer)
+    period: Mapped[dt.date] = mapped_column(Date)  # as-of or a month-end
+    level: Mapped[str] = mapped_column(String(10))  # h3:8, grid, town ...
+    unit_id: Mapped[str] = mapped_column(String(40))
+    indicator: Mapped[str] = mapped_column(String(40))
     numerator: Mapped[float | None] = mapped_column(Float)
     denominator: Mapped[float | None] = mapped_column(Float)
     value: Mapped[float | None] = mapped_column(Float)
     suppressed: Mapped[bool] = mapped_column(Boolean)
     suppression_reason: Mapped[str | None] = mapped_column(String(40))
     __table_args__ = (
+        # Keyed by unit first: the side panel's one-unit look-up is a key range, and the
+        # build writes two B-trees per row on SQLite (no rowid table) — migration 0008.
+        PrimaryKeyConstraint("build_id", "level", "unit_id", "period", "indicator"),
+        # Choropleths and tiles: one indicator at one level and period, many units.
         Index("ix_indicator_values_lookup", "build_id", "indicator", "level", "period"),
-        Index("ix_indicator_values_unit", "build_id", "level", "unit_id"),
+        {"sqlite_with_rowid": False},
     )
 
 

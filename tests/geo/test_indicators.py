@@ -18,6 +18,7 @@ from geo.indicators import (
     LEVELS,
     band_adult_fraction,
     compute_indicators,
+    prepare_claims,
     select_population_year,
 )
 from geo.rules import RulesConfig
@@ -554,7 +555,8 @@ def claims(*rows: tuple) -> pd.DataFrame:
     return df
 
 
-def test_claim_shares_window_and_resident_location():
+@pytest.mark.parametrize("prepared", [False, True], ids=["frame", "prepared"])
+def test_claim_shares_window_and_resident_location(prepared):
     res = residents(
         {"id": "a", "village": V11},
         {"id": "b", "village": V21},
@@ -571,7 +573,8 @@ def test_claim_shares_window_and_resident_location():
         ("m", "2026-05-02", "outpatient", "community_station", True, 5.0),  # moved: counted
         ("x", "2026-05-03", "outpatient", "village_clinic", True, 7.0),  # not on file
     )
-    out = run(residents=res, claims=cl)
+    # A build reduces the claims once for its 13 as-of dates: the same numbers either way.
+    out = run(residents=res, claims=prepare_claims(cl, res, None) if prepared else cl)
     # outpatient (outpatient + chronic_outpatient) in W: a×3, b×1 (2026-05-01), m×1 = 5
     # at primary: a village_clinic, a township_hc, m community_station = 3
     assert get(out, "primary_care_visit_share")[:2] == (3, 5)
@@ -586,6 +589,24 @@ def test_claim_shares_window_and_resident_location():
     assert get(out, "in_county_visit_share", "town", T1)[:2] == (4, 4)
     row = out[(out.level == "county") & (out.indicator == "primary_care_visit_share")].iloc[0]
     assert (row.numerator_people, row.denominator_people) == (2, 3)  # a, m / a, b, m
+
+
+def test_prepared_claims_window_per_as_of_and_residents_checked():
+    res = residents({"id": "a", "village": V11}, {"id": "b", "village": V21})
+    cl = claims(
+        ("a", "2025-12-31", "outpatient", "village_clinic", True, 10.0),
+        ("b", "2026-01-31", "outpatient", "county_hospital", True, 20.0),
+        ("a", "2026-02-28", "outpatient", "village_clinic", True, 30.0),
+    )
+    prepared = prepare_claims(cl, res, None)
+    # Window of D = 2026-01-31: the first two claims (1 primary of 2); of 2025-12-31: one.
+    jan = run(dt.date(2026, 1, 31), residents=res, claims=prepared)
+    assert get(jan, "primary_care_visit_share")[:2] == (1, 2)
+    dec = run(dt.date(2025, 12, 31), residents=res, claims=prepared)
+    assert get(dec, "primary_care_visit_share")[:2] == (1, 1)
+    other = residents({"id": "b", "village": V21}, {"id": "a", "village": V11})
+    with pytest.raises(ValueError, match="prepare_claims"):
+        run(residents=other, claims=prepared)
 
 
 # --------------------------------------------------------------------------------------
