@@ -267,8 +267,21 @@ def bench_http(scale: float) -> None:
         "Target: p99 < 50 ms and no errors.",
     ]
     for name, url in stores():
-        parts.append(f"### {name}\n\n" + run_http_bench(url).replace("## HTTP load\n", ""))
+        before = load_average()
+        text = run_http_bench(url).replace("## HTTP load\n", "")
+        parts.append(
+            f"### {name}\n\n{text}\nLoad average (1 min) of the machine before/after this "
+            f"store's run: {before} / {load_average()} (client and server share its cores)."
+        )
     write_section("http", "\n".join(parts))
+
+
+def load_average() -> str:
+    """The 1-minute load average (other work on the machine makes the figures noisy)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
 
 
 def bench_tiles(scale: float) -> None:

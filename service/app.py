@@ -33,6 +33,7 @@ import healthmap.store.accounts  # noqa: F401  (registers the account tables on 
 from healthmap.settings import AuthSettings, IngestSettings, Settings, load_settings
 from healthmap.store.engine import MIGRATIONS, make_engine, migrate, normalise_url
 from healthmap.store.locks import StoreLock
+from service.caching import SingleFlightLRU
 from service.errors import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA, install_error_handlers
 from service.jobs import JobRegistry
 from service.middleware import (
@@ -67,6 +68,8 @@ logger = logging.getLogger("healthmap.service")
 MIN_SECRET_LENGTH = 32
 #: Seconds to wait for PostgreSQL to accept a connection (so /readyz cannot hang).
 PG_CONNECT_TIMEOUT = 10
+#: Response bodies cached per worker (one unit's indicators is ~30 kB at county scale).
+ANSWERS_CACHED = 4096
 #: The tile routes' rate-limit budget, as a multiple of the API's (a map view fetches dozens).
 TILE_BUDGET_FACTOR = 10
 
@@ -165,6 +168,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             migrate(store)
             app.state.engine = store
             app.state.jobs = JobRegistry(lock=StoreLock(store, "jobs"))
+            app.state.answers = SingleFlightLRU[bytes](ANSWERS_CACHED)
             app.state.worklists = WorklistCache(
                 store, settings.rules, settings.data_dir / "risk_model.joblib"
             )

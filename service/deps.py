@@ -5,6 +5,10 @@ Routes declare what they need by type::
     @router.get("/teams/{team_id}/tasks")
     def tasks(team_id: str, user: DoctorOrCenter, session: SessionDep, audit: AuditDep): ...
 
+Dependencies that do no I/O are ``async def`` so that FastAPI calls them on the event
+loop instead of handing each to its thread pool; those that query the store
+(:func:`get_current_user`) stay plain ``def``.
+
 Access rules (docs/security.md):
 
 * a role that may not use an endpoint at all gets **403** (``require_roles``);
@@ -14,7 +18,7 @@ Access rules (docs/security.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -25,6 +29,7 @@ from sqlalchemy.orm import Session
 from healthmap.settings import Settings
 from service.audit import record_audit
 from service.auth import Principal, decode_token, principal_from_claims
+from service.caching import SingleFlightLRU
 from service.errors import Forbidden, NotFound, Unauthorized
 from service.ratelimit import TokenBucketLimiter
 from service.worklists import WorklistCache
@@ -33,31 +38,44 @@ from service.worklists import WorklistCache
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The store's engine."""
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session for this request; routes commit explicitly, anything else is rolled back."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for this request; routes commit explicitly, anything else is rolled back.
+
+    ``async``, like the other dependencies that only look things up: FastAPI runs a plain
+    ``def`` dependency in its thread pool, and those hand-offs (two for a generator) were
+    a good part of a cached request's cost. Making a session does no I/O; closing one
+    that a route did not :func:`release` returns its connection (a rollback) on the event
+    loop — a short local call.
+    """
     with Session(request.app.state.engine, expire_on_commit=False) as session:
         yield session
 
 
-def get_worklists(request: Request) -> WorklistCache:
+async def get_worklists(request: Request) -> WorklistCache:
     """The app's push-list and route cache (``service.worklists``)."""
     cache: WorklistCache = request.app.state.worklists
     return cache
 
 
-def get_limiter(request: Request) -> TokenBucketLimiter:
+async def get_answers(request: Request) -> SingleFlightLRU[bytes]:
+    """The app's cache of computed response bodies (``service.caching``)."""
+    cache: SingleFlightLRU[bytes] = request.app.state.answers
+    return cache
+
+
+async def get_limiter(request: Request) -> TokenBucketLimiter:
     """The app's rate limiter."""
     limiter: TokenBucketLimiter = request.app.state.rate_limiter
     return limiter
@@ -68,6 +86,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 LimiterDep = Annotated[TokenBucketLimiter, Depends(get_limiter)]
 WorklistsDep = Annotated[WorklistCache, Depends(get_worklists)]
+AnswersDep = Annotated[SingleFlightLRU[bytes], Depends(get_answers)]
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
@@ -119,7 +138,7 @@ def get_current_user(
     return _caller(request, token, settings, session, limiter, "user")
 
 
-def get_tile_limiter(request: Request) -> TokenBucketLimiter:
+async def get_tile_limiter(request: Request) -> TokenBucketLimiter:
     """The limiter of the tile routes (a map view fetches dozens of tiles at once)."""
     limiter: TokenBucketLimiter = request.app.state.tile_rate_limiter
     return limiter
@@ -140,11 +159,11 @@ CurrentUser = Annotated[Principal, Depends(get_current_user)]
 TileUser = Annotated[Principal, Depends(get_tile_user)]
 
 
-def require_roles(*roles: str) -> Callable[..., Principal]:
+def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting only ``roles`` (403 for the others)."""
     allowed = frozenset(roles)
 
-    def check(user: CurrentUser) -> Principal:
+    async def check(user: CurrentUser) -> Principal:
         if user.role not in allowed:
             raise Forbidden(f"Role {user.role} may not use this endpoint.")
         return user
@@ -214,7 +233,7 @@ class Auditor:
         )
 
 
-def get_auditor(request: Request, engine: EngineDep, user: CurrentUser) -> Auditor:
+async def get_auditor(request: Request, engine: EngineDep, user: CurrentUser) -> Auditor:
     """An :class:`Auditor` bound to this request."""
     return Auditor(request, engine, user)
 

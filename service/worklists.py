@@ -13,14 +13,13 @@ list, its rendered JSON and CSV bodies and the day's routes under a key holding
 The version is read from the store once per request, so a visit recorded, a reading posted
 or a task dismissed — in this worker or in any other — makes every older entry unreachable
 at once: the next request misses and recomputes. Old entries are evicted as new ones
-arrive (LRU). Concurrent misses of one key wait for a single computation (50 phones
-opening the same list at 08:00 do not compute it 50 times).
+arrive (:class:`service.caching.SingleFlightLRU`). Concurrent misses of one key wait for a
+single computation (50 phones opening the same list at 08:00 do not compute it 50 times).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +32,8 @@ from geo.followup import ENTRY_COLUMNS, mask_names, mask_phones
 from geo.routing import Route
 from geo.rules import RulesConfig
 from healthmap.store.version import store_version
-from healthmap.tiles.cache import LRU
 from pipelines.pushlist import team_push_list, team_route
+from service.caching import SingleFlightLRU
 from service.schemas import PushList, PushListEntryOut
 from service.shaping import csv_text, records
 
@@ -87,9 +86,7 @@ class WorklistCache:
         self.engine = engine
         self.rules = rules
         self.model_path = model_path
-        self._lru: LRU[Any] = LRU(max_items=max_items)
-        self._locks: dict[Hashable, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._cache: SingleFlightLRU[Any] = SingleFlightLRU(max_items)
 
     # ------------------------------------------------------------------------------
     def version(self) -> tuple[Any, ...]:
@@ -97,29 +94,14 @@ class WorklistCache:
         return (store_version(self.engine), model_mark(self.model_path))
 
     def _get_or_make(self, key: Hashable, make: Callable[[], Any]) -> Any:
-        value = self._lru.get(key)
-        if value is not None:
-            return value
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        try:
-            with lock:
-                value = self._lru.get(key)  # made by the thread we waited for
-                if value is None:
-                    value = make()
-                    self._lru.put(key, value)
-        finally:
-            with self._guard:
-                if self._locks.get(key) is lock:
-                    del self._locks[key]
-        return value
+        return self._cache.get_or_make(key, make)
 
     @property
     def hits(self) -> int:
-        return self._lru.hits
+        return self._cache.hits
 
     def clear(self) -> None:
-        self._lru.clear()
+        self._cache.clear()
 
     # ------------------------------------------------------------------------------
     def entries(self, version: Hashable, team_id: str, day: dt.date) -> pd.DataFrame:

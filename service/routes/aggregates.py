@@ -24,8 +24,9 @@ from geo.indicators import INDICATOR_BY_NAME, INDICATORS
 from healthmap.store import queries
 from healthmap.store.models import Area, Grid, Team
 from healthmap.store.shapes import unit_features
+from healthmap.store.version import store_version
 from service.auth import Principal
-from service.deps import AggregateUser, AuditDep, EngineDep, SessionDep, release
+from service.deps import AggregateUser, AnswersDep, AuditDep, EngineDep, SessionDep, release
 from service.errors import Invalid, NotFound, problem_doc
 from service.schemas import (
     BurdenList,
@@ -157,23 +158,50 @@ def unit_name(session: Session, level: str, unit_id: str) -> str | None:
     return None
 
 
-@router.get("/indicators/{level}/{unit_id}", summary="One unit: every indicator and its trend")
+@router.get(
+    "/indicators/{level}/{unit_id}",
+    summary="One unit: every indicator and its trend",
+    response_model=UnitDetail,
+)
 def unit_indicators(
     user: AggregateUser,
     engine: EngineDep,
     session: SessionDep,
+    answers: AnswersDep,
     level: Annotated[Level, Path(description="Aggregation level.", examples=["town"])],
     unit_id: Annotated[str, Path(max_length=40, examples=["370783001000"])],
     period: PeriodQuery = None,
-) -> UnitDetail:
+) -> Response:
     """Every indicator of one unit with numerator, denominator and suppression for
     ``period``, the trend over every built period (the as-of date and the 12 month-ends
     before it), and for a grid its health index. 404 for an unknown unit, or a grid,
-    village or team outside a centre's township."""
+    village or team outside a centre's township. The answer is cached per worker until a
+    build becomes current or an ingest loads a file."""
     build = build_or_404(engine)
     when = built_period(build, period)
     ensure_unit_visible(user, session, level, unit_id)
     release(session)
+    key = (store_version(engine)[1:], "unit", level, unit_id, when)
+    body = answers.get_or_make(
+        key,
+        lambda: (
+            unit_detail(engine, session, build, level, unit_id, when)
+            .model_dump_json()
+            .encode("utf-8")
+        ),
+    )
+    return Response(body, media_type="application/json")
+
+
+def unit_detail(
+    engine: Engine,
+    session: Session,
+    build: dict[str, Any],
+    level: str,
+    unit_id: str,
+    when: dt.date,
+) -> UnitDetail:
+    """What :func:`unit_indicators` answers (404 for a unit without indicators)."""
     trend = queries.indicator_trend(engine, level, unit_id)
     if trend.empty:
         raise NotFound()

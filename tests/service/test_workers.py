@@ -245,3 +245,39 @@ def test_jobs_of_two_workers_do_not_interleave(migrated_store_url: str) -> None:
         second.shutdown()
         a.dispose()
         b.dispose()
+
+
+def test_a_units_indicators_are_cached_until_the_build_changes(
+    api: TestClient, auth: Headers, engine: Engine
+) -> None:
+    path = "/api/v1/indicators/grid/G01"
+    first = api.get(path, headers=auth["bureau1"])
+    assert first.status_code == 200, first.text
+    answers = api.app.state.answers  # type: ignore[attr-defined]
+    hits = answers.hits
+    assert api.get(path, headers=auth["bureau1"]).content == first.content
+    assert answers.hits == hits + 1
+    # A live write does not touch aggregates: still a hit.
+    bump_store_version(engine)
+    assert api.get(path, headers=auth["bureau1"]).content == first.content
+    assert answers.hits == hits + 2
+    # A (re)build becoming current does.
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE indicator_values SET value = 0.987 WHERE level = 'grid'"
+                " AND unit_id = 'G01' AND suppressed = false"
+            )
+        )
+        conn.execute(
+            text(
+                "UPDATE builds SET finished_at = :t WHERE build_id ="
+                " (SELECT build_id FROM build_current WHERE name = 'current')"
+            ),
+            {"t": dt.datetime(2030, 1, 1, tzinfo=dt.UTC)},
+        )
+    fresh = api.get(path, headers=auth["bureau1"]).json()
+    values = {i["value"] for i in fresh["indicators"] if not i["suppressed"]}
+    assert values == {0.987}
+    # Scope is checked before the cache: the centre still gets 404 outside its township.
+    assert api.get("/api/v1/indicators/grid/G02", headers=auth["center1"]).status_code == 404

@@ -1,0 +1,65 @@
+"""In-process caches of computed answers, keyed by what they were computed from.
+
+Every key starts with a version read from the store
+(:func:`healthmap.store.version.store_version` or a part of it), so a write makes the old
+entries unreachable without any explicit invalidation, in every worker process; the LRU
+(:class:`healthmap.tiles.cache.LRU`) evicts them as new ones arrive. Concurrent misses of
+one key wait for a single computation.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from healthmap.tiles.cache import LRU
+
+V = TypeVar("V")
+
+
+class SingleFlightLRU(Generic[V]):
+    """An :class:`LRU` whose misses of one key are computed once, however many ask.
+
+    Parameters
+    ----------
+    max_items : int
+        Entries kept at most.
+    """
+
+    def __init__(self, max_items: int) -> None:
+        self._lru: LRU[V] = LRU(max_items=max_items)
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get_or_make(self, key: Hashable, make: Callable[[], V]) -> V:
+        """The cached value of ``key``, else ``make()`` (once) stored under it.
+
+        ``make`` raising stores nothing; the next caller tries again.
+        """
+        value = self._lru.get(key)
+        if value is not None:
+            return value
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        try:
+            with lock:
+                value = self._lru.get(key)  # made by the thread we waited for
+                if value is None:
+                    value = make()
+                    self._lru.put(key, value)
+        finally:
+            with self._guard:
+                if self._locks.get(key) is lock:
+                    del self._locks[key]
+        return value
+
+    @property
+    def hits(self) -> int:
+        return self._lru.hits
+
+    def clear(self) -> None:
+        self._lru.clear()
+
+    def __len__(self) -> int:
+        return len(self._lru)
