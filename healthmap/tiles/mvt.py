@@ -418,6 +418,17 @@ def _tags(layer: Any, columns: list[Column], n: int) -> list[list[int]]:
     return [flat[bounds[i] : bounds[i + 1]] for i in range(n)]
 
 
+def _distinct_objects(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct geometry objects of ``geoms`` (by identity) and each row's position
+    among them."""
+    n = len(geoms)
+    ids = np.fromiter((id(g) for g in geoms), dtype=np.int64, count=n)
+    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    if len(first) == n:
+        return geoms, np.arange(n)
+    return geoms[first], inverse.reshape(-1)
+
+
 def encode_layer(name: str, batch: FeatureBatch, z: int, x: int, y: int) -> bytes:
     """Encode ``batch`` as a one-layer MVT tile ``z/x/y``; ``b""`` when none is left.
 
@@ -437,12 +448,15 @@ def encode_layer(name: str, batch: FeatureBatch, z: int, x: int, y: int) -> byte
     """
     if not len(batch):
         return b""
-    source_kinds = shapely.get_type_id(batch.geoms).tolist()
-    geoms = to_tile_pixels(batch.geoms, z, x, y)
+    # Features sharing one geometry object (a hotspot cell's indicators, a unit's rows)
+    # are clipped and encoded once.
+    shapes, shape_of = _distinct_objects(batch.geoms)
+    source_kinds = shapely.get_type_id(shapes).tolist()
+    geoms = to_tile_pixels(shapes, z, x, y)
     kinds = shapely.get_type_id(geoms).tolist()
     empty = shapely.is_empty(geoms).tolist()
     areas = shapely.area(geoms).tolist()
-    keep: list[int] = []
+    good = np.zeros(len(shapes), dtype=bool)
     for i, (source_kind, kind) in enumerate(zip(source_kinds, kinds, strict=True)):
         if empty[i]:
             continue
@@ -461,21 +475,28 @@ def encode_layer(name: str, batch: FeatureBatch, z: int, x: int, y: int) -> byte
                 continue
         elif _BASIC.get(kind) != _BASIC.get(source_kind):
             continue
-        keep.append(i)
-    if not keep:
+        good[i] = True
+    rows = np.flatnonzero(good[shape_of])
+    if not len(rows):
         return b""
-    rows = np.array(keep, dtype=np.int64)
+    keep = rows.tolist()
     kept = batch.take(rows)
-    pixels = geoms[rows]
-    basic = [_BASIC[k] for k in shapely.get_type_id(pixels).tolist()]
-    commands: list[list[int]] = [[] for _ in keep]
-    polygonal = [i for i, b in enumerate(basic) if b == _POLYGON]
+    used = np.flatnonzero(good)  # the kept shapes, each encoded once
+    pixels = geoms[used]
+    shape_basic = [_BASIC[k] for k in shapely.get_type_id(pixels).tolist()]
+    shape_commands: list[list[int]] = [[] for _ in range(len(used))]
+    polygonal = [i for i, b in enumerate(shape_basic) if b == _POLYGON]
     if polygonal:
         for i, cmds in zip(polygonal, polygon_commands(pixels[polygonal]), strict=True):
-            commands[i] = cmds
-    for i, b in enumerate(basic):
+            shape_commands[i] = cmds
+    for i, b in enumerate(shape_basic):
         if b != _POLYGON:
-            commands[i] = point_line_commands(pixels[i])[1]
+            shape_commands[i] = point_line_commands(pixels[i])[1]
+    slot = np.full(len(shapes), -1, dtype=np.int64)
+    slot[used] = np.arange(len(used))
+    at = slot[shape_of[rows]].tolist()
+    basic = [shape_basic[j] for j in at]
+    commands = [shape_commands[j] for j in at]
     tile = vector_tile_pb2.tile()
     layer = tile.layers.add()
     layer.name = name
