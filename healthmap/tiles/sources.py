@@ -294,7 +294,11 @@ def _rows(engine: Engine, stmt: Any) -> list[Any]:
 
 
 def _frame(
-    engine: Engine, stmt: Any, columns: list[str], params: Sequence[Any] = ()
+    engine: Engine,
+    stmt: Any,
+    columns: list[str],
+    params: Sequence[Any] = (),
+    dtypes: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """A bulk query's rows as a frame, through the raw DB-API cursor.
 
@@ -302,6 +306,7 @@ def _frame(
     (seconds for the 430,000 res-9 indicator rows of a county); the driver's ``fetchall``
     returns plain tuples in a fraction of that. The statement is compiled with its
     parameters inline: they are validated ids, levels and dates, quoted by SQLAlchemy.
+    ``dtypes`` (column → numpy dtype, others ``object``) skips pandas' type inference.
     """
     if isinstance(stmt, str):
         sql = stmt  # raw SQL in the driver's paramstyle, with ``params``
@@ -319,7 +324,14 @@ def _frame(
             cursor.close()
     if not rows:
         return pd.DataFrame({c: [] for c in columns})
-    return pd.DataFrame.from_records(rows, columns=columns)
+    if dtypes is None:
+        return pd.DataFrame.from_records(rows, columns=columns)
+    # Typed columns straight from the tuples: no per-column type inference (a third of
+    # the time of a tile's rows); None becomes NaN in float columns.
+    data = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {c: np.array(v, dtype=dtypes.get(c, object)) for c, v in zip(columns, data, strict=True)}
+    )
 
 
 def _current() -> Any:
@@ -446,6 +458,7 @@ def postgis_mvt(
     *,
     fid: bool = False,
     order_by: Sequence[str] = ("unit_id",),
+    clipped: bool = False,
 ) -> bytes:
     """Run ``ST_AsMVT`` over the ``src`` CTE (attribute columns, ``geom`` in 4326).
 
@@ -468,6 +481,9 @@ def postgis_mvt(
         Whether ``src.fid`` is the feature id.
     order_by : sequence of str
         Attribute columns giving the feature order (same order as the Python path).
+    clipped : bool
+        Whether ``src.geom`` is already the tile geometry (``ST_AsMVTGeom`` done in a CTE,
+        once per shape that several features share).
 
     Returns
     -------
@@ -475,6 +491,12 @@ def postgis_mvt(
         The tile; ``b""`` when no feature is left.
     """
     cols = ", ".join(f"src.{_q(a)}" for a in attrs)
+    geom = (
+        "src.geom"
+        if clipped
+        else "ST_AsMVTGeom(ST_Transform(src.geom, 3857), env.m,"
+        " CAST(:extent AS integer), CAST(:buffer AS integer), true)"
+    )
     fid_col = ", src.fid" if fid else ""
     fid_arg = ", 'fid'" if fid else ""
     # "C" collation: byte order, the same order the Python path sorts ids in.
@@ -484,9 +506,7 @@ def postgis_mvt(
         + ",\n".join([_ENV_CTE, *ctes])
         + f""",
 tile_rows AS MATERIALIZED (
-  SELECT {cols}{fid_col},
-         ST_AsMVTGeom(ST_Transform(src.geom, 3857), env.m,
-                      CAST(:extent AS integer), CAST(:buffer AS integer), true) AS geom
+  SELECT {cols}{fid_col}, {geom} AS geom
     FROM src, env
 )
 SELECT ST_AsMVT(tile_rows, CAST(:layer AS text), CAST(:extent AS integer), 'geom'{fid_arg}
@@ -683,6 +703,7 @@ _UNIT_ROWS_SQLITE = (
     " AND unit_id IN (SELECT value FROM json_each(?))"
 )
 _IND_COLS = ["unit_id", "indicator", "num", "den", "value", "suppressed", "reason"]
+_IND_TYPES = {"num": float, "den": float, "value": float, "suppressed": bool}
 
 
 class IndicatorSource(LayerSource):
@@ -790,7 +811,7 @@ class IndicatorSource(LayerSource):
         if not cells:
             return _EMPTY
         params = [build_info(ctx)["build_id"], period.isoformat(), level, json.dumps(cells)]
-        frame = _frame(ctx.engine, _UNIT_ROWS_SQLITE, _IND_COLS, params)
+        frame = _frame(ctx.engine, _UNIT_ROWS_SQLITE, _IND_COLS, params, _IND_TYPES)
         if not len(frame):
             return _EMPTY
         units, columns = _indicator_columns(frame, level, period, indicator, names)
@@ -970,7 +991,7 @@ class HotspotSource(LayerSource):
             " AND level = ? AND unit_id IN (SELECT value FROM json_each(?))"
         )
         params = [build_id, json.dumps(names), level, json.dumps(cells)]
-        frame = _frame(ctx.engine, sql, _HOT_COLS, params)
+        frame = _frame(ctx.engine, sql, _HOT_COLS, params, _HOT_TYPES)
         if not len(frame):
             return _EMPTY
         frame, columns = _hotspot_columns(frame, level)
@@ -1018,6 +1039,33 @@ class HotspotSource(LayerSource):
         if indicator is not None:
             params["indicator"] = indicator
             filt = "AND h.indicator = :indicator"
+        if level != "grid":
+            # Each cell carries one feature per indicator: clip it once.
+            hot = f"""
+hot AS MATERIALIZED (
+  SELECT h.unit_id, h.level, h.indicator, h.hotspot_class AS "class", h.z, h.p, h.q,
+         h.p_sim, h.smoothed_rate,
+         CASE WHEN h.suppressed THEN NULL ELSE h.rate END AS rate, h.suppressed,
+         CASE WHEN h.suppressed THEN h.suppression_reason END AS suppression_reason
+    FROM hotspot_results h
+   WHERE h.build_id = {_CURRENT_SQL} AND h.level = :level {units} {filt}
+),
+cell_tile AS MATERIALIZED (
+  SELECT c.unit_id,
+         ST_AsMVTGeom(ST_Transform(c.geom, 3857), env.m, CAST(:extent AS integer),
+                      CAST(:buffer AS integer), true) AS geom
+    FROM cell_geom c, env
+   WHERE c.unit_id IN (SELECT unit_id FROM hot)
+),
+src AS (SELECT hot.*, cell_tile.geom FROM hot JOIN cell_tile ON cell_tile.unit_id = hot.unit_id)"""
+            return postgis_mvt(
+                ctx,
+                [geo_cte, hot],
+                self.ATTRS,
+                params,
+                order_by=("unit_id", "indicator"),
+                clipped=True,
+            )
         src = f"""
 src AS (
   SELECT h.unit_id, h.level, h.indicator, h.hotspot_class AS "class", h.z, h.p, h.q,
@@ -1033,6 +1081,7 @@ src AS (
         )
 
 
+_HOT_TYPES = {c: float for c in ("z", "p", "q", "p_sim", "smoothed", "rate")} | {"suppressed": bool}
 _HOT_COLS = [
     "unit_id",
     "indicator",
