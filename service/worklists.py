@@ -37,8 +37,9 @@ from service.caching import SingleFlightLRU
 from service.schemas import PushList, PushListEntryOut
 from service.shaping import csv_text, records
 
-#: Cached values per app (lists, bodies and routes of every team for a day or two).
-MAX_ITEMS = 2048
+#: Cached values per app: a team's list, its JSON/CSV bodies (~60 kB each at county
+#: scale) and routes; 1024 hold a day of every team's variants in ~60 MB at most.
+MAX_ITEMS = 1024
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,14 @@ Individual-level data, so (``docs/security.md``):
 * every read is audited as ``read`` with the resident ids, a CSV download as ``export``,
   a dismissal as ``write``.
 
-Lists are computed live from the store (``pipelines.pushlist.team_push_list``), so a visit
-recorded at 10:00 closes its task at 10:00 and an emergency reading opens a red task at
-once; the 06:00 snapshot (``push_lists``) is what ``…/pushlist/runs`` reports on.
+Lists are computed live from the store (``pipelines.pushlist.team_push_list``) and cached
+per worker under the store's write version (``service.worklists``), so a visit recorded
+at 10:00 closes its task at 10:00 and an emergency reading opens a red task at once,
+whichever worker took the write; the 06:00 snapshot (``push_lists``) is what
+``…/pushlist/runs`` reports on.
+
+A chronic-disease centre sees names and phones masked unless it asks ``unmask=true`` with a
+``reason`` (inside its township only; audited with the reason and the resident ids).
 """
 
 from __future__ import annotations
