@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Engine, inspect
 
+from healthmap.store import sqlite_arrow
 from healthmap.store.engine import is_postgres
 from healthmap.store.models import TABLES
 
@@ -243,7 +244,32 @@ def read_frame(
     return frame
 
 
+#: Tables big enough to be read by a child process on SQLite (see ``sqlite_arrow``).
+OUT_OF_PROCESS = frozenset({"claims"})
+
+
 def read_frames(engine: Engine, tables: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
-    """Several tables as canonical frames, by name."""
+    """Several tables as canonical frames, by name.
+
+    On SQLite, ``claims`` (millions of rows) is read by a child process through the ADBC
+    driver while this process reads the other tables (:mod:`healthmap.store.sqlite_arrow`);
+    without the driver, or for an in-memory database, everything is read here.
+    """
     present = set(inspect(engine).get_table_names())
-    return {t: read_frame(engine, t) for t in (tables or FRAME_COLUMNS) if t in present}
+    names = [t for t in (tables or FRAME_COLUMNS) if t in present]
+    pending = {}
+    db = engine.url.database
+    if not is_postgres(engine) and db and db != ":memory:" and sqlite_arrow.available():
+        pending = {
+            t: sqlite_arrow.PendingTable(db, t, FRAME_COLUMNS[t])
+            for t in names
+            if t in OUT_OF_PROCESS
+        }
+    try:
+        frames = {t: read_frame(engine, t) for t in names if t not in pending}
+        for table, job in pending.items():
+            frames[table] = _canonical(job.result().to_pandas(), table)
+    finally:
+        for job in pending.values():
+            job.cancel()
+    return {t: frames[t] for t in names}

@@ -1,0 +1,67 @@
+"""Canonical frames: claims read by a child process (ADBC) equal those read in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import insert
+
+from healthmap.store import sqlite_arrow
+from healthmap.store.engine import make_engine, migrate
+from healthmap.store.frames import read_frame, read_frames
+from healthmap.store.models import Claim
+
+pytestmark = pytest.mark.skipif(
+    not sqlite_arrow.available(), reason="adbc-driver-sqlite is a dependency; not installed"
+)
+
+
+def test_claims_from_a_child_process_equal_the_in_process_read(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    migrate(engine)
+    # Missing values first: a driver guessing types from the first rows would trip later.
+    rows = [
+        {
+            "claim_id": f"C{i}",
+            "resident_id": f"R{i % 7}",
+            "visit_date": pd.Timestamp("2026-01-01") + pd.Timedelta(days=i),
+            "discharge_date": None if i % 5 else pd.Timestamp("2026-03-01"),
+            "facility_id": None if i < 2000 else "F1",
+            "in_county": (True, False)[i % 2],
+            "visit_type": "outpatient",
+            "icd10": "I10" if i % 2 else None,
+            "total_cost": None if i < 1500 else i * 1.25,
+            "fund_paid": float(i % 4),
+            "self_paid": 0.5,
+        }
+        for i in range(3000)
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Claim),
+            [
+                {
+                    **r,
+                    "visit_date": r["visit_date"].date(),
+                    "discharge_date": r["discharge_date"] and r["discharge_date"].date(),
+                }
+                for r in rows
+            ],
+        )
+    child = read_frames(engine, ["claims", "areas"])
+    here = read_frame(engine, "claims")
+    assert list(child) == ["claims", "areas"]
+    pd.testing.assert_frame_equal(
+        child["claims"].sort_values("visit_date").reset_index(drop=True),
+        here.sort_values("visit_date").reset_index(drop=True),
+    )
+    assert child["claims"]["total_cost"].isna().sum() == 1500
+    assert child["claims"]["in_county"].tolist()[:3] == [True, False, True]
+
+
+def test_a_failing_child_names_its_error(tmp_path: Path) -> None:
+    job = sqlite_arrow.PendingTable(str(tmp_path / "missing.db"), "claims", ["claim_id"])
+    with pytest.raises(RuntimeError):
+        job.result()
