@@ -528,6 +528,7 @@ SELECT ST_AsMVT(tile_rows, CAST(:layer AS text), CAST(:extent AS integer), 'geom
         # The planner's cost for a county tile passes jit_above_cost, and compiling the
         # query took 3.4 s of a 3.7 s tile; tiles are short queries and never gain from it.
         conn.execute(text("SET LOCAL jit = off"))
+        conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         data = conn.execute(text(sql), bind).scalar()
     return bytes(data) if data else b""
 
