@@ -435,11 +435,15 @@ area_geom AS (
    WHERE a.level = :geo_level AND a.geom IS NOT NULL AND a.geom && env.ll
 )"""
 
+# The cells' WKB travel as one bytea with offsets: a bytea[] of 2,000 hexagons cost
+# 25-35 ms to send (psycopg escapes each element into a text array), one bytea ~4 ms.
 _CELL_GEOM_CTE = """
 cell_geom AS MATERIALIZED (
-  SELECT u.unit_id, u.fid, ST_GeomFromWKB(u.wkb, 4326) AS geom
+  SELECT u.unit_id, u.fid,
+         ST_GeomFromWKB(substring(CAST(:cell_wkb AS bytea) FROM u.o + 1 FOR u.n), 4326) AS geom
     FROM unnest(CAST(:cell_ids AS text[]), CAST(:cell_fids AS bigint[]),
-                CAST(:cell_wkbs AS bytea[])) AS u(unit_id, fid, wkb)
+                CAST(:cell_offsets AS integer[]), CAST(:cell_sizes AS integer[]))
+         AS u(unit_id, fid, o, n)
 )"""
 
 
@@ -537,10 +541,14 @@ def _cell_params(cells: Sequence[str], wkbs: Sequence[bytes] | None = None) -> d
     """Bind parameters of ``_CELL_GEOM_CTE``: ids, feature ids and lng/lat WKB of cells."""
     if wkbs is None:
         wkbs = list(shapely.to_wkb(h3_polygons(cells)))
+    sizes = [len(w) for w in wkbs]
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(int).tolist() if sizes else []
     return {
         "cell_ids": list(cells),
         "cell_fids": [h3_fid(c) for c in cells],
-        "cell_wkbs": list(wkbs),
+        "cell_wkb": b"".join(wkbs),
+        "cell_offsets": offsets,
+        "cell_sizes": sizes,
     }
 
 
