@@ -1097,22 +1097,33 @@ def _compute(
     }
     wanted = [d for d in INDICATORS if open_tasks is not None or d.name != "followup_overdue_rate"]
     names = sorted({*_PATIENT_QTY, *resident_qty, "pop_total", "pop_adults", "doctors", "beds"})
+    unit_codes = {
+        lv: resident_units[lv] if lv in resident_units else _factor(_col(res, f"h3_{lv[3:]}"))
+        for lv in levels
+    }
+    # Every level's unit is a function of the resident's combination of units (a few
+    # thousand distinct ones in a county of a million): sum each quantity over the
+    # combinations once, then each level sums combinations instead of residents.
+    combo, first = _combinations([unit_codes[lv][0] for lv in levels], n)
+    resident_sums = {
+        k: np.bincount(combo, weights=v, minlength=len(first)) for k, v in resident_qty.items()
+    }
+    patient_sums = {
+        k: np.bincount(combo, weights=v, minlength=len(first)) for k, v in patient_qty.items()
+    }
     pieces: list[pd.DataFrame] = []
     for lv in levels:
-        units = (
-            resident_units[lv]
-            if lv in resident_units
-            else _factor(_col(res, "h3_" + lv.split(":")[1]))
-        )
+        units = unit_codes[lv]
+        of_combo = units[0][first]
         acc = _Units()
-        acc.add_codes(units[0], units[1], resident_qty)
+        acc.add_codes(of_combo, units[1], resident_sums)
         if lv == "team" and team_units is not None:
             acc.add_units(
                 team_units,
                 _pair_quantities(pair_idx, is_htn, standard, controlled, overdue, team_units),
             )
         else:
-            acc.add_codes(units[0], units[1], patient_qty)
+            acc.add_codes(of_combo, units[1], patient_sums)
         if pop_villages is not None:
             _add_population(acc, lv, pop_villages, geo, units, village, active)
         acc.add_units(
@@ -1130,6 +1141,21 @@ def _compute(
         out = pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
     out["as_of"] = pd.Series(pd.Timestamp(as_of), index=out.index, dtype="datetime64[ns]")
     return out[list(OUTPUT_COLUMNS)]
+
+
+def _combinations(codes: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's code of its combination of ``codes`` columns, and a row of each combination.
+
+    Returns ``(combo, first)``: ``combo[i]`` in ``0..m-1`` numbers the distinct tuples
+    ``(codes[0][i], codes[1][i], ...)`` and ``first[j]`` is a row holding tuple ``j``.
+    """
+    combo = np.zeros(n, dtype=np.int64)
+    for c in codes:
+        # combo < n and c < n, so the pair's key stays far inside int64.
+        pair = combo * (int(c.max(initial=-1)) + 2) + (c + 1)
+        combo = pd.factorize(pair)[0].astype(np.int64)
+    first = np.unique(combo, return_index=True)[1].astype(np.int64)
+    return combo, first
 
 
 def _long(
