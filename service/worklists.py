@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from geo.followup import ENTRY_COLUMNS, mask_names, mask_phones
 from geo.routing import Route
@@ -90,9 +90,13 @@ class WorklistCache:
         self._cache: SingleFlightLRU[Any] = SingleFlightLRU(max_items)
 
     # ------------------------------------------------------------------------------
-    def version(self) -> tuple[Any, ...]:
-        """The key prefix of everything computed now (one cheap query)."""
-        return (store_version(self.engine), model_mark(self.model_path))
+    def version(self, bind: Engine | Connection | None = None) -> tuple[Any, ...]:
+        """The key prefix of everything computed now (one cheap query).
+
+        Pass the request's connection when it has one: on PostgreSQL every pool checkout
+        costs a ping round trip.
+        """
+        return (store_version(bind or self.engine), model_mark(self.model_path))
 
     def _get_or_make(self, key: Hashable, make: Callable[[], Any]) -> Any:
         return self._cache.get_or_make(key, make)

@@ -180,8 +180,8 @@ def unit_indicators(
     build = build_or_404(engine)
     when = built_period(build, period)
     ensure_unit_visible(user, session, level, unit_id)
+    key = (store_version(session.connection())[1:], "unit", level, unit_id, when)
     release(session)
-    key = (store_version(engine)[1:], "unit", level, unit_id, when)
     body = answers.get_or_make(
         key,
         lambda: (

@@ -140,6 +140,7 @@ def pushlist(
     computed (``service.worklists``): a recorded visit, reading or dismissal, an ingest or
     a build is seen by the next request."""
     ensure_team_visible(user, session, team_id)
+    version = worklists.version(session.connection())  # on the connection already held
     release(session)
     when = day_of(date, settings)
     masked = user.role != "doctor"
@@ -149,7 +150,7 @@ def pushlist(
             raise invalid_field("query.reason", "a reason is required to unmask", "missing")
         masked = False
     try:
-        rendered = worklists.rendered(worklists.version(), team_id, when, masked=masked, fmt=format)
+        rendered = worklists.rendered(version, team_id, when, masked=masked, fmt=format)
     except UnknownTeamError:
         raise NotFound() from None
     detail: dict[str, Any] = {
@@ -195,10 +196,11 @@ def route(
     GeoJSON drawing (line, base, numbered stops). Audited with the routed resident ids.
     Cached like the list, and recomputed after any write."""
     ensure_team_visible(user, session, team_id)
+    version = worklists.version(session.connection())
     release(session)
     when = day_of(date, settings)
     try:
-        planned = worklists.route(worklists.version(), team_id, when, mode)
+        planned = worklists.route(version, team_id, when, mode)
     except UnknownTeamError:
         raise NotFound() from None
     except LookupError:
