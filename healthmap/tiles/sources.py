@@ -706,8 +706,10 @@ def _indicator_columns(
 
 #: Indicator rows of some units (SQLite; the unit list is one JSON parameter, so the
 #: primary key ``(build_id, period, level, unit_id, indicator)`` is probed per unit).
+#: ``{counts}``: the numerator and denominator columns (long form), or two NULLs (the wide
+#: form has no counts: a third fewer Python objects to fetch).
 _UNIT_ROWS_SQLITE = (
-    "SELECT unit_id, indicator, numerator, denominator, value, suppressed, suppression_reason"
+    "SELECT unit_id, indicator, {counts}, value, suppressed, suppression_reason"
     " FROM indicator_values WHERE build_id = ? AND period = ? AND level = ?"
     " AND unit_id IN (SELECT value FROM json_each(?))"
 )
@@ -820,7 +822,13 @@ class IndicatorSource(LayerSource):
         if not cells:
             return _EMPTY
         params = [build_info(ctx)["build_id"], period.isoformat(), level, json.dumps(cells)]
-        frame = _frame(ctx.engine, _UNIT_ROWS_SQLITE, _IND_COLS, params, _IND_TYPES)
+        if indicator is not None:
+            sql = _UNIT_ROWS_SQLITE.format(counts="numerator, denominator")
+            sql += " AND indicator = ?"
+            params.append(indicator)
+        else:
+            sql = _UNIT_ROWS_SQLITE.format(counts="NULL, NULL")
+        frame = _frame(ctx.engine, sql, _IND_COLS, params, _IND_TYPES)
         if not len(frame):
             return _EMPTY
         units, columns = _indicator_columns(frame, level, period, indicator, names)
