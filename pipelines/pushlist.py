@@ -66,11 +66,48 @@ def dismissals_frame(
     return frame
 
 
-def read_rule_frames(engine: Engine, team_id: str | None = None) -> dict[str, pd.DataFrame]:
-    """The frames the follow-up rules need: the whole county, or one team's residents."""
-    if team_id is None:
-        frames = {t: read_frame(engine, t) for t in RULE_TABLES}
-    else:
+def task_claims_filter(as_of: dt.date, rules: RulesConfig) -> tuple[str, dict[str, Any]]:
+    """SQL condition (``read_frame``'s ``where``/``params``) for the claims the rules use on D.
+
+    Only a claim with a post-discharge or case-finding diagnosis, seen in the case-finding
+    window or discharged in the post-discharge window, can open a task on D: a fifth of a
+    county's claims or less, read instead of all of them. The condition is a superset of
+    :func:`geo.followup.open_tasks`' own screening (one day of margin at each end), which
+    still decides.
+    """
+    fc = rules.followup
+    ranges = (*fc.post_discharge_icd10, *(r for rs in fc.case_finding_icd10.values() for r in rs))
+    category = "upper(substr(trim(icd10), 1, 3))"
+    icd = " OR ".join(f"({category} BETWEEN {{lo{i}}} AND {{hi{i}}})" for i in range(len(ranges)))
+    when = (
+        "(visit_date >= {case_from} AND visit_date <= {until})"
+        " OR (discharge_date >= {discharge_from} AND discharge_date <= {until})"
+    )
+    params: dict[str, Any] = {
+        "case_from": as_of - dt.timedelta(days=fc.case_finding_window_days + 1),
+        "discharge_from": as_of - dt.timedelta(days=fc.post_discharge_window_days + 1),
+        "until": as_of + dt.timedelta(days=1),
+    }
+    for i, (lo, hi) in enumerate(ranges):
+        params[f"lo{i}"], params[f"hi{i}"] = lo.upper(), hi.upper()
+    return f"({icd}) AND ({when})", params
+
+
+def read_rule_frames(
+    engine: Engine,
+    team_id: str | None = None,
+    *,
+    claims_for: tuple[dt.date, RulesConfig] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The frames the follow-up rules need: the whole county, or one team's residents.
+
+    ``claims_for=(D, rules)`` reads only the claims the rules can use on D
+    (:func:`task_claims_filter`); without it every claim is read (the risk model's features
+    count all of a year's claims).
+    """
+    who: str = ""
+    params: dict[str, Any] = {}
+    if team_id is not None:
         ids = read_frame(
             engine,
             "residents",
@@ -78,17 +115,19 @@ def read_rule_frames(engine: Engine, team_id: str | None = None) -> dict[str, pd
             where=f"resident_id IN ({TEAM_RESIDENTS})",
             params={"team": team_id},
         )["resident_id"].tolist()
-        params: dict[str, Any]
         if engine.dialect.name == "postgresql":
             # An explicit id array lets PostgreSQL use the resident_id indexes; with the
             # subquery it hash-joins the county's 8M claims (seconds per list).
             who, params = "resident_id = ANY({ids})", {"ids": ids}
         else:
             who, params = f"resident_id IN ({TEAM_RESIDENTS})", {"team": team_id}
-        frames = {
-            t: read_frame(engine, t, where=who, params=params) for t in RULE_TABLES if t != "grids"
-        }
-        frames["grids"] = read_frame(engine, "grids")
+    frames = {}
+    for table in RULE_TABLES:
+        where, args = (who, params) if table != "grids" else ("", {})
+        if table == "claims" and claims_for is not None:
+            condition, extra = task_claims_filter(*claims_for)
+            where, args = (f"({where}) AND {condition}" if where else condition), {**args, **extra}
+        frames[table] = read_frame(engine, table, where=where or None, params=args or None)
     frames["dismissals"] = dismissals_frame(engine)
     return frames
 
@@ -114,10 +153,8 @@ def tasks_from_frames(
     )
 
 
-def model_risk(
-    model_path: Path | None, frames: dict[str, pd.DataFrame], as_of: dt.date, rules: RulesConfig
-) -> pd.Series | None:
-    """Model risk scores indexed by (resident_id, disease), or None to use the fallback.
+def usable_model(model_path: Path | None) -> dict[str, Any] | None:
+    """The trained model bundle the lists should use, or None to use the fallback score.
 
     None without a trained model, and also when the model ranked the held-out months worse
     than the fallback score did (test ROC AUC): the list is ordered by the score, so a
@@ -127,7 +164,21 @@ def model_risk(
     if model_path is None or not Path(model_path).exists():
         return None
     bundle = load_model(model_path)
-    if not model_beats_fallback(bundle.get("metrics", {})):
+    return bundle if model_beats_fallback(bundle.get("metrics", {})) else None
+
+
+def model_risk(
+    model: Path | dict[str, Any] | None,
+    frames: dict[str, pd.DataFrame],
+    as_of: dt.date,
+    rules: RulesConfig,
+) -> pd.Series | None:
+    """Model risk scores indexed by (resident_id, disease), or None to use the fallback.
+
+    ``model`` is a model file (checked by :func:`usable_model`) or a bundle it returned.
+    """
+    bundle = model if isinstance(model, dict) else usable_model(model)
+    if bundle is None:
         return None
     features = current_features(
         as_of,
@@ -181,9 +232,10 @@ def team_push_list(
     """
     if not team_exists(engine, team_id):
         raise UnknownTeamError(team_id)
-    frames = read_rule_frames(engine, team_id)
+    model = usable_model(model_path)
+    frames = read_rule_frames(engine, team_id, claims_for=None if model else (as_of, rules))
     tasks = tasks_from_frames(frames, as_of, rules)
-    risk = model_risk(model_path, frames, as_of, rules)
+    risk = model_risk(model, frames, as_of, rules)
     entries = push_list_entries(
         tasks, frames["residents"], risk, as_of, team_id, masked=masked, config=rules
     )
@@ -206,10 +258,11 @@ def generate_push_lists(
     started = time.perf_counter()
     tick = progress or (lambda *_: None)
     tick("reading the store", 0, 3)
-    frames = read_rule_frames(engine)
+    model = usable_model(model_path)
+    frames = read_rule_frames(engine, claims_for=None if model else (as_of, rules))
     tick("follow-up rules", 1, 3)
     tasks = tasks_from_frames(frames, as_of, rules)
-    risk = model_risk(model_path, frames, as_of, rules)
+    risk = model_risk(model, frames, as_of, rules)
     lists = push_list(tasks, as_of, risk=risk, config=rules)
     lists = lists[lists["team_id"].notna()].copy()
     lists["rank"] = lists.groupby("team_id").cumcount() + 1

@@ -15,14 +15,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from tests_support import fresh_database_url
 
 from geo.rules import DEFAULT_RULES
 from healthmap.store.engine import make_engine, migrate
 from healthmap.store.worklists import PushListEntry
 from pipelines.ingest import ingest_delivery
-from pipelines.pushlist import generate_push_lists, team_push_list, team_route
+from pipelines.pushlist import (
+    generate_push_lists,
+    read_rule_frames,
+    task_claims_filter,
+    tasks_from_frames,
+    team_push_list,
+    team_route,
+)
 from pipelines.sample import generate_county
 
 AS_OF = dt.date(2026, 11, 15)
@@ -147,3 +154,57 @@ def test_the_list_uses_the_model_only_when_it_ranks_better(
     from pipelines.pushlist import model_beats_fallback
 
     assert model_beats_fallback(metrics) is expected
+
+
+@pytest.mark.parametrize("day", [AS_OF, AS_OF - dt.timedelta(days=200)])
+def test_reading_only_task_claims_changes_no_task(loaded: Engine, day: dt.date) -> None:
+    full = read_rule_frames(loaded)
+    cut = read_rule_frames(loaded, claims_for=(day, DEFAULT_RULES))
+    assert len(cut["claims"]) < len(full["claims"]) / 2
+    want = tasks_from_frames(full, day, DEFAULT_RULES)
+    got = tasks_from_frames(cut, day, DEFAULT_RULES)
+    # The sample plants both kinds of claim task, so a filter cutting too much would show.
+    assert {"suspected_unmanaged", "post_discharge"} <= set(want["task_code"])
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
+
+
+def test_task_claims_filter_keeps_the_window_edges(loaded: Engine) -> None:
+    """Hand-placed claims at the edges of both windows (365 and 30 days ending D)."""
+    day = dt.date(2026, 11, 15)
+    where, params = task_claims_filter(day, DEFAULT_RULES)
+    edges = {
+        "in_case_window": ("2025-11-16", None, "I10"),  # D-364: the window's first day
+        "discharged_d_minus_30": ("2025-06-01", "2026-10-16", "E11.9"),
+        "lower_case_icd": ("2026-11-15", None, " i25 "),
+        "other_diagnosis": ("2026-11-15", None, "J18"),
+        "after_d": ("2026-11-17", None, "I10"),
+        "long_before": ("2024-01-01", "2024-01-10", "I10"),
+    }
+    with loaded.connect() as conn:
+        # Dates as stored: ISO text on SQLite (what a bound date becomes), date on PostgreSQL.
+        date = "CAST({} AS DATE)" if loaded.dialect.name == "postgresql" else "{}"
+        sql = text(
+            f"SELECT count(*) FROM (SELECT {date.format(':visit')} AS visit_date,"
+            f" {date.format(':discharge')} AS discharge_date, CAST(:icd AS VARCHAR) AS icd10)"
+            " AS c WHERE " + where.format(**{k: f":{k}" for k in params})
+        )
+        kept = {
+            name: conn.execute(
+                sql,
+                {
+                    "visit": dt.date.fromisoformat(v),
+                    "discharge": d and dt.date.fromisoformat(d),
+                    "icd": icd,
+                    **params,
+                },
+            ).scalar_one()
+            for name, (v, d, icd) in edges.items()
+        }
+    assert kept == {
+        "in_case_window": 1,
+        "discharged_d_minus_30": 1,
+        "lower_case_icd": 1,
+        "other_diagnosis": 0,
+        "after_d": 0,
+        "long_before": 0,
+    }
