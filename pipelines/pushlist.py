@@ -26,6 +26,7 @@ from geo.travel import StraightLineModel
 from healthmap.store.frames import read_frame
 from healthmap.store.models import Facility, Team
 from healthmap.store.worklists import PushListEntry, PushListRun, TaskDismissal
+from pipelines.load import insert as bulk_insert
 
 #: Tables the follow-up rules read, keyed by the frame names of docs/frames.md.
 RULE_TABLES = ("residents", "chronic_registry", "followups", "measurements", "claims", "grids")
@@ -270,32 +271,28 @@ def generate_push_lists(
     now = dt.datetime.now(dt.UTC)
     rows = pd.DataFrame(
         {
-            "list_date": as_of,
+            "list_date": pd.Timestamp(as_of),
             "team_id": lists["team_id"].astype(str),
             "resident_id": lists["resident_id"].astype(str),
             "disease": lists["disease"].astype(str),
             "rank": lists["rank"].astype(int),
             "task_code": lists["task_code"].astype(str),
             "colour": lists["colour"].astype(str),
-            "due_date": pd.to_datetime(lists["due_date"]).dt.date,
+            "due_date": pd.to_datetime(lists["due_date"]),
             "days_overdue": lists["days_overdue"].astype(int),
             "risk_score": pd.to_numeric(lists["risk_score"], errors="coerce"),
             "risk_source": source,
             "grid_id": lists["grid_id"],
             "reason_zh": lists["reason_zh"],
-            "generated_at": now,
+            "generated_at": pd.Timestamp(now),
         }
     )
     tick("writing the lists", 2, 3)
-    records: list[dict[str, Any]] = [
-        {str(k): v for k, v in r.items()}
-        for r in rows.astype(object).where(rows.notna(), None).to_dict("records")
-    ]
     with Session(engine) as session, session.begin():
         session.execute(delete(PushListEntry).where(PushListEntry.list_date == as_of))
         session.execute(delete(PushListRun).where(PushListRun.list_date == as_of))
-        if records:
-            session.execute(insert(PushListEntry), records)
+        # The loader's bulk path (COPY on PostgreSQL): a county's lists are ~10^5 rows.
+        bulk_insert(session.connection(), PushListEntry.__tablename__, rows)
         seconds = round(time.perf_counter() - started, 2)
         session.execute(
             insert(PushListRun).values(
