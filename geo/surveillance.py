@@ -20,6 +20,7 @@ RULES.md leaves room. Nothing here reads files, the store or the environment.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable
 
 import h3
@@ -315,7 +316,17 @@ class _Scan:
     the cases). Because ``inside`` grows strictly with every further case cell, it orders
     the case cells by distance and, as the circle that just reaches cell ``j``, it is also
     the ``N_Z`` of that circle's cylinders.
+
+    For the replicates the same circles are kept as ``order`` (centres × K: the case cells
+    under the size limit by ``inside``, padded with the index of an extra, always empty,
+    cell) and ``n_sorted`` (their ``inside``, ∞ in the padding), K rounded up to whole
+    blocks of ``levels[0]`` circles (:meth:`max_llr`).
     """
+
+    #: Circle positions per block of :meth:`max_llr`'s bounds: blocks of ``levels[0]``
+    #: circles are split into blocks of ``levels[1]`` … down to single circles (each
+    #: size a multiple of the next) while their bound beats the threshold.
+    levels = (32, 8, 1)
 
     def __init__(
         self,
@@ -352,12 +363,34 @@ class _Scan:
             inside[i, order[ok]] = n_in[ok]
             radius[i, order] = ds
         self.inside = inside
-        # Circles over the size limit get N_Z = 2C, so μ = 2 N_T ≥ c: never an excess.
-        self.capped = np.where(np.isfinite(inside), inside, 2.0 * self.total).astype(np.float32)
         self.radius = radius
         ages = case_age[case_age < self.max_days]
         # N_T of the cylinders lasting 1 … max_days days (ending on D).
         self.n_days = np.cumsum(np.bincount(ages, minlength=self.max_days)).astype(np.float64)
+        # Circles for the replicates: per centre the case cells under the size limit by
+        # N_Z. Within a tie both orders give the same full circle at the tie's last cell,
+        # and the partial sums before it have the same μ and fewer cases (a lower LLR).
+        k = max(int(np.isfinite(inside).sum(axis=1).max()), 1)
+        width = -(-k // self.levels[0]) * self.levels[0]
+        order = np.argsort(inside, axis=1, kind="stable")[:, :width]
+        n_sorted = np.take_along_axis(inside, order, axis=1)
+        if width > len(self.cells):  # fewer case cells than one block
+            pad = width - len(self.cells)
+            order = np.pad(order, ((0, 0), (0, pad)))
+            n_sorted = np.pad(n_sorted, ((0, 0), (0, pad)), constant_values=np.inf)
+        self.order = np.where(np.isfinite(n_sorted), order, len(self.cells)).astype(np.intp)
+        self.n_sorted = n_sorted
+        self.rate = self.n_days / self.total if self.total else self.n_days
+        self._mu_start = self._mu(n_sorted[:, :: self.levels[0]])
+        self._limits: dict[int, np.ndarray] = {}
+        # First threshold of :meth:`max_llr` (then the previous replicate's maximum): a
+        # typical maximum on null data; any value gives the same results.
+        self._guess = 10.0
+        # c ln c and (C − c) ln(C − c) of every possible count (0 ln 0 = 0).
+        n = np.arange(int(self.total) + 1, dtype=np.float64)
+        self._c_log_c = n * np.log(np.maximum(n, 1.0))
+        rest = self.total - n
+        self._rest_log_rest = rest * np.log(np.maximum(rest, 1.0))
 
     def _expected(self, n_in: np.ndarray) -> np.ndarray:
         """μ = N_Z · N_T / C per circle and length; ∞ for circles over the size limit."""
@@ -374,66 +407,252 @@ class _Scan:
         np.add.at(counts, (inv, key % self.max_days), 1.0)
         return cells, np.cumsum(counts, axis=1)
 
-    def max_llr(self, age: np.ndarray, chunk: int = 512) -> float:
+    def _packing(self) -> tuple[int, list[np.ndarray]]:
+        """Bits per day field and the days packed in each 64-bit word.
+
+        A circle never holds more cases of a day than the county had on it (N_d), so fields
+        of N_d's bit length cannot carry into each other however many cells are summed.
+        """
+        per_day = np.diff(self.n_days, prepend=0.0)
+        bits = max(int(per_day.max()).bit_length(), 1)
+        per_word = max(64 // bits, 1)
+        days = np.arange(self.max_days)
+        return bits, np.array_split(days, -(-self.max_days // per_word))
+
+    #: Spacing of the LLR thresholds of :meth:`_limit`.
+    step = 0.5
+
+    def _mu(self, n_in: np.ndarray, length: np.ndarray | None = None) -> np.ndarray:
+        """μ of circles ``n_in`` for every length (first axis) or for ``length`` (same shape).
+
+        Where no cylinder can have an excess (padding, circles over the size limit, lengths
+        without cases, whose c is 0) μ is 2C: finite, so the arithmetic stays free of NaN.
+        """
+        rate = self.rate.reshape(-1, *[1] * n_in.ndim) if length is None else self.rate[length]
+        valid = np.isfinite(n_in) & (rate > 0)
+        return np.where(valid, np.where(np.isfinite(n_in), n_in, 0.0) * rate, 2.0 * self.total)
+
+    def _llr(self, c: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        """LLR (0 without excess) of integer counts ``c`` against ``mu`` (same shape).
+
+        c ln(c/μ) + (C − c) ln((C − c)/(C − μ)), with c ln c and (C − c) ln(C − c) looked up
+        by count and no boolean selection (slow on large arrays).
+        """
+        cf = c.astype(np.float64)
+        high = cf > mu
+        log_rest = np.log(np.where(high, self.total - mu, 1.0))
+        value = (
+            self._c_log_c[c]
+            - cf * np.log(np.where(high, mu, 1.0))
+            + self._rest_log_rest[c]
+            - (self.total - cf) * log_rest
+        )
+        return np.where(high, value, 0.0)
+
+    def _limit(self, k: int) -> np.ndarray:
+        """Per count c = 0 … C, a μ below which LLR(c, μ) may exceed t = k · ``step``.
+
+        For a fixed c the LLR falls from ∞ (μ → 0) to 0 (μ = c), so LLR(c, μ) > t exactly
+        when μ is below a root found by bisection; the upper end of the bracket, widened by
+        1e-9, errs on the side of testing a block that could be skipped.
+        """
+        if k not in self._limits:
+            t = k * self.step
+            c = np.arange(int(self.total) + 1, dtype=np.float64)
+            lo, hi = np.zeros_like(c), c.copy()
+            rest = self.total - c
+            for _ in range(64):
+                mid = 0.5 * (lo + hi)
+                # Only c = 0 keeps mid at 0 (no excess is possible there): any μ in (0, C).
+                safe = np.where(mid > 0, mid, 0.5)
+                # 0 ln 0 = 0 for c = 0 and for c = C (then C − μ → 0 as well).
+                f = c * np.log(np.maximum(c, 1e-300) / safe) + rest * np.log(
+                    np.maximum(rest, 1e-300) / np.maximum(self.total - safe, 1e-300)
+                )
+                above = (mid > 0) & (f > t)
+                lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+            self._limits[k] = hi * (1 + 1e-9)
+        return self._limits[k]
+
+    def max_llr(self, age: np.ndarray, chunk_positions: int = 1 << 23) -> float:
         """Largest LLR over all cylinders for the day labels ``age`` (one replicate).
 
-        Within a circle's run of cells without recent cases the observed count stays and μ
-        grows, so the LLR only has to be evaluated at the circles that just reach a cell
-        with recent cases: per centre, U circles × max_days lengths, and of those only the
-        ones with more cases than expected. The replicates dominate the run time and are
-        memory-bound, so they work in float32 on 2-D (centres × U) arrays, one cylinder
-        length at a time, cut to the circles under the size limit.
+        The replicates dominate the run time, so they skip work that cannot change the
+        maximum:
+
+        * each cell's counts on the last ``max_days`` days are packed into one 64-bit word
+          (:meth:`_packing`), so the circles' counts of every length come from one gather
+          and one cumulative sum along the circles of each centre;
+        * where c > μ the LLR grows with c and falls with μ, so no circle of a block of
+          consecutive circles of a centre beats LLR(c of its last circle, μ of its first):
+          the block's bound. Given a threshold t, only the blocks (and lengths) whose
+          bound exceeds t — found by comparing μ with :meth:`_limit`, no logarithm — are
+          searched (:meth:`_search`). If a circle there exceeds t, the largest one is the
+          maximum: every other block is bounded by t. Otherwise t is lowered and the
+          search repeated, down to t = 0 (every block with an excess) if need be.
+          The first t is just under the previous replicate's maximum (``_guess``), which
+          keeps the search to a few thousand blocks on null data.
+
+        The result is the maximum over every circle and length, in float64; the starting
+        threshold only changes the time taken.
         """
-        cells, counts = self._recent(age)
-        if not len(cells) or self.total == 0:
+        recent = age < self.max_days
+        if self.total == 0 or not recent.any():
             return 0.0
-        total = np.float32(self.total)
-        rate = (self.n_days / self.total).astype(np.float32)
-        counts32 = counts.astype(np.float32)
+        bits, words = self._packing()
+        n_cells = len(self.cells)
+        counts = np.bincount(
+            self.case_cell[recent] * self.max_days + age[recent],
+            minlength=n_cells * self.max_days,
+        ).reshape(n_cells, self.max_days)
+        # One extra empty cell: the padding of ``order``.
+        counts = np.vstack([counts, np.zeros((1, self.max_days), dtype=counts.dtype)])
+        counts = counts.astype(np.uint64)
+        packed = []
+        for days in words:
+            shifts = (bits * np.arange(len(days))).astype(np.uint64)
+            packed.append((counts[:, days] << shifts).sum(axis=1, dtype=np.uint64))
         best = 0.0
-        for lo in range(0, len(self.centres), chunk):
-            n_in = self.capped[lo : lo + chunk, cells]
-            order = np.argsort(n_in, axis=1, kind="stable")
-            n_sorted = np.take_along_axis(n_in, order, axis=1)
-            # Circles over the size limit sort last; no centre reaches past ``width``.
-            width = int((n_sorted < self.total).sum(axis=1).max())
-            if width == 0:
-                continue
-            order, n_sorted = order[:, :width], n_sorted[:, :width]
-            for length in range(self.max_days):
-                if rate[length] == 0:
-                    continue
-                c = np.cumsum(counts32[order, length], axis=1)
-                mu = n_sorted * rate[length]
-                high = c > mu
-                if not high.any():
-                    continue
-                cv, mv = c[high], mu[high]
-                rest = total - cv
-                stat = cv * np.log(cv / mv) + rest * np.log(np.maximum(rest, 1e-30) / (total - mv))
-                best = max(best, float(stat.max()))
+        rows = max(1, chunk_positions // self.order.shape[1])
+        for lo in range(0, len(self.centres), rows):
+            part = slice(lo, lo + rows)
+            cum = [np.cumsum(w[self.order[part]], axis=1, dtype=np.uint64) for w in packed]
+            c_end = self._unpack(
+                [w[:, self.levels[0] - 1 :: self.levels[0]] for w in cum], bits, words
+            )
+            best = self._chunk_max(cum, c_end, part, best, bits, words)
+        self._guess = best
         return best
 
-    def candidates(self, age: np.ndarray) -> pd.DataFrame:
-        """Per centre the best cylinder of the observed data (LLR > 0), best first."""
+    def _chunk_max(
+        self,
+        cum: list[np.ndarray],
+        c_end: np.ndarray,
+        part: slice,
+        floor: float,
+        bits: int,
+        words: list[np.ndarray],
+    ) -> float:
+        """The maximum LLR of a chunk of centres if above ``floor`` (found already), else it."""
+        mu_start = self._mu_start[:, part]
+        floor_k = int(floor / self.step)
+        k = max(int(0.9 * self._guess / self.step), floor_k)
+        best = floor
+        while True:
+            # Blocks searched at a higher t are searched again: their sub-blocks between the
+            # two thresholds were skipped.
+            length, row, blk = np.nonzero(mu_start < self._limit(k)[c_end])
+            starts = blk * self.levels[0]
+            best = max(best, self._search(cum, part, length, row, starts, k, bits, words))
+            if best > k * self.step or k <= floor_k:
+                return best
+            k = max(floor_k, k - max(1, k // 4))
+
+    def _search(
+        self,
+        cum: list[np.ndarray],
+        part: slice,
+        length: np.ndarray,
+        row: np.ndarray,
+        start: np.ndarray,
+        k: int,
+        bits: int,
+        words: list[np.ndarray],
+        batch: int = 8192,
+    ) -> float:
+        """Largest LLR in blocks (length, centre row, first position) if it beats t.
+
+        Each block is split into blocks of the next size of ``levels``; those whose own
+        bound still beats t = k · ``step`` are split again, down to single circles, whose
+        LLR is evaluated. Circles in blocks bounded by t are skipped, so a result ≤ t
+        says only that no circle here exceeds t.
+        """
+        best = 0.0
+        n_sorted = self.n_sorted[part]
+        for lo in range(0, len(row), batch):
+            lv, r, s = length[lo : lo + batch], row[lo : lo + batch], start[lo : lo + batch]
+            for parent, size in itertools.pairwise(self.levels):
+                split = parent // size
+                first = (s[:, None] + size * np.arange(split)).ravel()
+                lv, r = np.repeat(lv, split), np.repeat(r, split)
+                c = self._counts_at(cum, r, first + size - 1, lv, bits, words)
+                mu = self._mu(n_sorted[r, first], lv)
+                if size == 1:
+                    if len(c):
+                        best = max(best, float(self._llr(c, mu).max()))
+                    break
+                keep = mu < self._limit(k)[c]
+                lv, r, s = lv[keep], r[keep], first[keep]
+        return best
+
+    def _counts_at(
+        self,
+        cum: list[np.ndarray],
+        row: np.ndarray,
+        pos: np.ndarray,
+        length: np.ndarray,
+        bits: int,
+        words: list[np.ndarray],
+    ) -> np.ndarray:
+        """Cases of the cylinders (centre row, circle position, length index) from ``cum``."""
+        mask = np.uint64((1 << bits) - 1)
+        out = np.zeros(len(row), dtype=np.uint64)
+        for word, days in zip(cum, words, strict=True):
+            w = word[row, pos]
+            for k, day in enumerate(days):
+                field = (w >> np.uint64(bits * k)) & mask
+                out += np.where(length >= day, field, np.uint64(0))
+        return out
+
+    def _unpack(self, cum: list[np.ndarray], bits: int, words: list[np.ndarray]) -> np.ndarray:
+        """Cases per cylinder length (``max_days`` first) from packed per-day counts."""
+        mask = np.uint64((1 << bits) - 1)
+        out = np.empty((self.max_days, *cum[0].shape), dtype=np.uint64)
+        for word, days in zip(cum, words, strict=True):
+            for k, day in enumerate(days):
+                np.right_shift(word, np.uint64(bits * k), out=out[day])
+                np.bitwise_and(out[day], mask, out=out[day])
+                # Cylinders of length L hold the cases of days 0 … L − 1 before D (row by
+                # row: numpy's cumsum along a short first axis is several times slower).
+                if day:
+                    np.add(out[day], out[day - 1], out=out[day])
+        return out
+
+    def candidates(self, age: np.ndarray, chunk: int = 128) -> pd.DataFrame:
+        """Per centre the best cylinder of the observed data (LLR > 0), best first.
+
+        Evaluated exactly (float64) at every circle that just reaches a cell with recent
+        cases, ``chunk`` centres at a time to bound the memory (centres × cells × lengths).
+        """
         cells, counts = self._recent(age)
         rows = []
         if not len(cells):
             return pd.DataFrame(columns=["centre", "n_in", "days", "observed", "expected", "llr"])
-        n_in = self.inside[:, cells]
-        order = np.argsort(n_in, axis=1, kind="stable")
-        n_sorted = np.take_along_axis(n_in, order, axis=1)
-        c = np.cumsum(counts[order], axis=1)
-        mu = self._expected(n_sorted)
-        stat = permutation_llr(c, mu, self.total).reshape(len(self.centres), -1)
-        flat = np.argmax(stat, axis=1)
-        for i, f in enumerate(flat):
-            if stat[i, f] <= 0:
-                continue
-            u, length = divmod(int(f), self.max_days)
-            rows.append(
-                (i, n_sorted[i, u], length + 1, c[i, u, length], mu[i, u, length], stat[i, f])
-            )
+        for lo in range(0, len(self.centres), chunk):
+            n_in = self.inside[lo : lo + chunk, cells]
+            order = np.argsort(n_in, axis=1, kind="stable")
+            n_sorted = np.take_along_axis(n_in, order, axis=1)
+            # Circles over the size limit sort last and have no excess: cut them off.
+            width = max(int(np.isfinite(n_sorted).sum(axis=1).max()), 1)
+            order, n_sorted = order[:, :width], n_sorted[:, :width]
+            c = np.cumsum(counts[order], axis=1)
+            mu = self._expected(n_sorted)
+            stat = permutation_llr(c, mu, self.total).reshape(len(n_in), -1)
+            flat = np.argmax(stat, axis=1)
+            for i, f in enumerate(flat):
+                if stat[i, f] <= 0:
+                    continue
+                u, length = divmod(int(f), self.max_days)
+                rows.append(
+                    (
+                        lo + i,
+                        n_sorted[i, u],
+                        length + 1,
+                        c[i, u, length],
+                        mu[i, u, length],
+                        stat[i, f],
+                    )
+                )
         out = pd.DataFrame(rows, columns=["centre", "n_in", "days", "observed", "expected", "llr"])
         return out.sort_values(["llr", "centre"], ascending=[False, True], kind="stable")
 
@@ -536,7 +755,8 @@ def space_time_scan(
     for centre_f, n_in, days_f, c, mu, llr in cand:
         centre, days = int(centre_f), int(days_f)
         # Ties of the observed LLR with a replicate count against the cluster (≥), with a
-        # relative tolerance for the replicates' float32 arithmetic.
+        # relative tolerance for the rounding of the two computations (both float64, but
+        # in a different order of operations).
         p = (1 + int((null >= llr * (1 - 1e-5)).sum())) / (config.scan_replicates + 1)
         if p >= config.scan_alpha:
             break  # candidates are by LLR descending: every later one has p at least this

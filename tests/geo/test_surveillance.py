@@ -194,6 +194,95 @@ def test_null_data_yield_no_cluster() -> None:
     assert space_time_scan(case_cells, onsets, D, cells).empty
 
 
+def _brute_force_max_llr(cells: list[str], ages: np.ndarray, centres: list[str]) -> float:
+    """Largest LLR over every cylinder, circle by circle, straight from the definition.
+
+    Circles: around each centre, all locations up to each distinct distance (local
+    equirectangular km, rounded to 1 mm, as docs/surveillance.md says), at most half the
+    cases; cylinders: those circles x the last 1..7 days.
+    """
+    locations = sorted(set(cells) | set(centres))
+    ll = np.array([h3.cell_to_latlng(c) for c in locations])
+    lat0 = math.radians(ll[:, 0].mean())
+    xy = np.column_stack([ll[:, 1] * 111.320 * math.cos(lat0), ll[:, 0] * 110.574])
+    index = {c: i for i, c in enumerate(locations)}
+    where = np.array([index[c] for c in cells])
+    total = len(cells)
+    n_loc = np.bincount(where, minlength=len(locations))
+    recent = np.zeros((len(locations), 7))
+    for loc, age in zip(where, ages, strict=True):
+        if age < 7:
+            recent[loc, age:] += 1  # counts in the cylinders of length age+1 .. 7
+    n_t = np.array([(ages < length).sum() for length in range(1, 8)])
+    best = 0.0
+    for centre in centres:
+        d = np.round(np.hypot(*(xy - xy[index[centre]]).T), 6)
+        for radius in np.unique(d):
+            inside = d <= radius
+            n_z = n_loc[inside].sum()
+            if n_z > total / 2:
+                break
+            for c, nt in zip(recent[inside].sum(axis=0), n_t, strict=True):
+                mu = n_z * nt / total
+                if c > mu:
+                    rest = total - c
+                    llr = c * math.log(c / mu)
+                    llr += rest * math.log(rest / (total - mu)) if rest else 0.0
+                    best = max(best, llr)
+    return best
+
+
+@pytest.mark.parametrize("busy_day", [False, True])
+def test_replicate_maxima_match_a_brute_force_scan(busy_day: bool) -> None:
+    # The replicates' maxima are exact (whatever shortcuts the scan takes): the same
+    # permutations (seeded generator over the cases' days before D, in input order)
+    # scanned cylinder by cylinder give the same largest LLR.
+    case_cells, onsets, cells = _uniform_county(7)
+    hot = sorted(h3.grid_disk(cells[30], 1))
+    rng = np.random.default_rng(8)
+    case_cells += list(rng.choice(hot, 15))
+    onsets += [days_before(int(k)) for k in rng.integers(0, 3, 15)]
+    if busy_day:
+        # 600 cases on D-6: a day's count needs 10 bits, 7 of which do not fit a 64-bit word.
+        case_cells += list(rng.choice(cells, 600))
+        onsets += [days_before(6)] * 600
+    config = SurveillanceConfig(scan_alpha=1.01, scan_replicates=12)
+    _, null = space_time_scan(case_cells, onsets, D, cells, config, return_null=True)
+    ages = np.array([(D - d).days for d in onsets])
+    perm = np.random.default_rng(config.scan_seed)
+    expected = [_brute_force_max_llr(case_cells, perm.permutation(ages), cells) for _ in null]
+    assert np.allclose(null, expected, rtol=1e-9, atol=1e-9)
+    assert min(expected) > 0
+
+
+def test_scan_shortcuts_on_a_busy_day_cluster() -> None:
+    # The replicates' search (packed day counts, block bounds) on a cluster of 150 cases
+    # among 600 on D-6: the largest LLR is a 7-day cylinder whose day-6 count needs the
+    # second 64-bit word. Checked on the unpermuted days against the brute-force scan.
+    from geo.surveillance import _Scan
+
+    case_cells, onsets, cells = _uniform_county(5)
+    rng = np.random.default_rng(9)
+    case_cells += list(rng.choice(cells, 600)) + list(
+        rng.choice(sorted(h3.grid_disk(cells[40], 1)), 150)
+    )
+    onsets += [days_before(6)] * 750
+    ages = np.array([(D - d).days for d in onsets])
+    locations = np.array(sorted(set(cells) | set(case_cells)), dtype=object)
+    scan = _Scan(
+        np.searchsorted(locations, case_cells),
+        ages,
+        locations,
+        np.searchsorted(locations, cells),
+        DEFAULT_RULES.surveillance,
+    )
+    expected = _brute_force_max_llr(case_cells, ages, cells)
+    assert expected > 20
+    for guess in (0.0, 1e3):  # the starting threshold changes nothing but the work done
+        scan._guess = guess
+        assert scan.max_llr(ages) == pytest.approx(expected, rel=1e-9)
+
+
 # --------------------------------------------------------------------------------------
 # Risk of spread
 # --------------------------------------------------------------------------------------
