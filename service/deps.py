@@ -18,6 +18,7 @@ Access rules (docs/security.md):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
@@ -201,6 +202,10 @@ def ensure_in_scope(
     raise NotFound()
 
 
+#: One audit write at a time per process on SQLite (see :meth:`Auditor.__call__`).
+_SQLITE_AUDIT_LOCK = threading.Lock()
+
+
 class Auditor:
     """Records audit entries for the current request and user."""
 
@@ -220,7 +225,27 @@ class Auditor:
         *,
         session: Session | None = None,
     ) -> None:
-        """Append a record; in ``session``'s transaction if given, else committed at once."""
+        """Append a record; in ``session``'s transaction if given, else committed at once.
+
+        On SQLite the records committed at once are written one thread at a time: the
+        threads of a worker otherwise meet at the store's write lock, where SQLite's busy
+        handler sleeps in growing steps (up to 100 ms a try) — the tail of the push list's
+        latency under load.
+        """
+        if session is None and self.engine.dialect.name == "sqlite":
+            with _SQLITE_AUDIT_LOCK:
+                self._record(action, resource_type, resource_id, detail, None)
+            return
+        self._record(action, resource_type, resource_id, detail, session)
+
+    def _record(
+        self,
+        action: str,
+        resource_type: str | None,
+        resource_id: str | None,
+        detail: dict[str, Any] | None,
+        session: Session | None,
+    ) -> None:
         record_audit(
             session if session is not None else self.engine,
             action=action,
