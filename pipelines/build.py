@@ -36,6 +36,7 @@ from geo.indicators import LEVELS, compute_indicators, prepare_claims
 from geo.rules import RulesConfig, age_on
 from geo.suppression import suppress
 from geo.weights import polygon_weights
+from healthmap.store.engine import analyze
 from healthmap.store.frames import read_frames
 from healthmap.store.results import (
     Build,
@@ -412,21 +413,6 @@ def _delete_build_rows(session: Session, build_id: int) -> None:
     delete_surveillance_rows(session, build_id)
 
 
-def _refresh_statistics(engine: Engine) -> None:
-    """Planner statistics of the result tables, so one-unit look-ups use the unit index.
-
-    Without statistics SQLite's planner prefers the index that avoids a sort and scans a
-    whole build (~7M rows, a second) to answer a side panel; a sampled ANALYZE takes
-    milliseconds and makes that lookup sub-millisecond.
-    """
-    tables = ("indicator_values", "hotspot_results", "health_index")
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA analysis_limit=400")
-        for table in tables:
-            conn.exec_driver_sql(f"ANALYZE {table}")
-
-
 def _make_current(engine: Engine, build_id: int, summary: dict[str, Any]) -> None:
     """Point readers at ``build_id`` in one transaction, then drop older builds' rows."""
     with Session(engine) as session, session.begin():
@@ -444,7 +430,8 @@ def _make_current(engine: Engine, build_id: int, summary: dict[str, Any]) -> Non
             .where(Build.build_id == build_id)
             .values(status="ready", finished_at=_now(), summary=summary)
         )
-    _refresh_statistics(engine)
+    # One-unit look-ups (the side panel) must use the unit key, not scan a whole build.
+    analyze(engine, ("indicator_values", "hotspot_results", "health_index"))
     with Session(engine) as session, session.begin():
         old = session.scalars(select(Build.build_id).where(Build.build_id != build_id)).all()
         for old_id in old:

@@ -23,11 +23,12 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy import Engine, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection
 
 from geo.rules import RulesConfig, age_on, classify_visit
 from healthmap.settings import IngestSettings
+from healthmap.store.engine import analyze
 from healthmap.store.models import IngestBatch, IngestFile, Quarantine
 from pipelines import geocode, load
 from pipelines.read import (
@@ -667,6 +668,10 @@ def ingest_delivery(
             )
     if ctx._geo is not None and ctx._geo.region is None:
         summary.warnings.append("no county polygon or village seats: outside-county check skipped")
+    present = set(inspect(engine).get_table_names())
+    changed = [t for t, ts in summary.tables.items() if (ts.loaded or ts.updated) and t in present]
+    if changed:
+        analyze(engine, changed)  # the planner's statistics of what was just loaded
     summary.finished_at = _now()
     summary.seconds = round(time.perf_counter() - t0, 3)
     with engine.begin() as conn:

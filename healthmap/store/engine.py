@@ -7,6 +7,7 @@ Alembic migrations in ``healthmap/store/migrations``; both backends run the same
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # JIT compiles a plan's expressions for 50-100 ms: worth it for hour-long analytics, a
+    # loss on every query this product runs (a team's claims: 0.4 s of which 70 ms JIT).
+    connect_args = {"options": "-c jit=off", **kwargs.pop("connect_args", {})}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -59,6 +63,20 @@ def alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the store's schema to ``revision`` (creates PostGIS when missing)."""
     command.upgrade(alembic_config(engine), revision)
+
+
+def analyze(engine: Engine, tables: Iterable[str]) -> None:
+    """Refresh the planner statistics of ``tables`` after a bulk write.
+
+    Without them PostgreSQL guesses: a team's claims by an id list were read with a scan of
+    all 8M claims (1.1 s) instead of the resident index (0.3 s); SQLite without statistics
+    picks the index that avoids a sort and scans a whole build. SQLite samples (fast).
+    """
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA analysis_limit=400")
+        for table in tables:
+            conn.exec_driver_sql(f'ANALYZE "{table}"')
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -141,6 +141,23 @@ def _bad_residents(folder: Path) -> None:
     path.write_bytes(data)
 
 
+def test_ingest_leaves_planner_statistics(
+    engine: Engine, delivery: Path, settings: IngestSettings
+) -> None:
+    # Without statistics PostgreSQL read a team's claims with a scan of the whole table.
+    ingest_delivery(delivery, engine, settings, RulesConfig())
+    if engine.dialect.name == "sqlite":
+        analysed = {r[0] for r in rows(engine, "SELECT tbl FROM sqlite_stat1")}
+    else:
+        analysed = {
+            r[0]
+            for r in rows(
+                engine, "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+            )
+        }
+    assert {"residents", "areas", "facilities"} <= analysed
+
+
 def test_every_reason_code_is_quarantined_once(
     engine: Engine, tmp_path: Path, settings: IngestSettings
 ) -> None:
