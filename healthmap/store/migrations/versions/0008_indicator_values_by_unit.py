@@ -55,6 +55,9 @@ def _rebuild_sqlite(key: list[str], without_rowid: bool) -> None:
         "indicator_values",
         ["build_id", "indicator", "level", "period"],
     )
+    # The copy has no planner statistics: without them a one-unit look-up scans the build.
+    op.execute("PRAGMA analysis_limit=400")
+    op.execute("ANALYZE indicator_values")
 
 
 def upgrade() -> None:
