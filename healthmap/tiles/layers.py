@@ -25,9 +25,9 @@ ANALYST_ROLES = frozenset({"bureau", "planner", "chronic_center", "admin"})
 #: Indicator ids become MVT attribute names and PostGIS column aliases: only these pass.
 IDENT = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
-#: ``indicators`` layer: H3 resolution by zoom (coarser cells when zoomed out keep tiles
-#: small and each cell several pixels wide; res 9 cells are ~350 m across, worth it at 12+).
-H3_LEVEL_BY_ZOOM: tuple[tuple[int, str], ...] = ((9, "h3:7"), (11, "h3:8"), (99, "h3:9"))
+#: ``indicators`` layer: H3 resolution by zoom. Each cell stays 15-30 pixels wide and a tile
+#: a few hundred cells (res 7 to z10, res 8 to z12, res 9 from z13; docs/tiles.md).
+H3_LEVEL_BY_ZOOM: tuple[tuple[int, str], ...] = ((10, "h3:7"), (12, "h3:8"), (99, "h3:9"))
 
 HOTSPOT_LEVELS = ("h3:8", "grid")
 

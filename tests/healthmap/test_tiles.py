@@ -357,12 +357,12 @@ def cells_in_tiles(res: int) -> set[str]:
 def test_indicator_tile_holds_the_cells_with_their_values(county: Engine) -> None:
     seen: dict[str, dict[str, Any]] = {}
     for z, x, y in CORNER_TILES:
-        features = decode(tiles.tile(county, "indicators", z, x, y), "indicators")
+        features = decode(tiles.tile(county, "indicators", z, x, y, level="h3:8"), "indicators")
         for f in features:
             assert f["id"] == int(f["properties"]["unit_id"], 16)  # the H3 index
             assert f["geometry"]["type"] in ("Polygon", "MultiPolygon")
         seen.update(by_unit(features))
-    assert set(seen) == cells_in_tiles(8)  # z10 → res 8
+    assert set(seen) == cells_in_tiles(8)
     ordered = cells(8)
     first = seen[ordered[1]]["properties"]
     assert first["level"] == "h3:8" and first["period"] == AS_OF.isoformat()
@@ -370,9 +370,17 @@ def test_indicator_tile_holds_the_cells_with_their_values(county: Engine) -> Non
     assert first["htn_control_rate__suppressed"] is False
     assert "htn_control_rate__reason" not in first
     assert first["signing_rate"] == pytest.approx(11 / 101)
-    # Resolution follows the zoom.
-    z9 = decode(tiles.tile(county, "indicators", 9, X0 // 2, Y0 // 2), "indicators")
-    assert {f["properties"]["level"] for f in z9} == {"h3:7"}
+    # Without level=, the resolution follows the zoom: cells of ~15-30 pixels.
+    assert [tiles.h3_level_for_zoom(z) for z in (9, 10, 11, 12, 13, 16)] == [
+        "h3:7",
+        "h3:7",
+        "h3:8",
+        "h3:8",
+        "h3:9",
+        "h3:9",
+    ]
+    z10 = decode(tiles.tile(county, "indicators", Z, X0, Y0), "indicators")
+    assert {f["properties"]["level"] for f in z10} == {"h3:7"}
 
 
 def test_suppressed_units_have_no_value_and_no_counts(county: Engine) -> None:
@@ -381,8 +389,9 @@ def test_suppressed_units_have_no_value_and_no_counts(county: Engine) -> None:
     wide: dict[str, Any] = {}
     long: dict[str, Any] = {}
     for z, x, y in CORNER_TILES:
-        wide.update(by_unit(decode(tiles.tile(county, "indicators", z, x, y), "indicators")))
-        data = tiles.tile(county, "indicators", z, x, y, indicator="htn_control_rate")
+        data = tiles.tile(county, "indicators", z, x, y, level="h3:8")
+        wide.update(by_unit(decode(data, "indicators")))
+        data = tiles.tile(county, "indicators", z, x, y, indicator="htn_control_rate", level="h3:8")
         long.update(by_unit(decode(data, "indicators")))
     w = wide[hidden]["properties"]
     assert "htn_control_rate" not in w
@@ -606,16 +615,18 @@ def test_etag_and_cache_follow_builds_and_ingests(store: Engine) -> None:
     populate(store)
     z, x, y = CORNER_TILES[3]
     shown = cells(8)[1]
-    etag = tiles.tile_etag(store, "indicators", z, x, y)
-    assert etag.startswith('"') and etag == tiles.tile_etag(store, "indicators", z, x, y)
+    etag = tiles.tile_etag(store, "indicators", z, x, y, level="h3:8")
+    assert etag.startswith('"') and etag == tiles.tile_etag(
+        store, "indicators", z, x, y, level="h3:8"
+    )
     assert etag != tiles.tile_etag(store, "indicators", z, x, y, indicator="signing_rate")
-    before = by_unit(decode(tiles.tile(store, "indicators", z, x, y), "indicators"))
+    before = by_unit(decode(tiles.tile(store, "indicators", z, x, y, level="h3:8"), "indicators"))
     assert before[shown]["properties"]["signing_rate"] == pytest.approx(11 / 101)
 
     populate(store, value_shift=0.25, build_id=2)  # a rebuild becomes current
-    rebuilt = tiles.tile_etag(store, "indicators", z, x, y)
+    rebuilt = tiles.tile_etag(store, "indicators", z, x, y, level="h3:8")
     assert rebuilt != etag
-    after = by_unit(decode(tiles.tile(store, "indicators", z, x, y), "indicators"))
+    after = by_unit(decode(tiles.tile(store, "indicators", z, x, y, level="h3:8"), "indicators"))
     assert after[shown]["properties"]["signing_rate"] == pytest.approx(11 / 101 + 0.25)
 
     with store.begin() as conn:  # an ingest loads a file
@@ -635,7 +646,7 @@ def test_etag_and_cache_follow_builds_and_ingests(store: Engine) -> None:
             )
         )
         conn.execute(update(Facility).where(Facility.facility_id == "F1").values(beds=55))
-    assert tiles.tile_etag(store, "indicators", z, x, y) != rebuilt
+    assert tiles.tile_etag(store, "indicators", z, x, y, level="h3:8") != rebuilt
     f1 = [
         f["properties"]
         for f in decode(tiles.tile(store, "facilities", *CORNER_TILES[0]), "facilities")

@@ -96,8 +96,8 @@ SCOPED = [
     ("town_indicators", {}, {TOWN_A}, {TOWN_A, TOWN_B}),
     ("village_indicators", {}, {VA1, VA2}, {VA1, VA2, VB1, VB2}),
     ("grid_indicators", {}, {"G01"}, {"G01", "G02"}),
-    ("indicators", {}, {H3_CELLS[0]}, set(H3_CELLS)),
-    ("indicators", {"indicator": "signing_rate"}, {H3_CELLS[0]}, set(H3_CELLS)),
+    ("indicators", {"level": "h3:8"}, {H3_CELLS[0]}, set(H3_CELLS)),
+    ("indicators", {"indicator": "signing_rate", "level": "h3:8"}, {H3_CELLS[0]}, set(H3_CELLS)),
     ("hotspots", {}, {H3_CELLS[0]}, set(H3_CELLS)),
     ("hotspots", {"level": "grid"}, {"G01"}, {"G01", "G02"}),
 ]

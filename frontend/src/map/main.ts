@@ -95,8 +95,8 @@ const OVERLAYS = ["boundaries", "facilities"] as const;
 
 /** H3 level the ``indicators`` tiles draw at each zoom (healthmap.tiles.layers). */
 const H3_LEVEL_BY_ZOOM: [number, string][] = [
-  [9, "h3:7"],
-  [11, "h3:8"],
+  [10, "h3:7"],
+  [12, "h3:8"],
   [99, "h3:9"],
 ];
 const LEVEL_OF: Record<string, string> = {
