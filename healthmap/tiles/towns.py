@@ -20,17 +20,41 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import h3
 import numpy as np
 import shapely
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from healthmap.store.models import Area, Grid
+from healthmap.tiles.cache import DATA, data_version
 
-if TYPE_CHECKING:
-    from healthmap.tiles.sources import TileContext
+
+class CachedStore(Protocol):
+    """What these helpers need of a context: the store and a per-version cache.
+
+    ``healthmap.tiles.sources.TileContext`` is one; :class:`StoreCache` is one for
+    callers outside a tile (the API's township scope of H3 cells).
+    """
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def cached(self, name: str, *args: Any, make: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class StoreCache:
+    """A store and its data version: the same caches the tiles use, outside a tile."""
+
+    engine: Engine
+    version: tuple[str, ...]
+
+    def cached(self, name: str, *args: Any, make: Any) -> Any:
+        """``make()`` once per data version (and arguments) for this store."""
+        return DATA.get_or_make((self.version, name, *args), make)
+
 
 #: Levels whose units are assigned to townships from the store's codes.
 CODED_LEVELS = ("town", "village", "grid")
@@ -78,7 +102,7 @@ class TownPolygons:
         return out
 
 
-def town_polygons(ctx: TileContext) -> TownPolygons:
+def town_polygons(ctx: CachedStore) -> TownPolygons:
     """The store's township polygons (cached per data version)."""
 
     def make() -> TownPolygons:
@@ -98,7 +122,7 @@ def town_polygons(ctx: TileContext) -> TownPolygons:
     return made
 
 
-def unit_towns(ctx: TileContext, level: str) -> dict[str, str | None]:
+def unit_towns(ctx: CachedStore, level: str) -> dict[str, str | None]:
     """Township of every unit of a coded level (``town``, ``village``, ``grid``), cached."""
     if level not in CODED_LEVELS:
         raise ValueError(f"level {level!r} has no township codes; use cell_towns")
@@ -122,7 +146,7 @@ def unit_towns(ctx: TileContext, level: str) -> dict[str, str | None]:
     return towns
 
 
-def cell_towns(ctx: TileContext, cells: Sequence[str]) -> np.ndarray:
+def cell_towns(ctx: CachedStore, cells: Sequence[str]) -> np.ndarray:
     """Township of each H3 cell, by its centre (object array aligned with ``cells``)."""
     if not len(cells):
         return np.empty(0, dtype=object)
@@ -130,9 +154,22 @@ def cell_towns(ctx: TileContext, cells: Sequence[str]) -> np.ndarray:
     return town_polygons(ctx).of_points(latlng[:, 1], latlng[:, 0])
 
 
-def in_town(ctx: TileContext, level: str, ids: Sequence[Any], town: str) -> np.ndarray:
+def in_town(ctx: CachedStore, level: str, ids: Sequence[Any], town: str) -> np.ndarray:
     """Boolean mask: which of ``ids`` (units of ``level``) lie in township ``town``."""
     if level.startswith("h3:"):
         return np.asarray(cell_towns(ctx, list(ids)) == town, dtype=bool)
     towns = unit_towns(ctx, level)
     return np.array([towns.get(u) == town for u in ids], dtype=bool)
+
+
+def cells_in_town(engine: Engine, cells: Sequence[str], town: str) -> list[str]:
+    """The H3 cells of ``cells`` that lie in township ``town`` (by their centres).
+
+    The rule of the tiles (:func:`cell_towns`), for the API: a chronic-disease centre's
+    early-warning cells are the ones its map tiles show.
+    """
+    if not len(cells):
+        return []
+    ctx = StoreCache(engine, data_version(engine))
+    mask = in_town(ctx, "h3:", list(cells), town)
+    return [c for c, keep in zip(cells, mask.tolist(), strict=True) if keep]

@@ -34,7 +34,14 @@ from healthmap.store.models import (
     Mobility,
     Resident,
 )
-from healthmap.store.results import Build, BuildCurrent, HotspotResult, IndicatorValue
+from healthmap.store.results import (
+    Build,
+    BuildCurrent,
+    HotspotResult,
+    IndicatorValue,
+    RiskCell,
+    SurveillanceAlert,
+)
 from healthmap.tiles.tilemath import mercator_to_lnglat, tile_bounds_mercator
 
 AS_OF = dt.date(2026, 11, 15)
@@ -283,8 +290,104 @@ def populate(engine: Engine, *, value_shift: float = 0.0, build_id: int = 1) -> 
                     }
                 )
         conn.execute(insert(HotspotResult), hot)
+        conn.execute(insert(SurveillanceAlert), alert_rows(build_id))
+        conn.execute(insert(RiskCell), risk_rows(build_id))
         conn.execute(delete(BuildCurrent))
         conn.execute(insert(BuildCurrent).values(name="current", build_id=build_id))
+
+
+def town_cells(town: str) -> list[str]:
+    """Res-8 fixture cells whose centres lie in ``town``."""
+    out = []
+    for c in cells(8):
+        lat, lng = h3.cell_to_latlng(c)
+        if TOWNS[town].contains(shapely.Point(lng, lat)):
+            out.append(c)
+    return out
+
+
+def alert_rows(build_id: int) -> list[dict[str, Any]]:
+    """Early-warning alerts: a large and a small scan cluster, town and county EARS alerts."""
+    west, east = town_cells(WEST_TOWN), town_cells(EAST_TOWN)
+    base = {"build_id": build_id, "day": AS_OF, "start_day": AS_OF, "statistic": 4.0}
+    scan = {**base, "kind": "scan", "method": "space_time_permutation", "area_level": "h3:8"}
+    ears = {**base, "kind": "ears", "relative_risk": None, "p_value": None, "cells": None}
+    return [
+        # Crosses the township border: two cells in each town.
+        {
+            **scan,
+            "alert_id": 1,
+            "area_id": west[0],
+            "cells": west[:2] + east[:2],
+            "observed": 25.0,
+            "expected": 8.0,
+            "relative_risk": 3.4,
+            "p_value": 0.01,
+        },
+        # Observed below k: its relative risk is withheld.
+        {
+            **scan,
+            "alert_id": 2,
+            "area_id": east[5],
+            "cells": [east[5]],
+            "observed": 4.0,
+            "expected": 0.5,
+            "relative_risk": 8.5,
+            "p_value": 0.03,
+        },
+        {
+            **ears,
+            "alert_id": 3,
+            "method": "C1",
+            "area_level": "town",
+            "area_id": WEST_TOWN,
+            "observed": 12.0,
+            "expected": 3.0,
+        },
+        {
+            **ears,
+            "alert_id": 4,
+            "method": "C2",
+            "area_level": "town",
+            "area_id": EAST_TOWN,
+            "observed": 5.0,
+            "expected": 1.0,
+        },
+        {
+            **ears,
+            "alert_id": 5,
+            "method": "C3",
+            "area_level": "county",
+            "area_id": "370783000000",
+            "observed": 17.0,
+            "expected": 4.0,
+        },
+    ]
+
+
+def risk_rows(build_id: int) -> list[dict[str, Any]]:
+    """Risk cells: every fourth has few residents, some 1..k-1 recent cases, some none."""
+    alert = set(alert_rows(build_id)[0]["cells"])
+    rows = []
+    for i, c in enumerate(cells(8)):
+        residents = 5 if i % 4 == 0 else 200 + i
+        recent = (0, 3, 12, 25)[i % 4 if i % 4 else 2]
+        rows.append(
+            {
+                "build_id": build_id,
+                "h3": c,
+                "residents": residents,
+                "recent_cases": recent,
+                "rate_per_1000": 1000 * recent / residents,
+                "rate_score": 0.5,
+                "mobility_share": 0.25,
+                "mobility_source": "heat" if i % 2 else "od",
+                "alert_cell": c in alert,
+                "score": 0.1 + (i % 10) / 10,
+                "at_risk": c in alert or i % 10 >= 4,
+            }
+        )
+    return rows
 
 
 def _root_conftest(config: pytest.Config) -> ModuleType:
@@ -459,6 +562,48 @@ def test_polygon_point_and_mobility_layers(county: Engine) -> None:
     assert at_noon["hours"] == 7 and at_noon["hour"] == 12
 
 
+def test_alert_and_risk_layers_withhold_small_numbers(county: Engine) -> None:
+    alerts: dict[tuple[str, int], dict[str, Any]] = {}
+    risk: dict[str, dict[str, Any]] = {}
+    for z, x, y in CORNER_TILES:
+        for f in decode(tiles.tile(county, "alerts", z, x, y), "alerts"):
+            alerts[(f["properties"]["unit_id"], f["properties"]["alert_id"])] = f["properties"]
+        risk.update(by_unit(decode(tiles.tile(county, "risk", z, x, y), "risk")))
+    rows = alert_rows(1)
+    # Every cell of each scan cluster, the two town alerts; no county alert.
+    expected = {(c, 1) for c in rows[0]["cells"]} | {(rows[1]["cells"][0], 2)}
+    expected |= {(WEST_TOWN, 3), (EAST_TOWN, 4)}
+    assert set(alerts) == expected
+    big = alerts[(rows[0]["cells"][0], 1)]
+    assert big["relative_risk"] == pytest.approx(3.4) and big["suppressed"] is False
+    assert big["observed"] == 25.0 and big["expected"] == 8.0 and big["p_value"] == 0.01
+    assert big["day"] == big["start_day"] == AS_OF.isoformat()
+    assert big["method"] == "space_time_permutation" and big["kind"] == "scan"
+    assert "suppression_reason" not in big
+    small = alerts[(rows[1]["cells"][0], 2)]
+    assert "relative_risk" not in small and small["suppressed"] is True
+    assert small["suppression_reason"] == "count_below_k"
+    assert small["observed"] == 4.0 and small["expected"] == 0.5  # counts stay
+    town = alerts[(WEST_TOWN, 3)]
+    assert town["method"] == "C1" and town["observed"] == 12.0 and town["expected"] == 3.0
+    assert town["kind"] == "ears" and "relative_risk" not in town
+    # Risk: the rate only with k residents or more and 0 or k+ recent cases; never counts.
+    assert set(risk) == set(cells(8))
+    for i, row in enumerate(risk_rows(1)):
+        p = risk[row["h3"]]["properties"]
+        assert risk[row["h3"]]["id"] == int(row["h3"], 16)
+        assert "residents" not in p and "recent_cases" not in p
+        assert p["score"] == pytest.approx(row["score"]) and p["at_risk"] is row["at_risk"]
+        assert p["alert_cell"] is row["alert_cell"]
+        if row["residents"] < 10:
+            assert p["suppression_reason"] == "denominator_below_k" and "rate_per_1000" not in p
+        elif 0 < row["recent_cases"] < 10:
+            assert p["suppression_reason"] == "count_below_k" and "rate_per_1000" not in p
+        else:
+            assert p["suppressed"] is False, i
+            assert p["rate_per_1000"] == pytest.approx(row["rate_per_1000"])
+
+
 def test_no_personal_data_in_any_tile(county: Engine) -> None:
     for name, spec in tiles.LAYERS.items():
         allowed = set(spec.fields)
@@ -480,7 +625,7 @@ def test_outside_the_county_and_outside_zooms_are_empty(county: Engine) -> None:
     with pytest.raises(tiles.TileParamError):
         tiles.tile(county, "facilities", Z, X0, Y0, indicator="htn_control_rate")
     with pytest.raises(KeyError):
-        tiles.tile(county, "alerts", Z, X0, Y0)
+        tiles.tile(county, "no_such_layer", Z, X0, Y0)
     with pytest.raises(LookupError):
         tiles.tile(county, "indicators", Z, X0, Y0, period=dt.date(2020, 1, 31))
     with pytest.raises(LookupError):
@@ -512,10 +657,20 @@ PARITY_CASES: list[tuple[str, int, int, int, dict[str, Any]]] = [
     ("indicators", 12, X0 * 4, Y0 * 4, {"town": EAST_TOWN}),
     ("village_indicators", Z, X0, Y0, {"town": EAST_TOWN}),
     ("hotspots", Z, X0, Y0 - 1, {"town": EAST_TOWN}),
+    # Early warning.
+    *[("alerts", z, x, y, {}) for z, x, y in CORNER_TILES],
+    ("alerts", 8, X0 // 4, Y0 // 4, {}),
+    ("alerts", Z, X0, Y0, {"town": EAST_TOWN}),
+    ("risk", Z, X0 - 1, Y0 - 1, {}),
+    ("risk", Z, X0, Y0, {}),
+    ("risk", 12, X0 * 4, Y0 * 4, {}),
+    ("risk", Z, X0 - 1, Y0, {"town": WEST_TOWN}),
 ]
 
 
-@pytest.mark.parametrize("layer", ["indicators", "village_indicators", "hotspots"])
+@pytest.mark.parametrize(
+    "layer", ["indicators", "village_indicators", "hotspots", "alerts", "risk"]
+)
 def test_a_township_tile_holds_its_units_only(county: Engine, layer: str) -> None:
     for z, x, y in CORNER_TILES:
         everything = by_unit(decode(tiles.tile(county, layer, z, x, y), layer))
@@ -528,7 +683,9 @@ def test_a_township_tile_holds_its_units_only(county: Engine, layer: str) -> Non
         assert not set(cut[WEST_TOWN]) & set(cut[EAST_TOWN])
         for town, features in cut.items():
             for unit in features:
-                if unit.startswith("3707"):
+                if unit in TOWNS:  # an EARS alert of a town
+                    assert unit == town
+                elif unit.startswith("3707"):
                     assert VILLAGES[unit][1] == town
                 else:  # an H3 cell: its centre lies in the township
                     lat, lng = h3.cell_to_latlng(unit)
@@ -542,7 +699,10 @@ def test_a_township_tile_holds_its_units_only(county: Engine, layer: str) -> Non
 
 def _feature_key(f: dict[str, Any]) -> tuple[Any, ...]:
     p = f["properties"]
-    return (p.get("unit_id") or p.get("facility_id") or p.get("code"), p.get("indicator"))
+    return (
+        p.get("unit_id") or p.get("facility_id") or p.get("code"),
+        p.get("indicator") or p.get("alert_id"),
+    )
 
 
 def test_sqlite_and_postgis_tiles_agree(stores: Callable[[str], Engine]) -> None:
