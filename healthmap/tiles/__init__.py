@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from healthmap.tiles import sources as _sources  # noqa: F401  (registers the layers)
+from healthmap.tiles import warning as _warning  # noqa: F401  (alerts, risk)
 from healthmap.tiles.api import county_bounds, layer_tilejson, tile, tile_etag, tilejson
 from healthmap.tiles.cache import clear_caches, data_version
 from healthmap.tiles.layers import (
