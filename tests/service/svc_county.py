@@ -47,6 +47,9 @@ from healthmap.store.results import (
     HealthIndex,
     HotspotResult,
     IndicatorValue,
+    RiskCell,
+    SurveillanceAlert,
+    VaccinationTarget,
 )
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -361,6 +364,151 @@ def result_rows(build_id: int) -> dict[str, list[dict[str, Any]]]:
         "health_index": index,
         "burden": burden,
         "hotspot_results": hotspots,
+        **surveillance_rows(build_id),
+    }
+
+
+#: A third res-8 cell, in town A (village VA2).
+H3_A2 = "8830a5cca7fffff"
+
+
+def surveillance_rows(build_id: int) -> dict[str, list[dict[str, Any]]]:
+    """The early warning of a build (docs/surveillance.md), small numbers included.
+
+    Alerts: 1 a scan cluster in town A (observed 25), 2 one in town B (observed 4: its
+    relative risk is withheld), 3 EARS C1 of town A, 4 EARS C2 of town B, 5 EARS C3 of the
+    county. Risk cells: H3_CELLS[0] (A) 300 residents and 12 cases (rate shown),
+    H3_CELLS[1] (B) 5 residents (withheld), H3_A2 (A) 200 residents and 3 cases
+    (withheld). Vaccination targets: R01, R02, R03, R06 of T01 and R04 of T02.
+    """
+    day = {"build_id": build_id, "day": TODAY, "start_day": TODAY}
+    scan = {**day, "kind": "scan", "method": "space_time_permutation", "area_level": "h3:8"}
+    scan |= {"threshold": 0.05, "n_cells": 1, "radius_km": 0.0}
+    ears = {**day, "kind": "ears", "threshold": 3.0, "statistic": 4.2}
+    ears |= {"relative_risk": None, "llr": None, "p_value": None, "n_cells": None}
+    ears |= {"radius_km": None, "cells": None}
+    alerts = [
+        {
+            **scan,
+            "alert_id": 1,
+            "area_id": H3_CELLS[0],
+            "cells": [H3_CELLS[0]],
+            "observed": 25.0,
+            "expected": 8.0,
+            "statistic": 9.1,
+            "llr": 9.1,
+            "relative_risk": 3.4,
+            "p_value": 0.002,
+        },
+        {
+            **scan,
+            "alert_id": 2,
+            "area_id": H3_CELLS[1],
+            "cells": [H3_CELLS[1]],
+            "observed": 4.0,
+            "expected": 0.5,
+            "statistic": 5.5,
+            "llr": 5.5,
+            "relative_risk": 8.5,
+            "p_value": 0.03,
+        },
+        {
+            **ears,
+            "alert_id": 3,
+            "method": "C1",
+            "area_level": "town",
+            "area_id": TOWN_A,
+            "observed": 12.0,
+            "expected": 3.0,
+        },
+        {
+            **ears,
+            "alert_id": 4,
+            "method": "C2",
+            "area_level": "town",
+            "area_id": TOWN_B,
+            "observed": 6.0,
+            "expected": 1.0,
+        },
+        {
+            **ears,
+            "alert_id": 5,
+            "method": "C3",
+            "area_level": "county",
+            "area_id": COUNTY,
+            "observed": 18.0,
+            "expected": 4.0,
+        },
+    ]
+    risk = [
+        dict(
+            h3=H3_CELLS[0],
+            residents=300,
+            recent_cases=12,
+            rate_per_1000=40.0,
+            rate_score=1.0,
+            mobility_share=1.0,
+            mobility_source="heat",
+            alert_cell=True,
+            score=1.0,
+            at_risk=True,
+        ),
+        dict(
+            h3=H3_CELLS[1],
+            residents=5,
+            recent_cases=1,
+            rate_per_1000=200.0,
+            rate_score=0.0,
+            mobility_share=0.3,
+            mobility_source="heat",
+            alert_cell=False,
+            score=0.15,
+            at_risk=False,
+        ),
+        dict(
+            h3=H3_A2,
+            residents=200,
+            recent_cases=3,
+            rate_per_1000=15.0,
+            rate_score=1.0,
+            mobility_share=0.2,
+            mobility_source="od",
+            alert_cell=False,
+            score=0.6,
+            at_risk=True,
+        ),
+    ]
+    targets = []
+    for rid, team, reason, cell in (
+        ("R01", "T01", "age", H3_CELLS[0]),
+        ("R02", "T01", "managed", H3_A2),
+        ("R03", "T01", "age", H3_CELLS[0]),
+        ("R06", "T01", "age", H3_A2),
+        ("R04", "T02", "age", H3_CELLS[1]),
+    ):
+        targets.append(
+            dict(
+                build_id=build_id,
+                resident_id=rid,
+                team_id=team,
+                household_id=f"hh-{rid}",
+                age=71,
+                reason=reason,
+                diseases="t2dm" if reason == "managed" else None,
+                last_flu_vaccination=None,
+                h3=cell,
+                risk_score=0.7,
+                grid_id="G01" if team == "T01" else "G02",
+                area_code=VA1 if team == "T01" else VB1,
+                lat=None,
+                lng=None,
+                due_date=TODAY + dt.timedelta(days=14),
+            )
+        )
+    return {
+        "surveillance_alerts": alerts,
+        "risk_cells": [{"build_id": build_id, **r} for r in risk],
+        "vaccination_targets": targets,
     }
 
 
@@ -382,6 +530,9 @@ def seed_build(engine: Engine) -> int:
             "health_index": HealthIndex,
             "burden": BurdenRow,
             "hotspot_results": HotspotResult,
+            "surveillance_alerts": SurveillanceAlert,
+            "risk_cells": RiskCell,
+            "vaccination_targets": VaccinationTarget,
         }
         for name, rows in result_rows(build_id).items():
             session.execute(insert(tables[name]), rows)

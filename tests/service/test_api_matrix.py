@@ -142,6 +142,28 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/export/indicators.geojson"): Row(
         "/api/v1/export/indicators.geojson?level=grid", only(AGG)
     ),
+    # Early warning: aggregates, and the vaccination targets (personal data).
+    ("GET", "/api/v1/alerts"): Row(
+        "/api/v1/alerts",
+        [*only(AGG), Case("center1", 200, path="/api/v1/alerts?kind=scan&limit=5")],
+    ),
+    ("GET", "/api/v1/risk-cells"): Row("/api/v1/risk-cells?at_risk=true", only(AGG)),
+    ("GET", "/api/v1/vaccination-targets/summary"): Row(
+        "/api/v1/vaccination-targets/summary", only(AGG)
+    ),
+    ("GET", "/api/v1/vaccination-targets"): Row(
+        "/api/v1/vaccination-targets",
+        [
+            *care("/api/v1/vaccination-targets?team=T02"),
+            Case("doctor1", 200, path="/api/v1/vaccination-targets?team=T01"),
+            Case("doctor1", 404, path="/api/v1/vaccination-targets?team=T99"),
+            Case("doctor2", 404, path="/api/v1/vaccination-targets?team=T01"),
+            Case("center1", 200, path=f"/api/v1/vaccination-targets?team=T01&{UNMASK}"),
+            Case("center1", 422, path="/api/v1/vaccination-targets?unmask=true"),
+            Case("center1", 404, path=f"/api/v1/vaccination-targets?team=T02&{UNMASK}"),
+            Case("bureau1", 403, path=f"/api/v1/vaccination-targets?team=T01&{UNMASK}"),
+        ],
+    ),
     # Care teams (personal data).
     ("GET", "/api/v1/teams/{team_id}/pushlist"): Row(
         "/api/v1/teams/T01/pushlist",
@@ -264,6 +286,9 @@ MATRIX: dict[tuple[str, str], Row] = {
             *only(AGG),
             Case("doctor1", 200, path="/tiles/boundaries.json"),
             Case("center1", 403, path="/tiles/mobility.json"),
+            Case("center1", 200, path="/tiles/alerts.json"),
+            Case("planner1", 200, path="/tiles/risk.json"),
+            Case("doctor1", 403, path="/tiles/alerts.json"),
             Case("bureau1", 200, path="/tiles/mobility.json"),
             Case("bureau1", 404, path="/tiles/nolayer.json"),
         ],
@@ -275,6 +300,10 @@ MATRIX: dict[tuple[str, str], Row] = {
             Case("doctor1", 403, path="/tiles/hotspots/10/849/399.mvt"),
             Case("planner1", 204, path="/tiles/mobility/10/849/399.mvt"),
             Case("center1", 403, path="/tiles/mobility/10/849/399.mvt"),
+            Case("center1", 200, path="/tiles/alerts/10/849/399.mvt"),
+            Case("bureau1", 200, path="/tiles/risk/10/849/399.mvt"),
+            Case("doctor1", 403, path="/tiles/risk/10/849/399.mvt"),
+            Case(ANON, 401, path="/tiles/alerts/10/849/399.mvt"),
         ],
     ),
 }
