@@ -57,6 +57,7 @@ from service.routes import (
     overview,
     pages,
     records,
+    surveillance,
     tiles,
 )
 from service.scheduler import SchedulerLock, parse_daily_cron, run_as_leader, run_daily
@@ -242,6 +243,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     install_error_handlers(app)
     for module in (health, auth, admin, meta, overview, aggregates, care, records, operations):
         app.include_router(module.router)
+    app.include_router(surveillance.router)
     app.include_router(tiles.router)
     # Last: the pages' catch-all routes must not shadow the API.
     app.include_router(pages.router)
