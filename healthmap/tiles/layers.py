@@ -2,8 +2,8 @@
 
 A layer is a :class:`LayerSpec` (the public description the routes and TileJSON use) and a
 source (``healthmap.tiles.sources``) that knows how to produce its features on each
-backend. New layers — the early-warning ``alerts`` and ``risk`` cells once their tables
-exist — are added with :func:`register_layer`; nothing else has to change.
+backend. New layers are added with :func:`register_layer` (as the early-warning ``alerts``
+and ``risk`` layers are, in ``healthmap.tiles.warning``); nothing else has to change.
 """
 
 from __future__ import annotations
