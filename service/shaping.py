@@ -7,11 +7,12 @@ import datetime as dt
 import io
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+from fastapi import Query
 
 from service.errors import Invalid
 
@@ -89,3 +90,41 @@ def _csv_value(value: Any) -> Any:
         # Formula injection: a cell starting with these runs as a formula in Excel.
         return "'" + value
     return value
+
+
+#: Longest reason a centre may give to unmask names and phones.
+MAX_REASON = 200
+
+#: ``unmask`` and ``reason`` of the lists a chronic-disease centre may unmask (push lists,
+#: vaccination targets): one wording and one rule for both.
+UnmaskQuery = Annotated[
+    bool,
+    Query(
+        description="Chronic-disease centre only: names and phones in full, for a reason"
+        " (required; audited with the listed resident ids). A doctor always sees them."
+    ),
+]
+ReasonQuery = Annotated[
+    str | None,
+    Query(
+        min_length=4,
+        max_length=MAX_REASON,
+        description="Why the centre needs the names and phones (with `unmask=true`).",
+        examples=["电话随访失访患者"],
+    ),
+]
+
+
+def masking(role: str, unmask: bool, reason: str | None) -> tuple[bool, bool]:
+    """``(masked, unmasked_by_centre)`` for a caller of a personal list.
+
+    A doctor sees its own team's names and phones; anyone else sees them masked unless it
+    asks with ``unmask`` and a non-blank ``reason`` (422 without one).
+    """
+    masked = role != "doctor"
+    unmasked_by_centre = masked and unmask
+    if unmasked_by_centre:
+        if reason is None or not reason.strip():
+            raise invalid_field("query.reason", "a reason is required to unmask", "missing")
+        masked = False
+    return masked, unmasked_by_centre

@@ -60,7 +60,14 @@ from service.schemas import (
     RouteStop,
 )
 from service.scope import ensure_resident_for_doctor, ensure_team_visible, managing_team
-from service.shaping import check_date, invalid_field, local_today, records
+from service.shaping import (
+    ReasonQuery,
+    UnmaskQuery,
+    check_date,
+    local_today,
+    masking,
+    records,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["care"])
 
@@ -74,7 +81,6 @@ DayQuery = Annotated[dt.date | None, Query(description="The day D (local date); 
 RECORD_FOLLOWUPS = 10
 RECORD_MEASUREMENTS = 20
 #: Longest reason a centre may give for unmasking a list (it is kept in the audit log).
-MAX_REASON = 200
 
 
 def model_path(settings: Settings) -> FilePath:
@@ -113,22 +119,8 @@ def pushlist(
     audit: AuditDep,
     date: DayQuery = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
-    unmask: Annotated[
-        bool,
-        Query(
-            description="Chronic-disease centre only: names and phones in full, for a reason"
-            " (required; audited with the listed resident ids). A doctor always sees them."
-        ),
-    ] = False,
-    reason: Annotated[
-        str | None,
-        Query(
-            min_length=4,
-            max_length=MAX_REASON,
-            description="Why the centre needs the names and phones (with `unmask=true`).",
-            examples=["电话随访失访患者"],
-        ),
-    ] = None,
+    unmask: UnmaskQuery = False,
+    reason: ReasonQuery = None,
 ) -> Any:
     """The team's open tasks due by day D, in list order (red, yellow, green; then risk,
     then days overdue), with the RULES.md fields. A doctor of the team sees names and
@@ -143,12 +135,7 @@ def pushlist(
     version = worklists.version(session.connection())  # on the connection already held
     release(session)
     when = day_of(date, settings)
-    masked = user.role != "doctor"
-    unmasked_by_centre = masked and unmask
-    if unmasked_by_centre:
-        if reason is None or not reason.strip():
-            raise invalid_field("query.reason", "a reason is required to unmask", "missing")
-        masked = False
+    masked, unmasked_by_centre = masking(user.role, unmask, reason)
     try:
         rendered = worklists.rendered(version, team_id, when, masked=masked, fmt=format)
     except UnknownTeamError:

@@ -60,14 +60,13 @@ from service.deps import (
 from service.errors import problem_doc
 from service.routes.aggregates import build_or_404
 from service.scope import ensure_team_visible, team_town, teams_of_town
-from service.shaping import invalid_field
+from service.shaping import ReasonQuery, UnmaskQuery, masking
 
 router = APIRouter(prefix="/api/v1", tags=["early warning"])
 
 MAX_PAGE = 1000
 K = TypeVar("K", bound=Hashable)
 #: Longest reason a centre may give for unmasking (kept in the audit log); as push lists.
-MAX_REASON = 200
 
 AGGREGATE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: problem_doc("Doctors: the early warning is for the centre, bureau, planner and admin."),
@@ -415,22 +414,8 @@ def vaccination_targets(
         str | None,
         Query(max_length=40, description="One team (default: the caller's).", examples=["T01"]),
     ] = None,
-    unmask: Annotated[
-        bool,
-        Query(
-            description="Chronic-disease centre only: names and phones in full, for a reason"
-            " (required; audited with the listed resident ids). A doctor always sees them."
-        ),
-    ] = False,
-    reason: Annotated[
-        str | None,
-        Query(
-            min_length=4,
-            max_length=MAX_REASON,
-            description="Why the centre needs the names and phones (with `unmask=true`).",
-            examples=["流感疫苗电话预约"],
-        ),
-    ] = None,
+    unmask: UnmaskQuery = False,
+    reason: ReasonQuery = None,
     limit: LimitQuery = 100,
     offset: OffsetQuery = 0,
 ) -> VaccinationTargetPage:
@@ -447,12 +432,7 @@ def vaccination_targets(
     else:
         teams = sorted(teams_of_town(session, str(user.town_code)))
     release(session)
-    masked = user.role != "doctor"
-    unmasked_by_centre = masked and unmask
-    if unmasked_by_centre:
-        if reason is None or not reason.strip():
-            raise invalid_field("query.reason", "a reason is required to unmask", "missing")
-        masked = False
+    masked, unmasked_by_centre = masking(user.role, unmask, reason)
     build = build_or_404(engine)
     t = VaccinationTarget
     where = [t.build_id == _current(), t.team_id.in_(teams) if teams else false()]
