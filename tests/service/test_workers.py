@@ -181,6 +181,7 @@ def test_only_one_process_holds_the_scheduler_lock(migrated_store_url: str) -> N
 
 def test_a_waiting_worker_takes_over_when_the_leader_goes(migrated_store_url: str) -> None:
     import asyncio
+    import threading
 
     a, b = make_engine(migrated_store_url), make_engine(migrated_store_url)
     leader, follower = SchedulerLock(a), SchedulerLock(b)
@@ -197,7 +198,20 @@ def test_a_waiting_worker_takes_over_when_the_leader_goes(migrated_store_url: st
 
     try:
         assert leader.try_acquire()
-        asyncio.run(run_as_leader(follower, schedule, sleep=fake_sleep))
+        # In a thread of its own: the browser tests' Playwright keeps an event loop running
+        # in the main thread for the whole session, and asyncio.run refuses to nest.
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(run_as_leader(follower, schedule, sleep=fake_sleep))
+            except BaseException as exc:  # re-raised below, in the test's thread
+                errors.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(60)
+        assert not thread.is_alive() and not errors, errors
         assert ran == ["follower"] and attempts[0] == 2
         assert follower.held is False  # released when its schedule ended
     finally:

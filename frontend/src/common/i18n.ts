@@ -25,6 +25,8 @@ const DICT: Record<string, { zh: string; en: string }> = {
   layer_mobility: { zh: "人口流动热力", en: "Mobility" },
   layer_facilities: { zh: "医疗机构", en: "Facilities" },
   layer_boundaries: { zh: "行政边界", en: "Boundaries" },
+  layer_risk: { zh: "传播风险网格", en: "Cells at risk of spread" },
+  layer_alerts: { zh: "传染病预警", en: "Outbreak alerts" },
   indicator: { zh: "指标", en: "Indicator" },
   classification: { zh: "分级方法", en: "Classification" },
   quantile: { zh: "分位数", en: "Quantiles" },

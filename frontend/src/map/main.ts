@@ -91,7 +91,7 @@ const CHORO_LAYERS = [
   "mobility",
 ] as const;
 type Choro = (typeof CHORO_LAYERS)[number];
-const OVERLAYS = ["boundaries", "facilities"] as const;
+const OVERLAYS = ["boundaries", "facilities", "risk", "alerts"] as const;
 
 /** H3 level the ``indicators`` tiles draw at each zoom (healthmap.tiles.layers). */
 const H3_LEVEL_BY_ZOOM: [number, string][] = [
@@ -389,6 +389,7 @@ async function createMap(): Promise<void> {
   await new Promise<void>((resolve) => map.once("load", () => resolve()));
   addBoundaries();
   addFacilities();
+  addEarlyWarning();
   await refreshChoropleth();
   applyOverlays();
   map.on("click", onMapClick);
@@ -475,8 +476,45 @@ function addFacilities(): void {
   });
 }
 
+/** Early warning (RULES.md): cells at risk of spread by score, and alert cells / towns. */
+function addEarlyWarning(): void {
+  const visible = (name: string) => (state.overlays.has(name) ? "visible" : "none");
+  if (state.layers.has("risk")) {
+    map.addSource("risk", { type: "vector", tiles: [tileUrl("risk", {})], minzoom: 7, maxzoom: 14 });
+    map.addLayer({
+      id: "risk-fill",
+      type: "fill",
+      source: "risk",
+      "source-layer": "risk",
+      filter: ["==", ["get", "at_risk"], true],
+      layout: { visibility: visible("risk") },
+      paint: {
+        "fill-color": ["interpolate", ["linear"], ["get", "score"], 0.5, "#fdae61", 1, "#d7191c"],
+        "fill-opacity": 0.45,
+      },
+    });
+  }
+  if (state.layers.has("alerts")) {
+    map.addSource("alerts", { type: "vector", tiles: [tileUrl("alerts", {})], minzoom: 6, maxzoom: 14 });
+    map.addLayer({
+      id: "alerts-line",
+      type: "line",
+      source: "alerts",
+      "source-layer": "alerts",
+      layout: { visibility: visible("alerts") },
+      paint: { "line-color": "#b2182b", "line-width": 2.5 },
+    });
+  }
+}
+
 function applyOverlays(): void {
   const vis = (on: boolean) => (on ? "visible" : "none");
+  for (const [id, name] of [
+    ["risk-fill", "risk"],
+    ["alerts-line", "alerts"],
+  ]) {
+    if (map.getLayer(id)) map.setLayoutProperty(id, "visibility", vis(state.overlays.has(name)));
+  }
   for (const id of ["boundaries-line"]) {
     if (map.getLayer(id)) map.setLayoutProperty(id, "visibility", vis(state.overlays.has("boundaries")));
   }
