@@ -124,7 +124,31 @@ def _town_keep(ctx: TileContext, name: str, feats: _Features) -> np.ndarray | No
     return mask
 
 
-class AlertSource(LayerSource):
+class _WarningSource(LayerSource):
+    """What the two early-warning layers share: features of the current build, cut to the
+    caller's township, found under a tile from one index on both backends."""
+
+    def _features(self, ctx: TileContext) -> _Features:
+        raise NotImplementedError
+
+    def _under(self, ctx: TileContext) -> tuple[_Features, np.ndarray]:
+        """The features and the positions of those under the tile (township's only)."""
+        feats = self._features(ctx)
+        keep = _town_keep(ctx, ctx.spec.name, feats)
+        under = feats.index.query(ctx.z, ctx.x, ctx.y)
+        if keep is not None:
+            under = under[keep[under]]
+        return feats, under
+
+    def batch(self, ctx: TileContext) -> FeatureBatch:
+        if build_info(ctx)["build_id"] is None:
+            return _EMPTY
+        feats = self._features(ctx)
+        keep = _town_keep(ctx, ctx.spec.name, feats)
+        return feats.table.batch(feats.index, ctx.z, ctx.x, ctx.y, keep)
+
+
+class AlertSource(_WarningSource):
     """Scan clusters as their H3 cells, EARS town alerts as the town polygon."""
 
     ATTRS = (
@@ -230,22 +254,11 @@ class AlertSource(LayerSource):
         made: _Features = ctx.cached("alert_features", make=make)
         return made
 
-    def batch(self, ctx: TileContext) -> FeatureBatch:
-        if build_info(ctx)["build_id"] is None:
-            return _EMPTY
-        feats = self._features(ctx)
-        keep = _town_keep(ctx, "alerts", feats)
-        return feats.table.batch(feats.index, ctx.z, ctx.x, ctx.y, keep)
-
     def postgis_tile(self, ctx: TileContext) -> bytes:
         if build_info(ctx)["build_id"] is None:
             return b""
         # The cells under the tile (township's only), from the same index as SQLite's.
-        feats = self._features(ctx)
-        keep = _town_keep(ctx, "alerts", feats)
-        under = feats.index.query(ctx.z, ctx.x, ctx.y)
-        if keep is not None:
-            under = under[keep[under]]
+        feats, under = self._under(ctx)
         cells = sorted({feats.units[i] for i in under.tolist() if feats.levels[i] == "cell"})
         towns = sorted({feats.units[i] for i in under.tolist() if feats.levels[i] == "town"})
         if not cells and not towns:
@@ -297,7 +310,7 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-class RiskSource(LayerSource):
+class RiskSource(_WarningSource):
     """Risk of spread per H3 cell (score, at risk, alert cell; the rate when not small)."""
 
     ATTRS = (
@@ -357,21 +370,10 @@ class RiskSource(LayerSource):
         made: _Features = ctx.cached("risk_features", make=make)
         return made
 
-    def batch(self, ctx: TileContext) -> FeatureBatch:
-        if build_info(ctx)["build_id"] is None:
-            return _EMPTY
-        feats = self._features(ctx)
-        keep = _town_keep(ctx, "risk", feats)
-        return feats.table.batch(feats.index, ctx.z, ctx.x, ctx.y, keep)
-
     def postgis_tile(self, ctx: TileContext) -> bytes:
         if build_info(ctx)["build_id"] is None:
             return b""
-        feats = self._features(ctx)
-        keep = _town_keep(ctx, "risk", feats)
-        under = feats.index.query(ctx.z, ctx.x, ctx.y)
-        if keep is not None:
-            under = under[keep[under]]
+        feats, under = self._under(ctx)
         if not len(under):
             return b""
         params = {**_index_cell_params(feats.index, under), "k": suppression_k()}
