@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -78,3 +80,26 @@ class Watch:
         assert not self.console_errors, f"console errors: {self.console_errors}"
         assert not self.foreign(), f"requests to other hosts: {self.foreign()}"
         assert self.urls, "no request was recorded at all"
+
+
+@contextmanager
+def watched_page(browser: Any, server: str, **context_options: Any) -> Iterator[Any]:
+    """A page in a fresh browser context, under :class:`Watch`; clean on a normal exit."""
+    context = browser.new_context(**context_options)
+    page = context.new_page()
+    watch = Watch(server)
+    watch.attach(context, page)
+    try:
+        yield page
+        watch.assert_clean()
+    finally:
+        context.close()
+
+
+def log_in(page: Any, role: str, *, tap: bool = False) -> None:
+    """Fill the login form of the page on screen with ``role``'s demo account and submit."""
+    username, password = demo_password(role)
+    page.fill("#login-form input[name=username]", username)
+    page.fill("#login-form input[name=password]", password)
+    submit = "#login-form button[type=submit]"
+    page.tap(submit) if tap else page.click(submit)

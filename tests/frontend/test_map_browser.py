@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from browser_helpers import Watch, api_token, demo_password
+from browser_helpers import api_token, log_in, watched_page
 from PIL import Image, ImageChops
 
 pytestmark = pytest.mark.browser
@@ -93,23 +93,14 @@ def format_count(v: float | None) -> str:
 
 
 def test_web_map(server: str, browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 820}, locale="zh-CN")
-    page = context.new_page()
-    watch = Watch(server)
-    watch.attach(context, page)
-    try:
+    viewport = {"width": 1280, "height": 820}
+    with watched_page(browser, server, viewport=viewport, locale="zh-CN") as page:
         _walk(page, server)
-        watch.assert_clean()
-    finally:
-        context.close()
 
 
 def _walk(page: Any, server: str) -> None:
-    username, password = demo_password("bureau")
     page.goto(f"{server}/")
-    page.fill("#login-form input[name=username]", username)
-    page.fill("#login-form input[name=password]", password)
-    page.click("#login-form button[type=submit]")
+    log_in(page, "bureau")
     page.wait_for_selector("#app:not(.hidden)")
     page.wait_for_selector("#legend .legend-row")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_helpers import AS_OF, Watch, api_token, demo_password
+from browser_helpers import AS_OF, api_token, log_in, watched_page
 
 pytestmark = pytest.mark.browser
 
@@ -19,26 +19,16 @@ COLOURS = ("red", "yellow", "green")
 
 
 def test_phone_page(server: str, browser: Any) -> None:
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="zh-CN"
-    )
-    page = context.new_page()
-    watch = Watch(server)
-    watch.attach(context, page)
-    try:
+    phone = {"width": 390, "height": 844}
+    options = {"viewport": phone, "is_mobile": True, "has_touch": True, "locale": "zh-CN"}
+    with watched_page(browser, server, **options) as page:
         _walk(page, server)
-        watch.assert_clean()
-    finally:
-        context.close()
 
 
 def _walk(page: Any, server: str) -> None:
-    username, password = demo_password("doctor")
     # The test county's data end on AS_OF: the list of that day (the page's ?date=).
     page.goto(f"{server}/m/?date={AS_OF}")
-    page.fill("#login-form input[name=username]", username)
-    page.fill("#login-form input[name=password]", password)
-    page.tap("#login-form button[type=submit]")
+    log_in(page, "doctor", tap=True)
     page.wait_for_selector("article.task")
 
     # -- the list is the API's list, grouped red → yellow → green ---------------------------
