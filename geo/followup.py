@@ -320,6 +320,13 @@ def _screen_dismissals(dismissals: pd.DataFrame | None, d: float, tz: str) -> pd
 # --------------------------------------------------------------------------------------
 # Open tasks
 # --------------------------------------------------------------------------------------
+def task_icd10_ranges(config: RulesConfig = DEFAULT_RULES) -> tuple[tuple[str, str], ...]:
+    """Every ICD-10 category range a claim task can come from: post-discharge, then the
+    case-finding ranges of each disease."""
+    fc = config.followup
+    return (*fc.post_discharge_icd10, *(r for rs in fc.case_finding_icd10.values() for r in rs))
+
+
 def task_relevant_claims(claims: pd.DataFrame, config: RulesConfig = DEFAULT_RULES) -> pd.DataFrame:
     """The claims :func:`open_tasks` can use on any day: main diagnosis in a rule's ranges.
 
@@ -329,9 +336,7 @@ def task_relevant_claims(claims: pd.DataFrame, config: RulesConfig = DEFAULT_RUL
     """
     if claims is None or claims.empty:
         return claims
-    ranges = tuple(config.followup.post_discharge_icd10) + tuple(
-        r for rs in config.followup.case_finding_icd10.values() for r in rs
-    )
+    ranges = task_icd10_ranges(config)
     codes, uniques = pd.factorize(claims["icd10"])
     hit = np.r_[
         icd10_in_ranges(

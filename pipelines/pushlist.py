@@ -18,7 +18,13 @@ import pandas as pd
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
-from geo.followup import ENTRY_COLUMNS, open_tasks, push_list, push_list_entries
+from geo.followup import (
+    ENTRY_COLUMNS,
+    open_tasks,
+    push_list,
+    push_list_entries,
+    task_icd10_ranges,
+)
 from geo.risk_model import current_features, load_model, score
 from geo.routing import Route, plan_route
 from geo.rules import RulesConfig
@@ -77,7 +83,7 @@ def task_claims_filter(as_of: dt.date, rules: RulesConfig) -> tuple[str, dict[st
     still decides.
     """
     fc = rules.followup
-    ranges = (*fc.post_discharge_icd10, *(r for rs in fc.case_finding_icd10.values() for r in rs))
+    ranges = task_icd10_ranges(rules)
     category = "upper(substr(trim(icd10), 1, 3))"
     icd = " OR ".join(f"({category} BETWEEN {{lo{i}}} AND {{hi{i}}})" for i in range(len(ranges)))
     when = (
