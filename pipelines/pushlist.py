@@ -175,16 +175,15 @@ def usable_model(model_path: Path | None) -> dict[str, Any] | None:
 
 
 def model_risk(
-    model: Path | dict[str, Any] | None,
+    bundle: dict[str, Any] | None,
     frames: dict[str, pd.DataFrame],
     as_of: dt.date,
     rules: RulesConfig,
 ) -> pd.Series | None:
     """Model risk scores indexed by (resident_id, disease), or None to use the fallback.
 
-    ``model`` is a model file (checked by :func:`usable_model`) or a bundle it returned.
+    ``bundle`` is what :func:`usable_model` returned (None: no model the lists may use).
     """
-    bundle = model if isinstance(model, dict) else usable_model(model)
     if bundle is None:
         return None
     features = current_features(
