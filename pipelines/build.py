@@ -189,6 +189,9 @@ def _compute_job(
         return compute_surveillance(as_of, frames, rules)
     assert isinstance(job, dt.date)
     values, shown, index = compute_period(job, frames, rules)
+    # In key order (the period is fixed): the store appends the period's rows to its
+    # B-tree instead of inserting them all over it (migration 0009).
+    shown = shown.sort_values(["level", "unit_id", "indicator"], ignore_index=True)
     return (values if job == as_of else None), shown, index
 
 

@@ -91,8 +91,11 @@ def indicator_values(
 
 def indicator_trend(engine: Engine, level: str, unit_id: str) -> pd.DataFrame:
     """All built periods of one unit's indicators (the side panel's 12-month trend)."""
-    current_build(engine)
+    build = current_build(engine)
+    periods = [dt.date.fromisoformat(p) for p in build["periods"]]
     t = IndicatorValue
+    # The periods are named: the key is (build_id, period, level, unit_id, …), so a unit's
+    # trend is one key probe per built period, whatever the planner's statistics say.
     stmt = select(
         t.period,
         t.indicator,
@@ -101,10 +104,15 @@ def indicator_trend(engine: Engine, level: str, unit_id: str) -> pd.DataFrame:
         t.value,
         t.suppressed,
         t.suppression_reason,
-    ).where(t.build_id == _current(), t.level == level, t.unit_id == unit_id)
+    ).where(
+        t.build_id == build["build_id"],
+        t.period.in_(periods),
+        t.level == level,
+        t.unit_id == unit_id,
+    )
     # Sorted here, not in SQL: with ORDER BY indicator, period SQLite without statistics
-    # (e.g. after migration 0008 rebuilt the table) walks the (build_id, indicator, …)
-    # index through the whole build — 36 s at scale 1.0 — instead of the unit's key range.
+    # (e.g. after a migration rebuilt the table) may walk the (build_id, indicator, …)
+    # index through the whole build — 36 s at scale 1.0 — instead of the unit's keys.
     frame = _frame(engine, stmt)
     return frame.sort_values(["indicator", "period"], kind="stable").reset_index(drop=True)
 

@@ -58,9 +58,10 @@ class IndicatorValue(Base):
     suppressed: Mapped[bool] = mapped_column(Boolean)
     suppression_reason: Mapped[str | None] = mapped_column(String(40))
     __table_args__ = (
-        # Keyed by unit first: the side panel's one-unit look-up is a key range, and the
-        # build writes two B-trees per row on SQLite (no rowid table) — migration 0008.
-        PrimaryKeyConstraint("build_id", "level", "unit_id", "period", "indicator"),
+        # Keyed by period before unit: a build writes one period at a time (an append to
+        # the B-tree) and a tile reads one period's rows of its cells, which sit together;
+        # two B-trees per row on SQLite (no rowid table) — migrations 0008 and 0009.
+        PrimaryKeyConstraint("build_id", "period", "level", "unit_id", "indicator"),
         # Choropleths and tiles: one indicator at one level and period, many units.
         Index("ix_indicator_values_lookup", "build_id", "indicator", "level", "period"),
         {"sqlite_with_rowid": False},

@@ -705,7 +705,8 @@ def _indicator_columns(
 
 
 #: Indicator rows of some units (SQLite; the unit list is one JSON parameter, so the
-#: primary key ``(build_id, period, level, unit_id, indicator)`` is probed per unit).
+#: primary key ``(build_id, period, level, unit_id, indicator)`` is probed per unit; a
+#: unit's rows of one period sit together).
 #: ``{counts}``: the numerator and denominator columns (long form), or two NULLs (the wide
 #: form has no counts: a third fewer Python objects to fetch).
 _UNIT_ROWS_SQLITE = (

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import shapely
+from alembic import command
 from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.orm import Session
 
-from healthmap.store.engine import is_postgres, migrate, normalise_url
+from healthmap.store.engine import alembic_config, is_postgres, migrate, normalise_url
 from healthmap.store.models import CONTRACT_TABLES, TABLES, Area, Resident
 
 
@@ -76,3 +77,50 @@ def test_postgis_has_spatial_indexes_and_srid(store: Engine) -> None:
 def test_normalise_url_uses_psycopg3() -> None:
     assert normalise_url("postgresql://u@h/db").startswith("postgresql+psycopg://")
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def _indicator_rows(engine: Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT build_id, period, level, unit_id, indicator, numerator, value,"
+                " suppressed FROM indicator_values ORDER BY level, unit_id, period, indicator"
+            )
+        )
+        return [tuple(r) for r in rows]
+
+
+def test_indicator_values_keyed_by_period_and_migration_keeps_rows(store: Engine) -> None:
+    # 0009: (build_id, period, level, unit_id, indicator); 0008 had the unit before the period.
+    key = inspect(store).get_pk_constraint("indicator_values")["constrained_columns"]
+    assert key == ["build_id", "period", "level", "unit_id", "indicator"]
+    command.downgrade(alembic_config(store), "0008")
+    assert inspect(store).get_pk_constraint("indicator_values")["constrained_columns"] == [
+        "build_id",
+        "level",
+        "unit_id",
+        "period",
+        "indicator",
+    ]
+    with store.begin() as conn:
+        for period, unit, ind, num in [
+            ("2026-10-31", "8831aa", "htn_control_rate", 3.0),
+            ("2026-11-15", "8831aa", "htn_control_rate", 4.0),
+            ("2026-11-15", "8831ab", "dm_control_rate", 0.0),
+        ]:
+            conn.execute(
+                text(
+                    "INSERT INTO indicator_values (build_id, period, level, unit_id, indicator,"
+                    " numerator, denominator, value, suppressed) VALUES"
+                    " (1, :p, 'h3:8', :u, :i, :n, 10, :n / 10, false)"
+                ),
+                {"p": dt.date.fromisoformat(period), "u": unit, "i": ind, "n": num},
+            )
+    before = _indicator_rows(store)
+    migrate(store)
+    store.dispose()
+    key = inspect(store).get_pk_constraint("indicator_values")["constrained_columns"]
+    assert key == ["build_id", "period", "level", "unit_id", "indicator"]
+    after = _indicator_rows(store)
+    assert len(after) == 3 and after == before
+    assert [r[6] for r in after] == [0.3, 0.4, 0.0]
