@@ -33,6 +33,7 @@ import healthmap.store.accounts  # noqa: F401  (registers the account tables on 
 from healthmap.settings import AuthSettings, IngestSettings, Settings, load_settings
 from healthmap.store.engine import MIGRATIONS, make_engine, migrate, normalise_url
 from healthmap.store.locks import StoreLock
+from service.audit import AuditWriter
 from service.caching import SingleFlightLRU
 from service.errors import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA, install_error_handlers
 from service.jobs import JobRegistry
@@ -116,10 +117,19 @@ def schema_heads() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(cfg).get_heads())
 
 
+#: Store connections a worker keeps open, and how many more it may open at a peak.
+POOL_SIZE, POOL_OVERFLOW = 25, 15
+
+
 def _open_store(url: str) -> Engine:
     # Errors logged with their traceback must not carry statement parameters (names, ID
     # hashes, phones): SQLAlchemy puts them in exception messages unless told not to.
     kwargs: dict[str, Any] = {"hide_parameters": True}
+    # Connections kept open: as many as requests a worker serves at once under load (its
+    # thread pool runs up to 40). With SQLAlchemy's default of 5, every connection above
+    # it was opened and closed per request (SQLite: connect and pragmas; PostgreSQL: a
+    # backend start, several milliseconds).
+    kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     if make_url(normalise_url(url)).get_backend_name() == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT}
     return make_engine(url, **kwargs)
@@ -168,6 +178,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             # Before any request: the service must never run on an older schema.
             migrate(store)
             app.state.engine = store
+            app.state.audit_writer = AuditWriter(store)
             app.state.jobs = JobRegistry(lock=StoreLock(store, "jobs"))
             app.state.answers = SingleFlightLRU[bytes](ANSWERS_CACHED)
             app.state.worklists = WorklistCache(
@@ -187,6 +198,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 with contextlib.suppress(asyncio.CancelledError):
                     await scheduler
             app.state.jobs.shutdown()
+            app.state.audit_writer.close()
             if engine is None:
                 store.dispose()
 

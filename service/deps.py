@@ -18,7 +18,6 @@ Access rules (docs/security.md):
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
@@ -28,7 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from healthmap.settings import Settings
-from service.audit import record_audit
+from service.audit import AuditWriter, record_audit
 from service.auth import Principal, decode_token, principal_from_claims
 from service.caching import SingleFlightLRU
 from service.errors import Forbidden, NotFound, Unauthorized
@@ -202,16 +201,15 @@ def ensure_in_scope(
     raise NotFound()
 
 
-#: One audit write at a time per process on SQLite (see :meth:`Auditor.__call__`).
-_SQLITE_AUDIT_LOCK = threading.Lock()
-
-
 class Auditor:
     """Records audit entries for the current request and user."""
 
-    def __init__(self, request: Request, engine: Engine, user: Principal) -> None:
+    def __init__(
+        self, request: Request, engine: Engine, user: Principal, writer: AuditWriter | None
+    ) -> None:
         self.engine = engine
         self.user = user
+        self.writer = writer
         self.client = client_address(request)
         route = request.scope.get("route")
         self.endpoint = f"{request.method} {getattr(route, 'path', request.url.path)}"
@@ -225,42 +223,28 @@ class Auditor:
         *,
         session: Session | None = None,
     ) -> None:
-        """Append a record; in ``session``'s transaction if given, else committed at once.
-
-        On SQLite the records committed at once are written one thread at a time: the
-        threads of a worker otherwise meet at the store's write lock, where SQLite's busy
-        handler sleeps in growing steps (up to 100 ms a try) — the tail of the push list's
-        latency under load.
-        """
-        if session is None and self.engine.dialect.name == "sqlite":
-            with _SQLITE_AUDIT_LOCK:
-                self._record(action, resource_type, resource_id, detail, None)
-            return
-        self._record(action, resource_type, resource_id, detail, session)
-
-    def _record(
-        self,
-        action: str,
-        resource_type: str | None,
-        resource_id: str | None,
-        detail: dict[str, Any] | None,
-        session: Session | None,
-    ) -> None:
-        record_audit(
-            session if session is not None else self.engine,
-            action=action,
-            endpoint=self.endpoint,
-            user=self.user,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            client=self.client,
-            detail=detail,
-        )
+        """Append a record; in ``session``'s transaction if given, else committed before
+        this returns — together with other requests' records (:class:`AuditWriter`)."""
+        fields: dict[str, Any] = {
+            "action": action,
+            "endpoint": self.endpoint,
+            "user": self.user,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "client": self.client,
+            "detail": detail,
+        }
+        if session is not None:
+            record_audit(session, **fields)
+        elif self.writer is not None:
+            self.writer.write(**fields)
+        else:
+            record_audit(self.engine, **fields)
 
 
 async def get_auditor(request: Request, engine: EngineDep, user: CurrentUser) -> Auditor:
-    """An :class:`Auditor` bound to this request."""
-    return Auditor(request, engine, user)
+    """An :class:`Auditor` bound to this request (and to the app's :class:`AuditWriter`)."""
+    return Auditor(request, engine, user, getattr(request.app.state, "audit_writer", None))
 
 
 AuditDep = Annotated[Auditor, Depends(get_auditor)]

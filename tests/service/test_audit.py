@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -16,9 +18,9 @@ from sqlalchemy.orm import Session
 from svc_helpers import assert_problem, bearer
 
 from healthmap.store.accounts import ACCOUNT_TABLES, AuditLog
-from healthmap.store.engine import alembic_config
+from healthmap.store.engine import alembic_config, make_engine
 from healthmap.store.models import Base
-from service.audit import list_audit, query_audit, record_audit
+from service.audit import AuditWriter, audit_values, list_audit, query_audit, record_audit
 from service.auth import Principal
 from service.errors import Invalid
 
@@ -145,6 +147,55 @@ def test_record_audit_in_a_session_commits_with_it(engine: Engine) -> None:
         record_audit(engine, action="delete", endpoint="x")
     with pytest.raises(Invalid):
         query_audit(engine, action="delete")
+
+
+def test_audit_writer_commits_queued_records_together(engine: Engine) -> None:
+    writer = AuditWriter(engine)
+    # Four records already waiting when the fifth arrives: the writer thread (started by
+    # the fifth) takes all five and commits them in one transaction.
+    for i in range(4):
+        writer._queue.put(
+            (
+                audit_values(action="read", endpoint="GET /x", user=DOCTOR, resource_id=f"R{i}"),
+                Future(),
+            )
+        )
+    writer.write(action="read", endpoint="GET /x", user=DOCTOR, resource_id="R4")
+    assert writer.commits == 1
+    rows = audit_rows(engine)
+    assert [r.resource_id for r in rows] == ["R0", "R1", "R2", "R3", "R4"]
+    assert {(r.username, r.role, r.action) for r in rows} == {("doctor1", "doctor", "read")}
+    writer.close()
+
+
+def test_audit_writer_under_concurrent_requests(engine: Engine) -> None:
+    writer = AuditWriter(engine)
+    barrier = threading.Barrier(12)
+
+    def request(i: int) -> None:
+        barrier.wait()
+        writer.write(action="read", endpoint="GET /y", user=DOCTOR, detail={"i": i})
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.close()
+    # Every request's record is there once, whatever the grouping was.
+    assert sorted(r.detail["i"] for r in audit_rows(engine)) == list(range(12))
+    assert 1 <= writer.commits <= 12
+
+
+def test_audit_writer_hands_a_failed_commit_to_the_request(tmp_path: Any) -> None:
+    bare = make_engine(f"sqlite:///{tmp_path / 'no_tables.db'}")  # never migrated
+    writer = AuditWriter(bare)
+    with pytest.raises(DBAPIError, match="audit_log"):
+        writer.write(action="read", endpoint="GET /z", user=DOCTOR)
+    with pytest.raises(Invalid):  # refused before it is queued
+        writer.write(action="delete", endpoint="GET /z")
+    writer.close()
+    bare.dispose()
 
 
 # ----------------------------------------------------------------------------------------
