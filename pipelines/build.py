@@ -8,15 +8,21 @@ grids).
 
 Validate → compute → assemble: the store is read once into canonical frames, ``geo/``
 computes on them, and the results are written under a new ``build_id``; one short
-transaction then makes that build current and the previous one is deleted. Readers join
-through ``build_current`` and never see half a build.
+transaction then makes that build current. Readers join through ``build_current`` and
+never see half a build.
+
+The build it replaced is kept (``superseded``: to compare with, or to go back to) until
+the next build, which deletes its rows (``dropped``) while it reads the store — a core is
+idle then, and the delete is off the build's critical path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import multiprocessing as mp
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -271,9 +277,12 @@ def run_build(
         build_id = build.build_id
     try:
         t0 = time.perf_counter()
-        frames = prepare_frames(read_frames(engine), rules)
-        grid_shapes = grid_shapes_of(engine)
+        keep = {build_id, current_build_id(engine)}
+        with _in_background(drop_superseded_builds, engine, keep) as dropping:
+            frames = prepare_frames(read_frames(engine), rules)
+            grid_shapes = grid_shapes_of(engine)
         timings["read"] = time.perf_counter() - t0
+        timings["drop superseded"] = dropping.seconds
         periods = build_periods(as_of, months)
         steps = len(periods) + 3
         counts = {"indicator_values": 0, "health_index": 0, "burden": 0, "hotspot_results": 0}
@@ -325,6 +334,8 @@ def run_build(
         "build_id": build_id,
         "as_of": as_of.isoformat(),
         "periods": [p.isoformat() for p in periods],
+        # Every reader applies the small-number rule with the k the build ran with.
+        "suppression_k": rules.indicators.suppression_k,
         "rows": counts,
         "seconds": round(time.perf_counter() - started, 2),
         "timings": {k: round(v, 2) for k, v in timings.items()},
@@ -410,6 +421,82 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def drop_superseded_builds(engine: Engine, keep: set[int | None]) -> list[int]:
+    """Delete the rows of the ``superseded`` builds not in ``keep``; mark them ``dropped``.
+
+    One transaction per period of ``indicator_values`` (a key range each, migration 0009)
+    and one for the rest of a build, so that the service's writes (a visit recorded, an
+    audit record) wait seconds for the store, not the whole delete.
+
+    Parameters
+    ----------
+    engine : Engine
+        The store.
+    keep : set of int
+        Builds to leave alone (the current one, the one being built).
+
+    Returns
+    -------
+    list of int
+        The builds dropped.
+    """
+    with Session(engine) as session:
+        old = [
+            b
+            for b in session.scalars(select(Build.build_id).where(Build.status == "superseded"))
+            if b not in keep
+        ]
+    for build_id in old:
+        with Session(engine) as session:
+            periods = session.scalars(
+                select(IndicatorValue.period).where(IndicatorValue.build_id == build_id).distinct()
+            ).all()
+        for period in periods:
+            with Session(engine) as session, session.begin():
+                t = IndicatorValue
+                session.execute(delete(t).where(t.build_id == build_id, t.period == period))
+        with Session(engine) as session, session.begin():
+            _delete_build_rows(session, build_id)
+            session.execute(
+                update(Build).where(Build.build_id == build_id).values(status="dropped")
+            )
+    return old
+
+
+class _Background:
+    """A function running on a thread; its error, if any, is raised by :func:`_in_background`."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.seconds = 0.0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> None:
+        started = time.perf_counter()
+        try:
+            fn(*args)
+        except BaseException as exc:  # re-raised in the calling thread
+            self.error = exc
+        self.seconds = time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def _in_background(fn: Callable[..., Any], *args: Any) -> Iterator[_Background]:
+    """Run ``fn(*args)`` on a thread for the ``with`` block; wait for it at the end.
+
+    The thread's store work is over when the block ends: no connection of it may be open
+    when the workers are forked.
+    """
+    job = _Background(fn, *args)
+    job.thread.start()
+    try:
+        yield job
+    finally:
+        job.thread.join()
+    if job.error is not None:
+        raise job.error
+
+
 def _delete_build_rows(session: Session, build_id: int) -> None:
     for table in (IndicatorValue, HealthIndex, BurdenRow, HotspotResult):
         session.execute(delete(table).where(table.build_id == build_id))
@@ -417,7 +504,7 @@ def _delete_build_rows(session: Session, build_id: int) -> None:
 
 
 def _make_current(engine: Engine, build_id: int, summary: dict[str, Any]) -> None:
-    """Point readers at ``build_id`` in one transaction, then drop older builds' rows."""
+    """Point readers at ``build_id`` in one transaction; the build it replaces is kept."""
     with Session(engine) as session, session.begin():
         previous = session.scalar(
             select(BuildCurrent.build_id).where(BuildCurrent.name == "current")
@@ -433,14 +520,11 @@ def _make_current(engine: Engine, build_id: int, summary: dict[str, Any]) -> Non
             .where(Build.build_id == build_id)
             .values(status="ready", finished_at=_now(), summary=summary)
         )
-    # One-unit look-ups (the side panel) must use the unit key, not scan a whole build.
-    analyze(engine, ("indicator_values", "hotspot_results", "health_index"))
-    with Session(engine) as session, session.begin():
-        old = session.scalars(select(Build.build_id).where(Build.build_id != build_id)).all()
-        for old_id in old:
-            _delete_build_rows(session, old_id)
+        # The build replaced keeps its rows until the next build drops them.
         session.execute(
             update(Build)
-            .where(Build.build_id.in_(old), Build.status == "ready")
+            .where(Build.build_id != build_id, Build.status == "ready")
             .values(status="superseded")
         )
+    # One-unit look-ups (the side panel) must use the unit key, not scan a whole build.
+    analyze(engine, ("indicator_values", "hotspot_results", "health_index"))

@@ -33,7 +33,9 @@ class Build(Base):
     as_of: Mapped[dt.date] = mapped_column(Date)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(12))  # building | ready | failed
+    # building | ready (the current one) | superseded (the one it replaced, rows kept)
+    # | dropped (rows deleted by the next build) | failed
+    status: Mapped[str] = mapped_column(String(12))
     summary: Mapped[dict | None] = mapped_column(JSON)
 
 

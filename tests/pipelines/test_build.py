@@ -22,7 +22,15 @@ from geo.rules import DEFAULT_RULES
 from healthmap.store.engine import make_engine, migrate
 from healthmap.store.frames import read_frames
 from healthmap.store.queries import current_build, hotspot_results, indicator_values
-from healthmap.store.results import Build, IndicatorValue
+from healthmap.store.results import (
+    Build,
+    BurdenRow,
+    HealthIndex,
+    HotspotResult,
+    IndicatorValue,
+    RiskCell,
+    SurveillanceAlert,
+)
 from pipelines import build as build_module
 from pipelines.build import build_periods, compute_period, prepare_frames, run_build
 from pipelines.ingest import ingest_delivery
@@ -121,14 +129,36 @@ def test_a_failed_rebuild_leaves_the_previous_build_current(
     assert leftovers == 0
 
 
+def _kept(engine: Engine) -> tuple[set[int], dict[int, str]]:
+    """Builds with indicator rows, and every build's status."""
+    with engine.connect() as conn:
+        ids = set(conn.execute(select(IndicatorValue.build_id).distinct()).scalars())
+        status = dict(conn.execute(select(Build.build_id, Build.status)).all())
+        if engine.dialect.name == "sqlite":
+            # the forked workers of the builds left the file sound
+            assert conn.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
+    return ids, status
+
+
 def test_a_rebuild_replaces_the_previous_one(built: Engine) -> None:
     first = current_build(built)["build_id"]
+    town_first = indicator_values(built, "town")
     run_build(built, AS_OF, DEFAULT_RULES, workers=1)
     second = current_build(built)["build_id"]
     assert second > first
+    # The replaced build keeps its rows (superseded) until the next build drops them.
+    ids, status = _kept(built)
+    assert ids == {first, second}
+    assert (status[first], status[second]) == ("superseded", "ready")
+    pd.testing.assert_frame_equal(indicator_values(built, "town"), town_first)
+    run_build(built, AS_OF, DEFAULT_RULES, workers=1)
+    third = current_build(built)["build_id"]
+    ids, status = _kept(built)
+    assert ids == {second, third}
+    assert [status[b] for b in (first, second, third)] == ["dropped", "superseded", "ready"]
     with built.connect() as conn:
-        ids = set(conn.execute(select(IndicatorValue.build_id).distinct()).scalars())
-        if built.dialect.name == "sqlite":
-            # the forked workers of the first build left the file sound
-            assert conn.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
-    assert ids == {second}
+        for table in (HealthIndex, BurdenRow, HotspotResult, SurveillanceAlert, RiskCell):
+            left = set(conn.execute(select(table.build_id).distinct()).scalars())
+            assert first not in left, table.__tablename__
+            if table in (HealthIndex, BurdenRow):
+                assert left == {second, third}, table.__tablename__
