@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, Select, select
 
+from geo.rules import DEFAULT_RULES
 from healthmap.store.results import (
     Build,
     BuildCurrent,
@@ -44,7 +45,19 @@ def current_build(engine: Engine) -> dict:
     if row is None:
         raise NoBuildError("no build yet: run `healthmap build`")
     summary = row.summary or {}
-    return {"build_id": row.build_id, "as_of": row.as_of, "periods": summary.get("periods", [])}
+    return {
+        "build_id": row.build_id,
+        "as_of": row.as_of,
+        "periods": summary.get("periods", []),
+        "suppression_k": build_k(summary),
+    }
+
+
+def build_k(summary: dict[str, Any]) -> int:
+    """The small-number threshold a build ran with (RULES.md's 10 for builds that predate
+    its record in the summary, which all ran with the default)."""
+    k = summary.get("suppression_k")
+    return int(k) if k is not None else DEFAULT_RULES.indicators.suppression_k
 
 
 def _period(engine: Engine, period: dt.date | None) -> dt.date:

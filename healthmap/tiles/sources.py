@@ -261,7 +261,7 @@ def build_info(ctx: TileContext) -> dict[str, Any]:
         try:
             return current_build(ctx.engine)
         except NoBuildError:
-            return {"build_id": None, "as_of": None, "periods": []}
+            return {"build_id": None, "as_of": None, "periods": [], "suppression_k": None}
 
     info: dict[str, Any] = ctx.cached("build", make=make)
     return info

@@ -13,9 +13,9 @@ Small numbers (RULES.md: a rate is never shown with its raw count below k people
 ``GET /api/v1/alerts`` and ``GET /api/v1/risk-cells``: an alert's relative risk is withheld
 when its observed count is below k; a risk cell's rate when it has fewer than k residents
 or 1 to k−1 recent cases. The tiles carry no counts of a risk cell at all (residents,
-recent cases): with them the rate could be worked out again. k is
-``rules.indicators.suppression_k`` of the environment's settings (what the service runs
-with).
+recent cases): with them the rate could be worked out again. k is the one the current
+build ran with (``rules.indicators.suppression_k`` then, recorded in its summary), as for
+every other output of the build.
 
 Both backends, same attributes: the Python encoder on SQLite from per-version caches, one
 ``ST_AsMVT`` statement on PostGIS (cells' hexagons sent as WKB, as for the other H3 layers).
@@ -25,7 +25,6 @@ A chronic-disease centre's tiles hold its township's cells and its town's EARS a
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,12 +61,10 @@ COUNT_BELOW_K = "count_below_k"
 DENOMINATOR_BELOW_K = "denominator_below_k"
 
 
-@functools.cache
-def suppression_k() -> int:
-    """``rules.indicators.suppression_k`` of the environment's settings (default 10)."""
-    from healthmap.settings import load_settings
-
-    return int(load_settings().rules.indicators.suppression_k)
+def suppression_k(ctx: TileContext) -> int:
+    """The small-number threshold the current build ran with (its summary records it)."""
+    k: int = build_info(ctx)["suppression_k"]
+    return k
 
 
 def alert_suppression(observed: float | None, k: int) -> str | None:
@@ -209,7 +206,7 @@ class AlertSource(_WarningSource):
 
     def _features(self, ctx: TileContext) -> _Features:
         def make() -> _Features:
-            k = suppression_k()
+            k = suppression_k(ctx)
             rows = self._alerts(ctx)
             towns = polygon_index(ctx, "town")
             town_pos = dict(zip(towns.ids, range(len(towns.ids)), strict=True))
@@ -265,7 +262,7 @@ class AlertSource(_WarningSource):
             return b""
         params: dict[str, Any] = {
             **_cell_params(cells),
-            "k": suppression_k(),
+            "k": suppression_k(ctx),
             "geo_level": "town",
             "towns": towns,
         }
@@ -326,7 +323,7 @@ class RiskSource(_WarningSource):
 
     def _features(self, ctx: TileContext) -> _Features:
         def make() -> _Features:
-            k = suppression_k()
+            k = suppression_k(ctx)
             t = RiskCell
             rows = _rows(
                 ctx.engine,
@@ -376,7 +373,7 @@ class RiskSource(_WarningSource):
         feats, under = self._under(ctx)
         if not len(under):
             return b""
-        params = {**_index_cell_params(feats.index, under), "k": suppression_k()}
+        params = {**_index_cell_params(feats.index, under), "k": suppression_k(ctx)}
         src = f"""
 risk_rows AS (
   SELECT r.*, CASE WHEN r.residents < :k THEN 'denominator_below_k'

@@ -16,8 +16,9 @@ Who (``docs/security.md``):
   and admin 403. Another team is 404, as unknown. Every read is audited with the resident
   ids.
 
-Small numbers (RULES.md: no rate with its raw count below k, ``rules.indicators.
-suppression_k``), applied here since the build stores the raw rows:
+Small numbers (RULES.md: no rate with its raw count below k — the k the current build ran
+with, ``rules.indicators.suppression_k`` then, as for the build's indicators), applied here
+since the build stores the raw rows:
 
 * an alert's **relative risk** is withheld (null, ``suppressed: true``,
   ``count_below_k``) when its observed count is below k. The observed and expected
@@ -54,7 +55,6 @@ from service.deps import (
     CareUser,
     EngineDep,
     SessionDep,
-    SettingsDep,
     release,
 )
 from service.errors import problem_doc
@@ -175,7 +175,6 @@ def _scan_alerts_in_town(engine: Engine, town: str) -> list[int]:
 def alerts(
     user: AggregateUser,
     engine: EngineDep,
-    settings: SettingsDep,
     day: Annotated[dt.date | None, Query(description="Only alerts of this day.")] = None,
     kind: Annotated[Literal["ears", "scan"] | None, Query(description="Only this kind.")] = None,
     method: Annotated[
@@ -193,7 +192,7 @@ def alerts(
     A chronic-disease centre gets its town's EARS alerts, the county's EARS alerts and the
     scan clusters with a cell in its township."""
     build = build_or_404(engine)
-    k = settings.rules.indicators.suppression_k
+    k = build["suppression_k"]
     t = SurveillanceAlert
     where: list[Any] = [t.build_id == _current()]
     for column, value in ((t.day, day), (t.kind, kind), (t.method, method)):
@@ -293,7 +292,6 @@ class RiskCellPage(_Out):
 def risk_cells(
     user: AggregateUser,
     engine: EngineDep,
-    settings: SettingsDep,
     at_risk: Annotated[bool | None, Query(description="Only cells at risk (or not).")] = None,
     limit: LimitQuery = 100,
     offset: OffsetQuery = 0,
@@ -302,7 +300,7 @@ def risk_cells(
     (with its counts, rate score and mobility share) for a cell with fewer than k
     residents or 1 to k−1 recent cases. A centre gets its township's cells."""
     build = build_or_404(engine)
-    k = settings.rules.indicators.suppression_k
+    k = build["suppression_k"]
     t = RiskCell
     where: list[Any] = [t.build_id == _current()]
     if at_risk is not None:
@@ -635,7 +633,6 @@ def vaccination_summary(
     user: AggregateUser,
     engine: EngineDep,
     session: SessionDep,
-    settings: SettingsDep,
 ) -> TargetSummary:
     """Households and people to vaccinate (and people by reason) per team, per town and
     for the county. Counts of 1 to k−1 are null and named in ``suppressed`` (with one more
@@ -643,7 +640,7 @@ def vaccination_summary(
     a team counts for the town of its village. A centre gets its town and its town's
     teams (no county row)."""
     build = build_or_404(engine)
-    k = settings.rules.indicators.suppression_k
+    k = build["suppression_k"]
     t = VaccinationTarget
     with engine.connect() as conn:
         rows = conn.execute(

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import mapbox_vector_tile
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select, update
 from svc_county import COUNTY, H3_A2, H3_CELLS, SECRET_NAME, SECRET_PHONE, TODAY, TOWN_A, TOWN_B
 from svc_helpers import assert_problem
 
+from healthmap.store.results import Build, BuildCurrent
+from healthmap.tiles import clear_caches
 from service.routes.surveillance import withheld
 
 Headers = dict[str, dict[str, str]]
@@ -179,3 +183,31 @@ def test_withheld_counts_cannot_be_had_by_subtraction() -> None:
     assert withheld({"a": 3, "b": 4, "c": 15}, 10, total_shown=True) == {"a", "b"}
     assert withheld({"a": 0, "b": 20}, 10, total_shown=True) == set()  # zero is no person
     assert withheld({"a": 3, "b": 0}, 10, total_shown=True) == {"a"}  # nothing else to hide
+
+
+def test_k_is_the_one_the_build_ran_with(api: TestClient, auth: Headers, engine: Engine) -> None:
+    # The build records k = 30 while the service's settings say 10: alert 1 (observed 25)
+    # loses its relative risk too, in the API and in the tiles alike.
+    with engine.begin() as conn:
+        build_id = conn.execute(select(BuildCurrent.build_id)).scalar_one()
+        summary = conn.execute(select(Build.summary).where(Build.build_id == build_id)).scalar()
+        conn.execute(
+            update(Build)
+            .where(Build.build_id == build_id)
+            .values(summary={**summary, "suppression_k": 30})
+        )
+    clear_caches()
+    page = get(api, auth, "bureau1", "/api/v1/alerts")
+    assert page["k"] == 30
+    first = next(a for a in page["items"] if a["alert_id"] == 1)
+    assert first["observed"] == 25 and first["relative_risk"] is None
+    assert first["suppression_reason"] == "count_below_k"
+    r = api.get("/tiles/alerts/10/849/399.mvt", headers=auth["bureau1"])
+    assert r.status_code == 200, r.text
+    cells = [
+        f["properties"]
+        for f in mapbox_vector_tile.decode(r.content)["alerts"]["features"]
+        if f["properties"]["alert_id"] == 1
+    ]
+    assert cells and all("relative_risk" not in p for p in cells)
+    assert all(p["suppression_reason"] == "count_below_k" for p in cells)
