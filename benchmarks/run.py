@@ -81,9 +81,29 @@ def write_section(name: str, body: str) -> None:
     REPORT.write_text(text)
 
 
+def cpu_check() -> float:
+    """Milliseconds a fixed single-core workload takes now (Python loop and a NumPy sort).
+
+    The VM's speed varies from hour to hour (the same build took 145 s and 228 s inside on
+    one day); this figure, taken before each step, says how fast the machine was then.
+    """
+    import numpy as np
+
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        np.sort(np.random.default_rng(0).random(1_000_000))
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000.0
+
+
 def header(title: str, scale: float) -> str:
     now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    return f"## {title}\n\nRun {now} on {machine()}; scale {scale}.\n"
+    return (
+        f"## {title}\n\nRun {now} on {machine()}; scale {scale}. CPU check before the "
+        f"step: {cpu_check():.0f} ms (a fixed single-core workload; lower is faster).\n"
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -208,9 +228,10 @@ def _build_phases(url: str, wall: float) -> str:
         f"{sum(periods):.0f} s in all (longest {max(periods, default=0):.0f} s); early warning "
         f"{t.get('compute surveillance', 0):.0f} s in one worker; indicator rows written by the "
         f"main process meanwhile, {sum(stores):.0f} s in all; burden {t.get('burden', 0):.0f} s, "
-        f"hotspots {t.get('hotspots', 0):.0f} s; inside the build {s.get('seconds', 0):.0f} s, "
-        f"the rest of the {wall:.0f} s (start-up, making the build current, deleting the "
-        f"superseded one) {wall - s.get('seconds', 0):.0f} s"
+        f"hotspots {t.get('hotspots', 0):.0f} s; the rows of the build before the one replaced "
+        f"dropped on a thread during the read, {t.get('drop superseded', 0):.0f} s; inside the "
+        f"build {s.get('seconds', 0):.0f} s, the rest of the {wall:.0f} s (start-up, making "
+        f"the build current) {wall - s.get('seconds', 0):.0f} s"
     )
 
 
