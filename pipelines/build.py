@@ -12,20 +12,20 @@ transaction then makes that build current. Readers join through ``build_current`
 never see half a build.
 
 The build it replaced is kept (``superseded``: to compare with, or to go back to) until
-the next build, which deletes its rows (``dropped``) while it reads the store — a core is
-idle then, and the delete is off the build's critical path.
+the next build, which deletes its rows (``dropped``) in a spawned process while it reads
+the store — a core is idle then, and the delete is off the build's critical path. The
+early warning, which needs no claims, is forked as soon as the other tables are read;
+the periods once the claims are read and reduced.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import multiprocessing as mp
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any
 
 import numpy as np
@@ -42,8 +42,8 @@ from geo.indicators import LEVELS, compute_indicators, prepare_claims
 from geo.rules import RulesConfig, age_on
 from geo.suppression import suppress
 from geo.weights import polygon_weights
-from healthmap.store.engine import analyze
-from healthmap.store.frames import read_frames
+from healthmap.store.engine import analyze, make_engine
+from healthmap.store.frames import read_frames_in_two
 from healthmap.store.results import (
     Build,
     BuildCurrent,
@@ -207,37 +207,65 @@ def _compute_in_worker(job: dt.date | str, as_of: dt.date) -> tuple[Any, float]:
     return result, time.perf_counter() - started
 
 
-def _computed_jobs(
-    jobs: list[dt.date | str],
-    as_of: dt.date,
-    frames: dict[str, Any],
-    rules: RulesConfig,
-    workers: int | None,
-) -> Iterator[tuple[dt.date | str, Any, float]]:
-    """Each job's result as it is computed: ``(job, result, seconds)``.
+class _Jobs:
+    """Jobs computed in forked worker processes, each batch forked with its own frames.
 
-    Periods and the early warning are independent, so forked worker processes compute them
-    (the frames are shared copy-on-write) while this process writes finished ones to the
-    store. Jobs are submitted in the given order: the longest first keeps both cores busy.
+    Periods and the early warning are independent, so worker processes compute them (the
+    frames are shared copy-on-write) while this process writes finished ones to the store.
+    A batch's processes are forked when it is submitted: the early warning, which needs no
+    claims, starts while this process is still reading and reducing them. With one worker
+    (or no ``fork``) the jobs are computed here, in order, by :meth:`completed`.
     """
-    n = workers or min(4, os.cpu_count() or 1)
-    if n <= 1 or len(jobs) <= 1 or "fork" not in mp.get_all_start_methods():
-        for job in jobs:
-            started = time.perf_counter()
-            result = _compute_job(job, as_of, frames, rules)
-            yield job, result, time.perf_counter() - started
-        return
-    context = mp.get_context("fork")
-    with ProcessPoolExecutor(
-        max_workers=min(n, len(jobs)),
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(frames, rules),
-    ) as pool:
-        futures = {pool.submit(_compute_in_worker, job, as_of): job for job in jobs}
-        for future in as_completed(futures):
+
+    def __init__(self, as_of: dt.date, rules: RulesConfig, workers: int | None) -> None:
+        self.as_of, self.rules = as_of, rules
+        self.n = workers or min(4, os.cpu_count() or 1)
+        self.inline = self.n <= 1 or "fork" not in mp.get_all_start_methods()
+        self._pools: list[ProcessPoolExecutor] = []
+        self._futures: dict[Future[tuple[Any, float]], dt.date | str] = {}
+        self._batches: list[tuple[list[dt.date | str], dict[str, Any]]] = []
+
+    def submit(
+        self, jobs: list[dt.date | str], frames: dict[str, Any], processes: int | None = None
+    ) -> None:
+        """Start ``jobs`` on ``frames`` (in ``processes`` forked processes, at most n)."""
+        if self.inline:
+            self._batches.append((jobs, frames))
+            return
+        pool = ProcessPoolExecutor(
+            max_workers=min(processes or self.n, self.n, len(jobs)),
+            mp_context=mp.get_context("fork"),
+            initializer=_init_worker,
+            initargs=(frames, self.rules),
+        )
+        self._pools.append(pool)
+        for job in jobs:  # a fork context forks every worker at the first submit
+            self._futures[pool.submit(_compute_in_worker, job, self.as_of)] = job
+
+    def completed(self) -> Iterator[tuple[dt.date | str, Any, float]]:
+        """Each job's ``(job, result, seconds)`` as it is done."""
+        for jobs, frames in self._batches:
+            for job in jobs:
+                started = time.perf_counter()
+                result = _compute_job(job, self.as_of, frames, self.rules)
+                yield job, result, time.perf_counter() - started
+        for future in as_completed(self._futures):
             result, seconds = future.result()
-            yield futures[future], result, seconds
+            yield self._futures[future], result, seconds
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.shutdown(cancel_futures=True)
+
+
+def _drop_in_process(url: str, keep: set[int | None]) -> tuple[list[int], float]:
+    """:func:`drop_superseded_builds` on a store of its own (a spawned process's)."""
+    started = time.perf_counter()
+    engine = make_engine(url)
+    try:
+        return drop_superseded_builds(engine, keep), time.perf_counter() - started
+    finally:
+        engine.dispose()
 
 
 def run_build(
@@ -275,25 +303,30 @@ def run_build(
         session.add(build)
         session.commit()
         build_id = build.build_id
+    jobs = _Jobs(as_of, rules, workers)
+    # The superseded build's rows are deleted by a spawned process (a store connection of
+    # its own, nothing inherited) while this one reads: a core is idle then.
+    dropper = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
     try:
         t0 = time.perf_counter()
         keep = {build_id, current_build_id(engine)}
-        with _in_background(drop_superseded_builds, engine, keep) as dropping:
-            frames = prepare_frames(read_frames(engine), rules)
-            grid_shapes = grid_shapes_of(engine)
+        url = engine.url.render_as_string(hide_password=False)
+        dropping = dropper.submit(_drop_in_process, url, keep)
+        first, read_claims = read_frames_in_two(engine, later=("claims",))
+        # No open connection may cross a fork (SQLite files get corrupted when a child
+        # closes an inherited handle): the pool is emptied before each batch of workers.
+        engine.dispose()
+        jobs.submit([SURVEILLANCE], first, processes=1)  # needs no claims: starts now
+        frames = prepare_frames({**first, **read_claims()}, rules)
+        grid_shapes = grid_shapes_of(engine)
         timings["read"] = time.perf_counter() - t0
-        timings["drop superseded"] = dropping.seconds
         periods = build_periods(as_of, months)
         steps = len(periods) + 3
         counts = {"indicator_values": 0, "health_index": 0, "burden": 0, "hotspot_results": 0}
         values_at_d = None
-        # No open connection may cross a fork (SQLite files get corrupted when a child
-        # closes an inherited handle): the pool is emptied before workers start.
         engine.dispose()
-        jobs: list[dt.date | str] = [SURVEILLANCE, *periods]
-        for i, (job, result, seconds) in enumerate(
-            _computed_jobs(jobs, as_of, frames, rules, workers)
-        ):
+        jobs.submit(list(periods), frames)
+        for i, (job, result, seconds) in enumerate(jobs.completed()):
             tick(f"computed {job}", i + 1, steps)
             timings[f"compute {job}"] = seconds
             t0 = time.perf_counter()
@@ -306,7 +339,8 @@ def run_build(
                 counts["indicator_values"] += _store_indicators(engine, build_id, job, shown)
                 counts["health_index"] += _store_index(engine, build_id, job, index)
             timings[f"store {job}"] = time.perf_counter() - t0
-        tick("burden", len(jobs), steps)
+        jobs.close()
+        tick("burden", steps - 2, steps)
         t0 = time.perf_counter()
         burden = disease_burden(
             as_of,
@@ -317,19 +351,23 @@ def run_build(
         )
         counts["burden"] = _store_burden(engine, build_id, burden)
         timings["burden"] = time.perf_counter() - t0
-        tick("hotspots", len(jobs) + 1, steps)
+        tick("hotspots", steps - 1, steps)
         t0 = time.perf_counter()
         assert values_at_d is not None  # D is always the first period
         hot = compute_hotspots(as_of, values_at_d, frames["residents"], grid_shapes, rules)
         counts["hotspot_results"] = _store_hotspots(engine, build_id, hot)
         timings["hotspots"] = time.perf_counter() - t0
+        _, timings["drop superseded"] = dropping.result()
         tick("done", steps, steps)
     except BaseException:
+        jobs.close()
+        dropper.shutdown(wait=True)
         with Session(engine) as session:
             session.execute(update(Build).where(Build.build_id == build_id).values(status="failed"))
             _delete_build_rows(session, build_id)
             session.commit()
         raise
+    dropper.shutdown(wait=True)
     summary = {
         "build_id": build_id,
         "as_of": as_of.isoformat(),
@@ -461,40 +499,6 @@ def drop_superseded_builds(engine: Engine, keep: set[int | None]) -> list[int]:
                 update(Build).where(Build.build_id == build_id).values(status="dropped")
             )
     return old
-
-
-class _Background:
-    """A function running on a thread; its error, if any, is raised by :func:`_in_background`."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.seconds = 0.0
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
-
-    def _run(self, fn: Callable[..., Any], *args: Any) -> None:
-        started = time.perf_counter()
-        try:
-            fn(*args)
-        except BaseException as exc:  # re-raised in the calling thread
-            self.error = exc
-        self.seconds = time.perf_counter() - started
-
-
-@contextlib.contextmanager
-def _in_background(fn: Callable[..., Any], *args: Any) -> Iterator[_Background]:
-    """Run ``fn(*args)`` on a thread for the ``with`` block; wait for it at the end.
-
-    The thread's store work is over when the block ends: no connection of it may be open
-    when the workers are forked.
-    """
-    job = _Background(fn, *args)
-    job.thread.start()
-    try:
-        yield job
-    finally:
-        job.thread.join()
-    if job.error is not None:
-        raise job.error
 
 
 def _delete_build_rows(session: Session, build_id: int) -> None:

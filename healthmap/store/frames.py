@@ -9,7 +9,7 @@ fetching for millions of claims); SQLite with plain cursor fetches.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -255,8 +255,38 @@ def read_frames(engine: Engine, tables: Iterable[str] | None = None) -> dict[str
     driver while this process reads the other tables (:mod:`healthmap.store.sqlite_arrow`);
     without the driver, or for an in-memory database, everything is read here.
     """
+    first, rest = read_frames_in_two(engine, tables, later=())
+    return {**first, **rest()}
+
+
+def read_frames_in_two(
+    engine: Engine, tables: Iterable[str] | None = None, *, later: Iterable[str] = ("claims",)
+) -> tuple[dict[str, pd.DataFrame], Callable[[], dict[str, pd.DataFrame]]]:
+    """The frames of ``tables`` but ``later`` now, and a function that returns ``later``'s.
+
+    A caller can start work that does not need ``later`` (the build's early warning needs
+    no claims) before those are read. On SQLite the tables of ``later`` read by a child
+    process (``claims``) are being read from the start; the others of ``later`` are read
+    when the function is called. No connection of ``engine`` stays checked out between
+    the two steps.
+
+    Parameters
+    ----------
+    engine : Engine
+        The store.
+    tables : iterable of str, optional
+        Default: every table of :data:`FRAME_COLUMNS` the store has.
+    later : iterable of str
+        Tables returned by the second step.
+
+    Returns
+    -------
+    (dict, callable)
+        The frames read now, by name; a function returning the others (call it once).
+    """
     present = set(inspect(engine).get_table_names())
     names = [t for t in (tables or FRAME_COLUMNS) if t in present]
+    deferred = [t for t in names if t in set(later)]
     pending = {}
     db = engine.url.database
     if not is_postgres(engine) and db and db != ":memory:" and sqlite_arrow.available():
@@ -265,11 +295,33 @@ def read_frames(engine: Engine, tables: Iterable[str] | None = None) -> dict[str
             for t in names
             if t in OUT_OF_PROCESS
         }
-    try:
-        frames = {t: read_frame(engine, t) for t in names if t not in pending}
-        for table, job in pending.items():
-            frames[table] = _canonical(job.result().to_pandas(), table)
-    finally:
+
+    def cancel() -> None:
         for job in pending.values():
             job.cancel()
-    return {t: frames[t] for t in names}
+
+    try:
+        first = {t: read_frame(engine, t) for t in names if t not in pending and t not in deferred}
+        for table in [t for t in pending if t not in deferred]:
+            first[table] = _canonical(pending[table].result().to_pandas(), table)
+    except BaseException:
+        cancel()
+        raise
+
+    def rest() -> dict[str, pd.DataFrame]:
+        try:
+            out = {}
+            for table in deferred:
+                job = pending.get(table)
+                out[table] = (
+                    _canonical(job.result().to_pandas(), table)
+                    if job is not None
+                    else read_frame(engine, table)
+                )
+            return out
+        finally:
+            cancel()
+
+    if not deferred:
+        cancel()
+    return {t: first[t] for t in names if t in first}, rest

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 
 from healthmap.store import sqlite_arrow
 from healthmap.store.engine import make_engine, migrate
-from healthmap.store.frames import read_frame, read_frames
+from healthmap.store.frames import read_frame, read_frames, read_frames_in_two
 from healthmap.store.models import Claim
 
 pytestmark = pytest.mark.skipif(
@@ -65,3 +66,30 @@ def test_a_failing_child_names_its_error(tmp_path: Path) -> None:
     job = sqlite_arrow.PendingTable(str(tmp_path / "missing.db"), "claims", ["claim_id"])
     with pytest.raises(RuntimeError):
         job.result()
+
+
+def test_frames_in_two_steps_equal_one_read(store: Engine) -> None:
+    # Both backends: the claims come second (a child process reads them meanwhile on SQLite).
+    with store.begin() as conn:
+        conn.execute(
+            insert(Claim),
+            [
+                {
+                    "claim_id": f"C{i}",
+                    "resident_id": f"R{i % 3}",
+                    "visit_date": dt.date(2026, 1, 1) + dt.timedelta(days=i),
+                    "in_county": bool(i % 2),
+                    "visit_type": "outpatient",
+                    "icd10": "E11",
+                    "fund_paid": float(i),
+                }
+                for i in range(40)
+            ],
+        )
+    whole = read_frames(store, ["claims", "areas", "residents"])
+    first, rest = read_frames_in_two(store, ["claims", "areas", "residents"], later=["claims"])
+    assert list(first) == ["areas", "residents"]
+    second = rest()
+    assert list(second) == ["claims"] and len(second["claims"]) == 40
+    for name, frame in {**first, **second}.items():
+        pd.testing.assert_frame_equal(frame, whole[name])
