@@ -70,7 +70,9 @@ def ensure_team_visible(user: Principal, session: Session, team_id: str) -> None
         # Decided on the id alone: a doctor learns nothing about other teams, not even
         # whether they exist.
         ensure_in_scope(user, team_id=team_id)
-        if session.get(Team, team_id) is None:
+        teams = Team.__table__.c
+        known = select(teams.team_id).where(teams.team_id == team_id)
+        if session.connection().execute(known).first() is None:
             raise NotFound()
         return
     ensure_in_scope(user, town_code=team_town(session, team_id))
