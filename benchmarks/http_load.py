@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import math
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -224,7 +225,10 @@ async def _load(
     clients: int,
     seconds: float,
     max_requests: int,
+    pace: float = 0.0,
 ) -> Result:
+    """Drive one endpoint; ``pace`` > 0: each client starts a request every ``pace`` seconds
+    (from a random offset; at once if the last answer took longer), else back to back."""
     url = httpx.URL(base)
     host, port = str(url.host), int(url.port or 80)
     request = request_bytes(host, port, path, headers)
@@ -233,10 +237,14 @@ async def _load(
     started = time.perf_counter()
     deadline = started + seconds
 
-    async def worker() -> None:
+    async def worker(offset: float) -> None:
         conn = Connection(host, port)
+        due = started + offset
         try:
             while time.perf_counter() < deadline and budget[0] > 0:
+                if pace:
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                    due += pace
                 budget[0] -= 1
                 t0 = time.perf_counter()
                 try:
@@ -252,12 +260,15 @@ async def _load(
         finally:
             await conn.close()
 
-    await asyncio.gather(*(worker() for _ in range(clients)))
+    rng = random.Random(0)
+    await asyncio.gather(*(worker(rng.uniform(0, pace)) for _ in range(clients)))
     result.seconds = time.perf_counter() - started
     return result
 
 
-async def _drive(base: str, clients: int, seconds: float, max_requests: int) -> list[Result]:
+async def _drive(
+    base: str, clients: int, seconds: float, max_requests: int, pace: float = 0.0
+) -> list[Result]:
     async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT) as client:
         targets = await _targets(client)
         firsts = []
@@ -271,25 +282,36 @@ async def _drive(base: str, clients: int, seconds: float, max_requests: int) -> 
         # process has computed what it caches (steady state; the first request's time is
         # reported on its own).
         await _load(base, label, path, headers, clients, TIMEOUT, clients)
-        result = await _load(base, label, path, headers, clients, seconds, max_requests)
+        result = await _load(base, label, path, headers, clients, seconds, max_requests, pace)
         result.first_ms = first
         results.append(result)
     return results
 
 
 def report(
-    results: list[Result], store_url: str, clients: int, seconds: float, workers: int = 1
+    results: list[Result],
+    store_url: str,
+    clients: int,
+    seconds: float,
+    workers: int = 1,
+    pace: float = 0.0,
 ) -> str:
     """The markdown section."""
     store = make_url(store_url)
     procs = "one uvicorn worker" if workers == 1 else f"{workers} uvicorn workers"
+    mode = (
+        f"each sending a request every {pace:g} s (a user's pace; the next one at once if "
+        "an answer took longer)"
+        if pace
+        else "each sending its next request as soon as the last is answered (saturation)"
+    )
     lines = [
         "## HTTP load",
         "",
         f"`healthmap serve` ({procs}) on the loopback, store "
         f"`{store.get_backend_name()}`, {clients} concurrent clients (one keep-alive HTTP/1.1"
-        f" connection each, one asyncio loop), up to {seconds:.0f} s per endpoint; latency is"
-        " per request, client side.",
+        f" connection each, one asyncio loop) {mode}, up to {seconds:.0f} s per endpoint;"
+        " latency is per request, client side.",
         "",
         "| endpoint | requests | req/s | p50 ms | p99 ms | errors | first request ms |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -303,12 +325,17 @@ def report(
     mean = [statistics.fmean(r.latencies_ms) for r in results if r.latencies_ms]
     if mean:
         lines += ["", f"Mean latency over the three: {statistics.fmean(mean):.1f} ms."]
+    if not pace:
+        lines += [
+            "",
+            f"Each client sends its next request when the last one is answered, so the mean "
+            f"latency is about {clients} / (requests per second): p99 under 50 ms needs more "
+            f"than {clients * 20:,} requests per second.",
+        ]
     lines += [
         "",
-        f"Each client sends its next request when the last one is answered, so the mean "
-        f"latency is about {clients} / (requests per second): p99 under 50 ms needs more than "
-        f"{clients * 20:,} requests per second. The first request of an endpoint after start "
-        f"computes what is then cached (a team's list: until the next write to the store).",
+        "The first request of an endpoint after start computes what is then cached (a "
+        "team's list: until the next write to the store).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -320,6 +347,7 @@ def run_http_bench(
     seconds: float = SECONDS,
     max_requests: int = MAX_REQUESTS,
     workers: int = WORKERS,
+    pace: float = 0.0,
 ) -> str:
     """Serve ``store_url``, load three endpoints, return a markdown section of the results.
 
@@ -335,6 +363,9 @@ def run_http_bench(
         Most requests per endpoint.
     workers : int
         uvicorn worker processes of the server.
+    pace : float
+        0: every client sends back to back (closed loop, saturation); else each client
+        starts a request every ``pace`` seconds.
 
     Returns
     -------
@@ -346,10 +377,10 @@ def run_http_bench(
     proc = start_server(store_url, port, workers)
     try:
         wait_ready(base, proc)
-        results = asyncio.run(_drive(base, clients, seconds, max_requests))
+        results = asyncio.run(_drive(base, clients, seconds, max_requests, pace))
     finally:
         stop_server(proc)
-    return report(results, store_url, clients, seconds, workers)
+    return report(results, store_url, clients, seconds, workers, pace)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -359,6 +390,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=SECONDS)
     parser.add_argument("--max-requests", type=int, default=MAX_REQUESTS)
     parser.add_argument("--workers", type=int, default=WORKERS)
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=0.0,
+        help="Seconds between a client's requests (0: back to back).",
+    )
     args = parser.parse_args(argv)
     text: Any = run_http_bench(
         args.db,
@@ -366,6 +403,7 @@ def main(argv: list[str] | None = None) -> None:
         seconds=args.seconds,
         max_requests=args.max_requests,
         workers=args.workers,
+        pace=args.pace,
     )
     sys.stdout.write(text)
 

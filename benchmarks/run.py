@@ -229,9 +229,9 @@ def _build_phases(url: str, wall: float) -> str:
         f"{t.get('compute surveillance', 0):.0f} s in one worker; indicator rows written by the "
         f"main process meanwhile, {sum(stores):.0f} s in all; burden {t.get('burden', 0):.0f} s, "
         f"hotspots {t.get('hotspots', 0):.0f} s; the rows of the build before the one replaced "
-        f"dropped on a thread during the read, {t.get('drop superseded', 0):.0f} s; inside the "
-        f"build {s.get('seconds', 0):.0f} s, the rest of the {wall:.0f} s (start-up, making "
-        f"the build current) {wall - s.get('seconds', 0):.0f} s"
+        f"dropped by another process meanwhile, {t.get('drop superseded', 0):.0f} s; inside "
+        f"the build {s.get('seconds', 0):.0f} s, the rest of the {wall:.0f} s (start-up, "
+        f"making the build current) {wall - s.get('seconds', 0):.0f} s"
     )
 
 
@@ -316,12 +316,14 @@ def bench_http(scale: float) -> None:
         "Target: p99 < 50 ms and no errors.",
     ]
     for name, url in stores():
-        before = load_average()
-        text = run_http_bench(url).replace("## HTTP load\n", "")
-        parts.append(
-            f"### {name}\n\n{text}\nLoad average (1 min) of the machine before/after this "
-            f"store's run: {before} / {load_average()} (client and server share its cores)."
-        )
+        for pace, what in ((0.0, "saturation"), (1.0, "one request per client per second")):
+            before = load_average()
+            seconds = 10.0 if not pace else 20.0
+            text = run_http_bench(url, pace=pace, seconds=seconds).replace("## HTTP load\n", "")
+            parts.append(
+                f"### {name}, {what}\n\n{text}\nLoad average (1 min) of the machine "
+                f"before/after: {before} / {load_average()} (client and server share its cores)."
+            )
     write_section("http", "\n".join(parts))
 
 
