@@ -44,6 +44,7 @@ from geo.suppression import suppress
 from geo.weights import polygon_weights
 from healthmap.store.engine import analyze, make_engine
 from healthmap.store.frames import read_frames_in_two
+from healthmap.store.partitions import add_build_partition, drop_build_indicators
 from healthmap.store.results import (
     Build,
     BuildCurrent,
@@ -303,6 +304,7 @@ def run_build(
         session.add(build)
         session.commit()
         build_id = build.build_id
+    add_build_partition(engine, build_id)
     jobs = _Jobs(as_of, rules, workers)
     # The superseded build's rows are deleted by a spawned process (a store connection of
     # its own, nothing inherited) while this one reads: a core is idle then.
@@ -362,6 +364,7 @@ def run_build(
     except BaseException:
         jobs.close()
         dropper.shutdown(wait=True)
+        drop_build_indicators(engine, build_id)
         with Session(engine) as session:
             session.execute(update(Build).where(Build.build_id == build_id).values(status="failed"))
             _delete_build_rows(session, build_id)
@@ -459,12 +462,24 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+#: A build still ``building`` this long after it started is taken for dead.
+STALE_BUILD = dt.timedelta(hours=6)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
 def drop_superseded_builds(engine: Engine, keep: set[int | None]) -> list[int]:
     """Delete the rows of the ``superseded`` builds not in ``keep``; mark them ``dropped``.
 
-    One transaction per period of ``indicator_values`` (a key range each, migration 0009)
-    and one for the rest of a build, so that the service's writes (a visit recorded, an
-    audit record) wait seconds for the store, not the whole delete.
+    A build still ``building`` after :data:`STALE_BUILD` was killed (a failing build
+    deletes its own rows): its rows go too.
+
+    The indicator rows go first (:func:`healthmap.store.partitions.drop_build_indicators`:
+    a partition dropped on PostgreSQL, a key range per period deleted on SQLite), then the
+    rest of the build in one transaction.
 
     Parameters
     ----------
@@ -478,21 +493,21 @@ def drop_superseded_builds(engine: Engine, keep: set[int | None]) -> list[int]:
     list of int
         The builds dropped.
     """
+    stale = _now() - STALE_BUILD
     with Session(engine) as session:
-        old = [
-            b
-            for b in session.scalars(select(Build.build_id).where(Build.status == "superseded"))
-            if b not in keep
-        ]
+        rows = session.execute(
+            select(Build.build_id, Build.status, Build.started_at).where(
+                Build.status.in_(("superseded", "building"))
+            )
+        ).all()
+    old = [
+        b
+        for b, status, started in rows
+        if b not in keep
+        and (status == "superseded" or _aware(started) < stale)  # a build killed mid-way
+    ]
     for build_id in old:
-        with Session(engine) as session:
-            periods = session.scalars(
-                select(IndicatorValue.period).where(IndicatorValue.build_id == build_id).distinct()
-            ).all()
-        for period in periods:
-            with Session(engine) as session, session.begin():
-                t = IndicatorValue
-                session.execute(delete(t).where(t.build_id == build_id, t.period == period))
+        drop_build_indicators(engine, build_id)
         with Session(engine) as session, session.begin():
             _delete_build_rows(session, build_id)
             session.execute(

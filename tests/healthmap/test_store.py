@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from healthmap.store.engine import alembic_config, is_postgres, migrate, normalise_url
 from healthmap.store.models import CONTRACT_TABLES, TABLES, Area, Resident
+from healthmap.store.partitions import add_build_partition, drop_build_indicators
 
 
 def test_every_contract_table_exists(store: Engine) -> None:
@@ -124,3 +125,41 @@ def test_indicator_values_keyed_by_period_and_migration_keeps_rows(store: Engine
     after = _indicator_rows(store)
     assert len(after) == 3 and after == before
     assert [r[6] for r in after] == [0.3, 0.4, 0.0]
+
+
+def test_a_build_partition_is_dropped_with_its_rows_only(store: Engine) -> None:
+    def add(build_id: int, period: str, unit: str) -> None:
+        with store.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO indicator_values (build_id, period, level, unit_id, indicator,"
+                    " numerator, denominator, value, suppressed) VALUES"
+                    " (:b, :p, 'town', :u, 'signing_rate', 5, 10, 0.5, false)"
+                ),
+                {"b": build_id, "p": dt.date.fromisoformat(period), "u": unit},
+            )
+
+    for build_id in (5, 6):
+        add_build_partition(store, build_id)
+        for period in ("2026-10-31", "2026-11-15"):
+            for unit in ("370783001000", "370783002000"):
+                add(build_id, period, unit)
+    add(7, "2026-11-15", "370783001000")  # no partition of its own: the default one
+    if is_postgres(store):
+        with store.connect() as conn:
+            where = conn.execute(
+                text("SELECT tableoid::regclass::text, count(*) FROM indicator_values GROUP BY 1")
+            ).all()
+        assert dict(where) == {
+            "indicator_values_b5": 4,
+            "indicator_values_b6": 4,
+            "indicator_values_default": 1,
+        }
+    drop_build_indicators(store, 5)
+    drop_build_indicators(store, 7)
+    with store.connect() as conn:
+        left = conn.execute(
+            text("SELECT build_id, count(*) FROM indicator_values GROUP BY 1 ORDER BY 1")
+        ).all()
+    assert [tuple(r) for r in left] == [(6, 4)]
+    assert "indicator_values_b5" not in inspect(store).get_table_names()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy.orm import Session
 from tests_support import fresh_database_url
 
 from geo.indicators import INDICATORS, LEVELS
@@ -32,7 +33,13 @@ from healthmap.store.results import (
     SurveillanceAlert,
 )
 from pipelines import build as build_module
-from pipelines.build import build_periods, compute_period, prepare_frames, run_build
+from pipelines.build import (
+    build_periods,
+    compute_period,
+    drop_superseded_builds,
+    prepare_frames,
+    run_build,
+)
 from pipelines.ingest import ingest_delivery
 from pipelines.sample import generate_county
 
@@ -165,3 +172,36 @@ def test_a_rebuild_replaces_the_previous_one(built: Engine) -> None:
             assert first not in left, table.__tablename__
             if table in (HealthIndex, BurdenRow):
                 assert left == {second, third}, table.__tablename__
+
+
+def test_a_killed_build_is_dropped_once_stale(built: Engine) -> None:
+    now = dt.datetime.now(dt.UTC)
+    current = current_build(built)["build_id"]
+    ids = {}
+    with Session(built) as session:
+        for name, started in (("killed", now - dt.timedelta(hours=7)), ("running", now)):
+            build = Build(as_of=AS_OF, started_at=started, status="building")
+            session.add(build)
+            session.flush()
+            ids[name] = build.build_id
+            session.add(
+                IndicatorValue(
+                    build_id=build.build_id,
+                    period=AS_OF,
+                    level="county",
+                    unit_id="370783",
+                    indicator="signing_rate",
+                    suppressed=False,
+                )
+            )
+        session.commit()
+    superseded = sorted(b for b, s in _kept(built)[1].items() if s == "superseded")
+    assert sorted(drop_superseded_builds(built, {current})) == sorted([*superseded, ids["killed"]])
+    ids_left, status = _kept(built)
+    assert ids["killed"] not in ids_left and status[ids["killed"]] == "dropped"
+    assert ids["running"] in ids_left and status[ids["running"]] == "building"
+    with Session(built) as session:  # leave the store as the other tests expect it
+        session.execute(delete(IndicatorValue).where(IndicatorValue.build_id == ids["running"]))
+        running = Build.build_id == ids["running"]
+        session.execute(update(Build).where(running).values(status="failed"))
+        session.commit()
