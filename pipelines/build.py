@@ -51,7 +51,6 @@ from healthmap.store.results import (
     BurdenRow,
     HealthIndex,
     HotspotResult,
-    IndicatorValue,
 )
 from healthmap.store.shapes import grid_shapes as grid_shapes_of
 from pipelines.load import insert
@@ -517,7 +516,8 @@ def drop_superseded_builds(engine: Engine, keep: set[int | None]) -> list[int]:
 
 
 def _delete_build_rows(session: Session, build_id: int) -> None:
-    for table in (IndicatorValue, HealthIndex, BurdenRow, HotspotResult):
+    """A build's rows but its indicator values (``drop_build_indicators`` removes those)."""
+    for table in (HealthIndex, BurdenRow, HotspotResult):
         session.execute(delete(table).where(table.build_id == build_id))
     delete_surveillance_rows(session, build_id)
 
