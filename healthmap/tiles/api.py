@@ -77,6 +77,28 @@ def _county_bounds(engine: Engine, version: tuple[str, ...]) -> Bounds | None:
     return bounds[0]
 
 
+def town_bounds(engine: Engine, town: str) -> Bounds | None:
+    """A township's extent (west, south, east, north) in degrees; None when it has no polygon.
+
+    What a chronic-disease centre's map opens on: its tiles hold only its township.
+    """
+
+    def make() -> tuple[Bounds | None]:
+        with engine.connect() as conn:
+            geom = conn.execute(
+                select(Area.geom).where(Area.level == "town", Area.area_code == town)
+            ).scalar()
+        if not geom:
+            return (None,)
+        west, south, east, north = shapely.bounds(geom)
+        return ((float(west), float(south), float(east), float(north)),)
+
+    bounds: tuple[Bounds | None] = DATA.get_or_make(
+        (data_version(engine), "town_bounds", town), make
+    )
+    return bounds[0]
+
+
 def _extent(bounds: Bounds | None) -> Bounds | None:
     """The county's extent grown by ``COUNTY_MARGIN``: no unit with data lies beyond."""
     if bounds is None:
@@ -304,8 +326,14 @@ def tilejson(
     }
 
 
-def layer_tilejson(engine: Engine, layer: str, base_url: str, **query: Any) -> dict[str, Any]:
-    """:func:`tilejson` with the bounds and the built indicators read from the store."""
+def layer_tilejson(
+    engine: Engine, layer: str, base_url: str, town: str | None = None, **query: Any
+) -> dict[str, Any]:
+    """:func:`tilejson` with the bounds and the built indicators read from the store.
+
+    ``town`` (a chronic-disease centre's scope): the township's bounds, not the county's,
+    where the township has a polygon.
+    """
     spec = get_layer(layer)
     assert spec.source is not None
     period = normalise_params(spec, query).get("period") if "period" in spec.params else None
@@ -315,6 +343,5 @@ def layer_tilejson(engine: Engine, layer: str, base_url: str, **query: Any) -> d
         ctx = TileContext(engine, spec, 0, 0, 0, {}, version)
         if build_info(ctx)["build_id"] is not None:
             indicators = spec.source.indicators(engine, period)
-    return tilejson(
-        layer, base_url, bounds=county_bounds(engine), indicators=indicators, query=query
-    )
+    bounds = (town_bounds(engine, town) if town is not None else None) or county_bounds(engine)
+    return tilejson(layer, base_url, bounds=bounds, indicators=indicators, query=query)

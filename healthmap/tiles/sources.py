@@ -961,8 +961,26 @@ class HotspotSource(LayerSource):
             found.update(built_indicators(ctx, "hotspot_results", level))
         return sorted(found)
 
+    def index(self, ctx: TileContext, level: str) -> UnitIndex:
+        """The level's units: grids, or the H3 cells the current build scored (cached).
+
+        A build scores a few thousand res-8 cells, so the whole level is read once per data
+        version, as for grids, and each tile is a lookup in memory: reading a dense tile's
+        rows per request (one feature per cell and indicator) was what made cold tiles slow.
+        """
+        if not level.startswith("h3:"):
+            return polygon_index(ctx, level)
+
+        def make() -> UnitIndex:
+            t = HotspotResult
+            stmt = select(t.unit_id).where(t.build_id == _current(), t.level == level).distinct()
+            return h3_index(r[0] for r in _rows(ctx.engine, stmt))
+
+        index: UnitIndex = ctx.cached("hot_cells", level, make=make)
+        return index
+
     def table(self, ctx: TileContext, level: str, indicator: str | None) -> AttrTable:
-        """Grids: one row per unit and indicator, ordered by unit then indicator (cached)."""
+        """One row per unit and indicator, ordered by unit then indicator (cached)."""
 
         def make() -> AttrTable:
             t = HotspotResult
@@ -971,7 +989,7 @@ class HotspotSource(LayerSource):
                 stmt = stmt.where(t.indicator == indicator)
             frame = _frame(ctx.engine, stmt, _HOT_COLS)
             frame, columns = _hotspot_columns(frame, level)
-            index = polygon_index(ctx, level)
+            index = self.index(ctx, level)
             return AttrTable(index.positions(frame["unit_id"].tolist()), columns)
 
         table: AttrTable = ctx.cached("hot_table", level, indicator, make=make)
@@ -994,43 +1012,17 @@ class HotspotSource(LayerSource):
             t.suppression_reason,
         ]
 
-    def cell_rows(self, ctx: TileContext, level: str, indicator: str | None) -> FeatureBatch:
-        """The tile's H3 cells, one feature per cell and indicator (SQLite, per tile)."""
-        cells = tile_cells(ctx, _h3_res(level))
-        if not cells:
-            return _EMPTY
-        names = [indicator] if indicator is not None else self._names(ctx, level)
-        build_id = build_info(ctx)["build_id"]
-        # Primary key (build_id, indicator, level, unit_id): one probe per indicator and cell.
-        sql = (
-            "SELECT unit_id, indicator, hotspot_class, z, p, q, p_sim, smoothed_rate, rate,"
-            " suppressed, suppression_reason FROM hotspot_results"
-            " WHERE build_id = ? AND indicator IN (SELECT value FROM json_each(?))"
-            " AND level = ? AND unit_id IN (SELECT value FROM json_each(?))"
-        )
-        params = [build_id, json.dumps(names), level, json.dumps(cells)]
-        frame = _frame(ctx.engine, sql, _HOT_COLS, params, _HOT_TYPES)
-        if not len(frame):
-            return _EMPTY
-        frame, columns = _hotspot_columns(frame, level)
-        units = frame["unit_id"].to_numpy(dtype=object)
-        distinct, at = np.unique(units, return_inverse=True)
-        geoms = to_mercator(h3_polygons(distinct.tolist()))
-        return FeatureBatch(geoms[at], columns)
-
     def batch(self, ctx: TileContext) -> FeatureBatch:
         setup = self._setup(ctx)
         if setup is None:
             return _EMPTY
         level, indicator = setup
-        if level.startswith("h3:"):
-            return self.cell_rows(ctx, level, indicator)
-        index = polygon_index(ctx, level)
+        index = self.index(ctx, level)
         keep = None
         if ctx.town is not None:
             town = ctx.town
             keep = ctx.cached(
-                "town_keep", level, town, make=lambda: in_town(ctx, level, index.ids, town)
+                "hot_keep", level, town, make=lambda: in_town(ctx, level, index.ids, town)
             )
         return self.table(ctx, level, indicator).batch(index, ctx.z, ctx.x, ctx.y, keep)
 
@@ -1099,7 +1091,6 @@ src AS (
         )
 
 
-_HOT_TYPES = {c: float for c in ("z", "p", "q", "p_sim", "smoothed", "rate")} | {"suppressed": bool}
 _HOT_COLS = [
     "unit_id",
     "indicator",

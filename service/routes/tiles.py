@@ -217,13 +217,15 @@ def tilejson(
     hour: HourQ = None,
 ) -> dict[str, Any]:
     """TileJSON 3.0.0: the tile URL template (with the given parameters), zooms, the
-    county's bounds and centre, and the layer's fields (per built indicator for the
-    indicator layers)."""
+    county's bounds and centre (a chronic-disease centre's: its township's), and the
+    layer's fields (per built indicator for the indicator layers)."""
     layer_for(user, layer)
     engine: Engine = request.app.state.engine
     base = str(request.base_url).rstrip("/")
     try:
-        return tiles.layer_tilejson(engine, layer, base, **_params(period, indicator, level, hour))
+        return tiles.layer_tilejson(
+            engine, layer, base, town=town_scope(user), **_params(period, indicator, level, hour)
+        )
     except TileParamError as exc:
         raise BadRequest(str(exc)) from None
     except LookupError as exc:

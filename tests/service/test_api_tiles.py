@@ -6,10 +6,22 @@ from typing import Any
 
 import mapbox_vector_tile
 import pytest
+import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
-from svc_county import H3_CELLS, MONTH_END, TODAY, TOWN_A, TOWN_B, VA1, VA2, VB1, VB2
+from svc_county import (
+    H3_CELLS,
+    MONTH_END,
+    TODAY,
+    TOWN_A,
+    TOWN_B,
+    VA1,
+    VA2,
+    VB1,
+    VB2,
+    village_box,
+)
 from svc_helpers import assert_problem
 
 from healthmap import tiles
@@ -76,13 +88,18 @@ def test_tilejson(api: TestClient, auth: Headers) -> None:
     assert doc["tilejson"] == "3.0.0"
     assert doc["tiles"][0].startswith("http://testserver/tiles/town_indicators/{z}/{x}/{y}.mvt?")
     assert f"period={TODAY.isoformat()}" in doc["tiles"][0]
-    west, south, east, north = doc["bounds"]
+    # A centre's map opens on its township (villages VA1 and VA2), the bureau's on the county.
+    town_a = shapely.union_all([village_box(VA1), village_box(VA2)]).bounds
+    assert doc["bounds"] == pytest.approx(list(town_a))
+    county = api.get("/tiles/town_indicators.json", headers=auth["bureau1"]).json()["bounds"]
+    west, south, east, north = county
     assert (round(west, 3), round(south, 3), round(east, 3), round(north, 3)) == (
         118.7,
         36.8,
         118.8,
         36.9,
     )
+    assert county != doc["bounds"]
     fields: dict[str, Any] = doc["vector_layers"][0]["fields"]
     assert "signing_rate" in fields and "signing_rate__suppressed" in fields
     assert_problem(
