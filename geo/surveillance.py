@@ -26,6 +26,7 @@ from collections.abc import Iterable
 import h3
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from geo.rules import DEFAULT_RULES, RulesConfig, SurveillanceConfig, age_on, flu_season_start
 
@@ -380,6 +381,21 @@ class _Scan:
             n_sorted = np.pad(n_sorted, ((0, 0), (0, pad)), constant_values=np.inf)
         self.order = np.where(np.isfinite(n_sorted), order, len(self.cells)).astype(np.intp)
         self.n_sorted = n_sorted
+        # Row (centre, block) of ``blocks`` holds the cells at that block's ``levels[0]``
+        # circle positions (the padding left out): one sparse product gives every block's
+        # cases of a replicate, a quarter of the time of gathering the centres × K circle
+        # table and summing along it (scale 1.0: 4,352 centres × 1,792 positions).
+        flat = self.order.reshape(-1)
+        real = flat < len(self.cells)
+        per_block = real.reshape(-1, self.levels[0]).sum(axis=1)
+        self.blocks = sparse.csr_matrix(
+            (
+                np.ones(int(real.sum()), dtype=np.uint64),
+                flat[real],
+                np.concatenate([[0], np.cumsum(per_block)]),
+            ),
+            shape=(len(per_block), len(self.cells) + 1),
+        )
         self.rate = self.n_days / self.total if self.total else self.n_days
         self._mu_start = self._mu(n_sorted[:, :: self.levels[0]])
         self._limits: dict[int, np.ndarray] = {}
@@ -474,22 +490,24 @@ class _Scan:
             self._limits[k] = hi * (1 + 1e-9)
         return self._limits[k]
 
-    def max_llr(self, age: np.ndarray, chunk_positions: int = 1 << 23) -> float:
+    def max_llr(self, age: np.ndarray) -> float:
         """Largest LLR over all cylinders for the day labels ``age`` (one replicate).
 
         The replicates dominate the run time, so they skip work that cannot change the
         maximum:
 
         * each cell's counts on the last ``max_days`` days are packed into one 64-bit word
-          (:meth:`_packing`), so the circles' counts of every length come from one gather
-          and one cumulative sum along the circles of each centre;
-        * where c > μ the LLR grows with c and falls with μ, so no circle of a block of
-          consecutive circles of a centre beats LLR(c of its last circle, μ of its first):
-          the block's bound. Given a threshold t, only the blocks (and lengths) whose
-          bound exceeds t — found by comparing μ with :meth:`_limit`, no logarithm — are
-          searched (:meth:`_search`). If a circle there exceeds t, the largest one is the
-          maximum: every other block is bounded by t. Otherwise t is lowered and the
-          search repeated, down to t = 0 (every block with an excess) if need be.
+          (:meth:`_packing`), so the counts of every length come from one sum of words;
+        * the cases of every block of ``levels[0]`` consecutive circles of a centre come
+          from one sparse product (``blocks``), their running sums along each centre give
+          the counts at each block's last circle;
+        * where c > μ the LLR grows with c and falls with μ, so no circle of a block beats
+          LLR(c of its last circle, μ of its first): the block's bound. Given a threshold
+          t, only the blocks (and lengths) whose bound exceeds t — found by comparing μ
+          with :meth:`_limit`, no logarithm — are searched (:meth:`_search`), their circles'
+          counts summed from their cells there. If a circle there exceeds t, the largest
+          one is the maximum: every other block is bounded by t. Otherwise t is lowered
+          and the search repeated, down to t = 0 (every block with an excess) if need be.
           The first t is just under the previous replicate's maximum (``_guess``), which
           keeps the search to a few thousand blocks on null data.
 
@@ -512,46 +530,40 @@ class _Scan:
         for days in words:
             shifts = (bits * np.arange(len(days))).astype(np.uint64)
             packed.append((counts[:, days] << shifts).sum(axis=1, dtype=np.uint64))
-        best = 0.0
-        rows = max(1, chunk_positions // self.order.shape[1])
-        for lo in range(0, len(self.centres), rows):
-            part = slice(lo, lo + rows)
-            cum = [np.cumsum(w[self.order[part]], axis=1, dtype=np.uint64) for w in packed]
-            c_end = self._unpack(
-                [w[:, self.levels[0] - 1 :: self.levels[0]] for w in cum], bits, words
-            )
-            best = self._chunk_max(cum, c_end, part, best, bits, words)
+        # Packed counts of the circles at each block's last position (cumulative).
+        ends = [
+            np.cumsum((self.blocks @ w).reshape(len(self.centres), -1), axis=1, dtype=np.uint64)
+            for w in packed
+        ]
+        best = self._max_over_blocks(packed, ends, bits, words)
         self._guess = best
         return best
 
-    def _chunk_max(
+    def _max_over_blocks(
         self,
-        cum: list[np.ndarray],
-        c_end: np.ndarray,
-        part: slice,
-        floor: float,
+        packed: list[np.ndarray],
+        ends: list[np.ndarray],
         bits: int,
         words: list[np.ndarray],
     ) -> float:
-        """The maximum LLR of a chunk of centres if above ``floor`` (found already), else it."""
-        mu_start = self._mu_start[:, part]
-        floor_k = int(floor / self.step)
-        k = max(int(0.9 * self._guess / self.step), floor_k)
-        best = floor
+        """The maximum LLR, searching blocks whose bound beats a falling threshold."""
+        c_end = self._unpack(ends, bits, words)
+        k = max(int(0.9 * self._guess / self.step), 0)
+        best = 0.0
         while True:
             # Blocks searched at a higher t are searched again: their sub-blocks between the
             # two thresholds were skipped.
-            length, row, blk = np.nonzero(mu_start < self._limit(k)[c_end])
+            length, row, blk = np.nonzero(self._mu_start < self._limit(k)[c_end])
             starts = blk * self.levels[0]
-            best = max(best, self._search(cum, part, length, row, starts, k, bits, words))
-            if best > k * self.step or k <= floor_k:
+            best = max(best, self._search(packed, ends, length, row, starts, k, bits, words))
+            if best > k * self.step or k <= 0:
                 return best
-            k = max(floor_k, k - max(1, k // 4))
+            k = max(0, k - max(1, k // 4))
 
     def _search(
         self,
-        cum: list[np.ndarray],
-        part: slice,
+        packed: list[np.ndarray],
+        ends: list[np.ndarray],
         length: np.ndarray,
         row: np.ndarray,
         start: np.ndarray,
@@ -568,37 +580,43 @@ class _Scan:
         says only that no circle here exceeds t.
         """
         best = 0.0
-        n_sorted = self.n_sorted[part]
+        size0 = self.levels[0]
+        within = np.arange(size0)
         for lo in range(0, len(row), batch):
-            lv, r, s = length[lo : lo + batch], row[lo : lo + batch], start[lo : lo + batch]
+            lv, r, top_start = length[lo : lo + batch], row[lo : lo + batch], start[lo : lo + batch]
+            # Packed counts of the block's circles: the blocks before it, then a running sum
+            # over its own cells.
+            cells = self.order[r[:, None], top_start[:, None] + within]
+            before = top_start // size0 - 1
+            running = [
+                np.where(before >= 0, end[r, np.maximum(before, 0)], np.uint64(0))[:, None]
+                + np.cumsum(w[cells], axis=1, dtype=np.uint64)
+                for w, end in zip(packed, ends, strict=True)
+            ]
+            top = np.arange(len(r))
+            offset = np.zeros(len(r), dtype=np.intp)
             for parent, size in itertools.pairwise(self.levels):
                 split = parent // size
-                first = (s[:, None] + size * np.arange(split)).ravel()
-                lv, r = np.repeat(lv, split), np.repeat(r, split)
-                c = self._counts_at(cum, r, first + size - 1, lv, bits, words)
-                mu = self._mu(n_sorted[r, first], lv)
+                offset = (offset[:, None] + size * np.arange(split)).ravel()
+                lv, r, top = np.repeat(lv, split), np.repeat(r, split), np.repeat(top, split)
+                last = offset + size - 1
+                c = self._counts([run[top, last] for run in running], lv, bits, words)
+                mu = self._mu(self.n_sorted[r, top_start[top] + offset], lv)
                 if size == 1:
                     if len(c):
                         best = max(best, float(self._llr(c, mu).max()))
                     break
                 keep = mu < self._limit(k)[c]
-                lv, r, s = lv[keep], r[keep], first[keep]
+                lv, r, top, offset = lv[keep], r[keep], top[keep], offset[keep]
         return best
 
-    def _counts_at(
-        self,
-        cum: list[np.ndarray],
-        row: np.ndarray,
-        pos: np.ndarray,
-        length: np.ndarray,
-        bits: int,
-        words: list[np.ndarray],
+    def _counts(
+        self, values: list[np.ndarray], length: np.ndarray, bits: int, words: list[np.ndarray]
     ) -> np.ndarray:
-        """Cases of the cylinders (centre row, circle position, length index) from ``cum``."""
+        """Cases of cylinders of length index ``length`` from their packed words."""
         mask = np.uint64((1 << bits) - 1)
-        out = np.zeros(len(row), dtype=np.uint64)
-        for word, days in zip(cum, words, strict=True):
-            w = word[row, pos]
+        out = np.zeros(len(length), dtype=np.uint64)
+        for w, days in zip(values, words, strict=True):
             for k, day in enumerate(days):
                 field = (w >> np.uint64(bits * k)) & mask
                 out += np.where(length >= day, field, np.uint64(0))
