@@ -13,8 +13,8 @@ by the request models in ``service.schemas``), plus what only a live write needs
 * **emergencies** — a reading that is an emergency reading (``geo.rules.is_emergency``) for
   one of the patient's managed diseases is flagged; the push lists are computed live, so
   it is a red ``emergency_reading`` task the moment it is committed;
-* **the store version** — a new record bumps ``store_version``
-  (:func:`healthmap.store.version.bump_store_version`) in the same transaction, so every
+* **the team versions** — a new record bumps the counters of the resident's teams
+  (:func:`healthmap.store.version.bump_team_versions`) in the same transaction, so every
   worker's cached push lists are stale from the commit on (``service.worklists``).
 
 Functions take an open ``Session`` and leave the commit to the caller, so the write and its
@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from geo.rules import RulesConfig, age_on_scalar, classify_visit, is_emergency
 from healthmap.store.models import ChronicRegistry, Facility, Followup, Measurement, Resident, Staff
-from healthmap.store.version import bump_store_version
+from healthmap.store.version import bump_team_versions
 from service.errors import Conflict
 from service.schemas import FollowupIn, MeasurementIn
 from service.shaping import invalid_field
@@ -154,7 +154,8 @@ def record_followup(
     row = Followup(followup_id=followup_id, **values)
     session.add(row)
     session.flush()
-    bump_store_version(session)  # the cached push lists are stale once this commits
+    # The resident's teams' cached lists are stale once this commits (no other team's).
+    bump_team_versions(session, [row.resident_id])
     return row, True
 
 
@@ -274,5 +275,6 @@ def record_measurements(
         reading.emergency_diseases = emergency_diseases(session, reading.row, rules)
         out.append(reading)
     if seen:
-        bump_store_version(session)  # the cached push lists are stale once this commits
+        # The cached lists of the readings' residents' teams are stale once this commits.
+        bump_team_versions(session, sorted({r.row.resident_id for r in seen.values()}))
     return out

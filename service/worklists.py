@@ -5,14 +5,16 @@ risk model; recomputing it reads the team's residents, their registry, visits, r
 and claims (about a second at county scale). :class:`WorklistCache` keeps the computed
 list, its rendered JSON and CSV bodies and the day's routes under a key holding
 
-* the store's write version (:func:`healthmap.store.version.store_version`: the counter
-  every API write bumps in its own transaction, the current build, the ingest marks),
+* the store's write version for the team (:func:`healthmap.store.version.store_version`:
+  the team's counter, which every API write about one of its residents bumps in its own
+  transaction, the store-wide counter, the current build, the ingest marks),
 * the risk model file's modification time and size,
 * the team, the day and the variant (masked or not, JSON or CSV, route mode).
 
 The version is read from the store once per request, so a visit recorded, a reading posted
-or a task dismissed — in this worker or in any other — makes every older entry unreachable
-at once: the next request misses and recomputes. Old entries are evicted as new ones
+or a task dismissed — in this worker or in any other — makes the older entries of the
+resident's teams unreachable at once: their next request misses and recomputes; the other
+teams' lists stay cached. Old entries are evicted as new ones
 arrive (:class:`service.caching.SingleFlightLRU`). Concurrent misses of one key wait for a
 single computation (50 phones opening the same list at 08:00 do not compute it 50 times).
 """
@@ -90,13 +92,13 @@ class WorklistCache:
         self._cache: SingleFlightLRU[Any] = SingleFlightLRU(max_items)
 
     # ------------------------------------------------------------------------------
-    def version(self, bind: Engine | Connection | None = None) -> tuple[Any, ...]:
-        """The key prefix of everything computed now (one cheap query).
+    def version(self, team_id: str, bind: Engine | Connection | None = None) -> tuple[Any, ...]:
+        """The key prefix of everything computed now for ``team_id`` (one cheap query).
 
         Pass the request's connection when it has one: on PostgreSQL every pool checkout
         costs a ping round trip.
         """
-        return (store_version(bind or self.engine), model_mark(self.model_path))
+        return (store_version(bind or self.engine, team_id), model_mark(self.model_path))
 
     def _get_or_make(self, key: Hashable, make: Callable[[], Any]) -> Any:
         return self._cache.get_or_make(key, make)

@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from geo.rules import age_on_scalar
 from healthmap.settings import Settings
 from healthmap.store.models import ChronicRegistry, Followup, Measurement
-from healthmap.store.version import bump_store_version
+from healthmap.store.version import bump_team_versions
 from healthmap.store.worklists import PushListEntry, PushListRun, TaskDismissal
 from pipelines.pushlist import UnknownTeamError
 from service.auth import utcnow
@@ -132,7 +132,7 @@ def pushlist(
     computed (``service.worklists``): a recorded visit, reading or dismissal, an ingest or
     a build is seen by the next request."""
     ensure_team_visible(user, session, team_id)
-    version = worklists.version(session.connection())  # on the connection already held
+    version = worklists.version(team_id, session.connection())  # on the connection held
     release(session)
     when = day_of(date, settings)
     masked, unmasked_by_centre = masking(user.role, unmask, reason)
@@ -183,7 +183,7 @@ def route(
     GeoJSON drawing (line, base, numbered stops). Audited with the routed resident ids.
     Cached like the list, and recomputed after any write."""
     ensure_team_visible(user, session, team_id)
-    version = worklists.version(session.connection())
+    version = worklists.version(team_id, session.connection())
     release(session)
     when = day_of(date, settings)
     try:
@@ -318,7 +318,7 @@ def dismiss(
         },
         session=session,
     )
-    bump_store_version(session)  # the cached lists are stale from this commit on
+    bump_team_versions(session, [body.resident_id])  # their lists are stale from this commit on
     session.commit()
     return DismissalOut.model_validate(row)
 

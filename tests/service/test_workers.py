@@ -21,7 +21,12 @@ from svc_county import TODAY
 
 from healthmap.settings import Settings
 from healthmap.store.engine import make_engine
-from healthmap.store.version import bump_store_version, store_version
+from healthmap.store.version import (
+    bump_store_version,
+    bump_team_versions,
+    resident_teams,
+    store_version,
+)
 from service.scheduler import SchedulerLock, run_as_leader
 
 Headers = dict[str, dict[str, str]]
@@ -118,15 +123,60 @@ def test_a_dismissal_in_another_worker_removes_the_task_at_once(
     assert "R03/htn" not in entries(api, auth["doctor1"])
 
 
+def test_a_write_makes_stale_only_the_lists_of_the_residents_teams(
+    api: TestClient, second: TestClient, auth: Headers, engine: Engine
+) -> None:
+    cache = api.app.state.worklists  # type: ignore[attr-defined]
+    t2 = api.get("/api/v1/teams/T02/pushlist", headers=auth["doctor2"])
+    assert "R02/t2dm" in entries(api, auth["doctor1"])
+    v1, v2 = store_version(engine, "T01"), store_version(engine, "T02")
+    body = {
+        "followup_id": "FU-W-2",
+        "resident_id": "R02",  # T01's patient
+        "disease": "t2dm",
+        "visit_date": TODAY.isoformat(),
+        "fasting_glucose": 6.0,
+        "next_visit_date": (TODAY + dt.timedelta(days=90)).isoformat(),
+    }
+    assert second.post("/api/v1/followups", json=body, headers=auth["doctor1"]).status_code == 201
+    assert store_version(engine, "T01") != v1
+    assert store_version(engine, "T02") == v2
+    # T02's list is still the cached one (a hit); T01's is recomputed (no hit).
+    hits = cache.hits
+    again = api.get("/api/v1/teams/T02/pushlist", headers=auth["doctor2"])
+    assert again.content == t2.content and cache.hits == hits + 1
+    hits = cache.hits
+    assert "R02/t2dm" not in entries(api, auth["doctor1"])
+    assert cache.hits == hits
+
+
+def test_resident_teams_follow_the_list_membership_rule(engine: Engine, county: Any) -> None:
+    with engine.connect() as conn:
+        # R06 is no patient: only the team of its grid (G01) lists it.
+        assert resident_teams(conn, ["R06"]) == {"T01"}
+        assert resident_teams(conn, ["R04", "R01"]) == {"T01", "T02"}
+        assert resident_teams(conn, ["nobody"]) == set()
+        # Signed with T01 while living in T02's grid and registered with T02: both lists.
+        conn.execute(text("UPDATE residents SET signed_team_id = 'T01' WHERE resident_id = 'R04'"))
+        assert resident_teams(conn, ["R04"]) == {"T01", "T02"}
+        before = store_version(conn, "T01"), store_version(conn, "T02")
+        assert bump_team_versions(conn, ["R04"]) == {"T01", "T02"}
+        after = store_version(conn, "T01"), store_version(conn, "T02")
+        assert after[0][-1] != before[0][-1] and after[1][-1] != before[1][-1]
+        # The store-wide part is untouched by a team's write.
+        assert after[0][:-1] == before[0][:-1]
+        conn.rollback()
+
+
 def test_failed_or_repeated_writes_leave_the_version_alone(
     api: TestClient, auth: Headers, engine: Engine
 ) -> None:
-    before = store_version(engine)
+    before = store_version(engine, "T01")
     bad = {"resident_id": "R01", "measured_at": "2099-01-01T00:00:00Z", "sbp": 120, "dbp": 80}
     assert api.post("/api/v1/measurements", json=bad, headers=auth["admin1"]).status_code == 422
     # Reads (and their audit records) are not writes of list inputs either.
     entries(api, auth["doctor1"])
-    assert store_version(engine) == before
+    assert store_version(engine, "T01") == before
 
 
 def test_store_version_moves_with_bumps_and_survives_an_emptied_table(engine: Engine) -> None:
