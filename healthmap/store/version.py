@@ -53,25 +53,21 @@ class TeamVersion(Base):
     version: Mapped[int] = mapped_column(BigInteger)
 
 
-_VERSION_SQL = text(
-    "SELECT v.version, c.build_id, b.finished_at,"
-    " (SELECT max(loaded_at) FROM ingest_files),"
-    " (SELECT count(*) FROM ingest_files)"
-    " FROM (SELECT 1 AS one) AS d"
-    " LEFT JOIN store_version v ON v.id = 1"
-    " LEFT JOIN build_current c ON c.name = 'current'"
-    " LEFT JOIN builds b ON b.build_id = c.build_id"
-)
+def _version_sql(team_counter: str = "") -> str:
+    return (
+        "SELECT v.version, c.build_id, b.finished_at,"
+        " (SELECT max(loaded_at) FROM ingest_files),"
+        f" (SELECT count(*) FROM ingest_files){team_counter}"
+        " FROM (SELECT 1 AS one) AS d"
+        " LEFT JOIN store_version v ON v.id = 1"
+        " LEFT JOIN build_current c ON c.name = 'current'"
+        " LEFT JOIN builds b ON b.build_id = c.build_id"
+    )
 
+
+_VERSION_SQL = text(_version_sql())
 _TEAM_VERSION_SQL = text(
-    "SELECT v.version, c.build_id, b.finished_at,"
-    " (SELECT max(loaded_at) FROM ingest_files),"
-    " (SELECT count(*) FROM ingest_files),"
-    " (SELECT t.version FROM team_versions t WHERE t.team_id = :team)"
-    " FROM (SELECT 1 AS one) AS d"
-    " LEFT JOIN store_version v ON v.id = 1"
-    " LEFT JOIN build_current c ON c.name = 'current'"
-    " LEFT JOIN builds b ON b.build_id = c.build_id"
+    _version_sql(", (SELECT t.version FROM team_versions t WHERE t.team_id = :team)")
 )
 
 #: The teams whose lists hold a resident: the rule of ``pipelines.pushlist.TEAM_RESIDENTS``
