@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from geo.risk_model import current_features, load_model, score
 from geo.routing import Route, plan_route
 from geo.rules import RulesConfig
 from geo.travel import StraightLineModel
-from healthmap.store.frames import read_frame
+from healthmap.store.frames import read_frame, start_frame
 from healthmap.store.models import Facility, Team
 from healthmap.store.worklists import PushListEntry, PushListRun, TaskDismissal
 from pipelines.load import insert as bulk_insert
@@ -128,13 +129,21 @@ def read_rule_frames(
             who, params = "resident_id = ANY({ids})", {"ids": ids}
         else:
             who, params = f"resident_id IN ({TEAM_RESIDENTS})", {"team": team_id}
-    frames = {}
+    reads: dict[str, Callable[[], pd.DataFrame]] = {}
     for table in RULE_TABLES:
         where, args = (who, params) if table != "grids" else ("", {})
         if table == "claims" and claims_for is not None:
             condition, extra = task_claims_filter(*claims_for)
             where, args = (f"({where}) AND {condition}" if where else condition), {**args, **extra}
-        frames[table] = read_frame(engine, table, where=where or None, params=args or None)
+        if table == "claims" and team_id is None:
+            # The county's claims (~1.6M of 8M rows at scale 1.0) are read by a child
+            # process on SQLite while this one reads the residents and their records.
+            reads[table] = start_frame(engine, table, where=where or None, params=args or None)
+        else:
+            reads[table] = partial(
+                read_frame, engine, table, where=where or None, params=args or None
+            )
+    frames = {table: read() for table, read in reads.items()}
     frames["dismissals"] = dismissals_frame(engine)
     return frames
 

@@ -212,7 +212,9 @@ def _canonical(frame: pd.DataFrame, table: str) -> pd.DataFrame:
                 frame[col] = text.isin(_TRUE).astype("boolean").mask(text.isna())
         elif kind == "number":
             frame[col] = pd.to_numeric(s, errors="coerce").astype("float64")
-        elif not pd.api.types.is_string_dtype(s) or s.dtype == object:
+        elif s.dtype != pd.StringDtype():
+            # One text dtype whoever read it: Arrow hands an all-null column over as a
+            # string dtype whose missing value is NaN, not pandas' NA.
             frame[col] = s.astype("string")
     return frame
 
@@ -237,11 +239,68 @@ def read_frame(
         marks = {k: (f"%({k})s" if postgres else f":{k}") for k in (params or {})}
         clause = " WHERE " + where.format(**marks)
     reader = _read_postgres if postgres else _read_sqlite
-    frame = reader(engine, table, columns, clause, dict(params or {}))
+    return _assembled(reader(engine, table, columns, clause, dict(params or {})), table)
+
+
+def _assembled(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     frame = _canonical(frame, table)
     if table == "grids" and "village_codes" in frame:
         frame["village_codes"] = frame["village_codes"].fillna("").str.split(";")
     return frame
+
+
+def _child_reads(engine: Engine) -> bool:
+    """Whether a child process can read ``engine``'s tables (see ``sqlite_arrow``)."""
+    db = engine.url.database
+    return not is_postgres(engine) and bool(db) and db != ":memory:" and sqlite_arrow.available()
+
+
+def start_frame(
+    engine: Engine,
+    table: str,
+    columns: Sequence[str] | None = None,
+    *,
+    where: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> Callable[[], pd.DataFrame]:
+    """Start reading a table as :func:`read_frame` would; call the result for the frame.
+
+    On a SQLite file a child process reads it from now on (through the ADBC driver, see
+    :mod:`healthmap.store.sqlite_arrow`), so the caller can read other tables meanwhile;
+    elsewhere the read happens in this process when the result is called. Either way the
+    frame is the one :func:`read_frame` returns for the same arguments.
+
+    Parameters
+    ----------
+    engine : Engine
+        The store.
+    table, columns, where, params
+        As :func:`read_frame`.
+
+    Returns
+    -------
+    callable
+        Returns the frame (call it once). A child that failed raises ``RuntimeError``
+        with its error.
+    """
+    if not _child_reads(engine):
+        return lambda: read_frame(engine, table, columns, where=where, params=params)
+    names = list(params or {})
+    # The child binds by position: SQLite's numbered marks ?1, ?2, ... in names' order.
+    # Dates go over as ISO text, which is what Python's sqlite3 binds for them too.
+    clause = where.format(**{k: f"?{i}" for i, k in enumerate(names, 1)}) if where else ""
+    values = [v.isoformat() if hasattr(v, "isoformat") else v for v in (params or {}).values()]
+    cols = tuple(columns or FRAME_COLUMNS[table])
+    assert engine.url.database is not None  # _child_reads checked it
+    job = sqlite_arrow.PendingTable(engine.url.database, table, cols, clause, values)
+
+    def result() -> pd.DataFrame:
+        try:
+            return _assembled(job.result().to_pandas(), table)
+        finally:
+            job.cancel()
+
+    return result
 
 
 #: Tables big enough to be read by a child process on SQLite (see ``sqlite_arrow``).
@@ -289,7 +348,7 @@ def read_frames_in_two(
     deferred = [t for t in names if t in set(later)]
     pending = {}
     db = engine.url.database
-    if not is_postgres(engine) and db and db != ":memory:" and sqlite_arrow.available():
+    if db and _child_reads(engine):
         pending = {
             t: sqlite_arrow.PendingTable(db, t, FRAME_COLUMNS[t])
             for t in names
@@ -303,7 +362,7 @@ def read_frames_in_two(
     try:
         first = {t: read_frame(engine, t) for t in names if t not in pending and t not in deferred}
         for table in [t for t in pending if t not in deferred]:
-            first[table] = _canonical(pending[table].result().to_pandas(), table)
+            first[table] = _assembled(pending[table].result().to_pandas(), table)
     except BaseException:
         cancel()
         raise
@@ -314,7 +373,7 @@ def read_frames_in_two(
             for table in deferred:
                 job = pending.get(table)
                 out[table] = (
-                    _canonical(job.result().to_pandas(), table)
+                    _assembled(job.result().to_pandas(), table)
                     if job is not None
                     else read_frame(engine, table)
                 )

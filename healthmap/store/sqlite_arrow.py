@@ -13,18 +13,21 @@ Every column is read as text (as the PostgreSQL path reads CSV) so the driver ne
 to guess a type, and :func:`healthmap.store.frames.read_frame`'s canonical conversion
 applies unchanged. When the driver is not installed the caller reads in-process.
 
-Run as ``python -m healthmap.store.sqlite_arrow DB TABLE OUT COLUMN...``.
+Run as ``python -m healthmap.store.sqlite_arrow JOB`` with ``JOB`` the JSON of
+:func:`export`'s arguments.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,8 +41,19 @@ def available() -> bool:
     return importlib.util.find_spec("adbc_driver_sqlite") is not None
 
 
-def export(db: str, table: str, columns: Sequence[str], out: str) -> None:
-    """Write ``SELECT columns FROM table`` of SQLite file ``db`` as an Arrow IPC file."""
+def export(
+    db: str,
+    table: str,
+    columns: Sequence[str],
+    out: str,
+    where: str = "",
+    params: Sequence[Any] = (),
+) -> None:
+    """Write ``SELECT columns FROM table [WHERE where]`` of SQLite file ``db`` as Arrow IPC.
+
+    ``where`` marks its parameters ``?1``, ``?2``, ... (SQLite's numbered form), bound to
+    ``params`` in order; they are text or numbers (JSON-borne).
+    """
     import adbc_driver_sqlite.dbapi as adbc
 
     select = ", ".join(f'CAST("{c}" AS TEXT) AS "{c}"' for c in columns)
@@ -48,7 +62,12 @@ def export(db: str, table: str, columns: Sequence[str], out: str) -> None:
     # UNION ALL in order), filtered out below by its marker, makes every column text.
     first = ", ".join(f"'{MARKER}' AS \"{c}\"" for c in columns)
     with adbc.connect(db) as conn, conn.cursor() as cur:
-        cur.execute(f'SELECT {first} UNION ALL SELECT {select} FROM "{table}"')
+        condition = f" WHERE {where}" if where else ""
+        query = f'SELECT {first} UNION ALL SELECT {select} FROM "{table}"{condition}'
+        if params:
+            cur.execute(query, list(params))
+        else:
+            cur.execute(query)
         data = cur.fetch_arrow_table()
     data = data.filter(pc.fill_null(pc.not_equal(data.column(0), MARKER), True))
     with pa.OSFile(out, "wb") as sink, pa.ipc.new_file(sink, data.schema) as writer:
@@ -66,17 +85,36 @@ class PendingTable:
         Table name.
     columns : sequence of str
         Columns to read (read as text).
+    where : str, optional
+        SQL condition with ``?1``, ``?2``, ... marks (see :func:`export`).
+    params : sequence, optional
+        The values of those marks, in order.
     """
 
-    def __init__(self, db: str, table: str, columns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        db: str,
+        table: str,
+        columns: Sequence[str],
+        where: str = "",
+        params: Sequence[Any] = (),
+    ) -> None:
         # /dev/shm when there is one: the file never touches the disk.
         shm = Path("/dev/shm")
         self._dir = tempfile.TemporaryDirectory(
             prefix="healthmap-", dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None
         )
         self._out = os.path.join(self._dir.name, f"{table}.arrow")
+        job = {
+            "db": db,
+            "table": table,
+            "columns": list(columns),
+            "out": self._out,
+            "where": where,
+            "params": list(params),
+        }
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", __name__, db, table, self._out, *columns],
+            [sys.executable, "-m", __name__, json.dumps(job)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -101,4 +139,4 @@ class PendingTable:
 
 
 if __name__ == "__main__":
-    export(sys.argv[1], sys.argv[2], sys.argv[4:], sys.argv[3])
+    export(**json.loads(sys.argv[1]))

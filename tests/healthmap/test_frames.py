@@ -11,7 +11,7 @@ from sqlalchemy import Engine, insert
 
 from healthmap.store import sqlite_arrow
 from healthmap.store.engine import make_engine, migrate
-from healthmap.store.frames import read_frame, read_frames, read_frames_in_two
+from healthmap.store.frames import read_frame, read_frames, read_frames_in_two, start_frame
 from healthmap.store.models import Claim
 
 pytestmark = pytest.mark.skipif(
@@ -93,3 +93,44 @@ def test_frames_in_two_steps_equal_one_read(store: Engine) -> None:
     assert list(second) == ["claims"] and len(second["claims"]) == 40
     for name, frame in {**first, **second}.items():
         pd.testing.assert_frame_equal(frame, whole[name])
+
+
+def test_a_filtered_read_started_early_equals_read_frame(store: Engine) -> None:
+    # Both backends; on a SQLite file a child process reads it (start_frame). The where
+    # names its marks out of the params' order and uses one twice: the child binds by
+    # position, so the mapping of names to positions is what is tested.
+    with store.begin() as conn:
+        conn.execute(
+            insert(Claim),
+            [
+                {
+                    "claim_id": f"C{i:02d}",
+                    "resident_id": f"R{i % 4}",
+                    "visit_date": dt.date(2026, 3, 1) + dt.timedelta(days=i),
+                    "in_county": True,
+                    "visit_type": "outpatient",
+                    "icd10": ("I10", "E11.9", "J11")[i % 3],
+                    "fund_paid": float(i),
+                }
+                for i in range(30)
+            ],
+        )
+    where = (
+        "visit_date >= {since} AND visit_date < {until} AND icd10 >= {lo} AND icd10 < {hi}"
+        " AND resident_id <> {nobody} AND visit_date <> {until}"
+    )
+    params = {
+        "lo": "E",
+        "hi": "J",
+        "nobody": "R0",
+        "until": dt.date(2026, 3, 21),
+        "since": dt.date(2026, 3, 5),
+    }
+    started = start_frame(store, "claims", where=where, params=params)
+    here = read_frame(store, "claims", where=where, params=params)
+    frame = started()
+    pd.testing.assert_frame_equal(frame, here)
+    # By hand: days 4..19 (Mar 5..Mar 20), icd E11.9 or I10 (i % 3 != 2), i % 4 != 0:
+    # 6, 7, 9, 10, 13, 15, 18, 19.
+    assert sorted(frame["fund_paid"]) == [6.0, 7.0, 9.0, 10.0, 13.0, 15.0, 18.0, 19.0]
+    assert frame["visit_date"].dtype == "datetime64[ns]"
