@@ -68,24 +68,31 @@ def test_a_failing_child_names_its_error(tmp_path: Path) -> None:
         job.result()
 
 
-def test_frames_in_two_steps_equal_one_read(store: Engine) -> None:
-    # Both backends: the claims come second (a child process reads them meanwhile on SQLite).
+def _insert_claims(
+    store: Engine, n: int, *, residents: int, icd10: tuple[str, ...], start: dt.date
+) -> None:
+    """Claim i: resident R{i % residents}, day start + i, icd10[i % len], fund_paid i."""
     with store.begin() as conn:
         conn.execute(
             insert(Claim),
             [
                 {
-                    "claim_id": f"C{i}",
-                    "resident_id": f"R{i % 3}",
-                    "visit_date": dt.date(2026, 1, 1) + dt.timedelta(days=i),
+                    "claim_id": f"C{i:03d}",
+                    "resident_id": f"R{i % residents}",
+                    "visit_date": start + dt.timedelta(days=i),
                     "in_county": bool(i % 2),
                     "visit_type": "outpatient",
-                    "icd10": "E11",
+                    "icd10": icd10[i % len(icd10)],
                     "fund_paid": float(i),
                 }
-                for i in range(40)
+                for i in range(n)
             ],
         )
+
+
+def test_frames_in_two_steps_equal_one_read(store: Engine) -> None:
+    # Both backends: the claims come second (a child process reads them meanwhile on SQLite).
+    _insert_claims(store, 40, residents=3, icd10=("E11",), start=dt.date(2026, 1, 1))
     whole = read_frames(store, ["claims", "areas", "residents"])
     first, rest = read_frames_in_two(store, ["claims", "areas", "residents"], later=["claims"])
     assert list(first) == ["areas", "residents"]
@@ -99,22 +106,7 @@ def test_a_filtered_read_started_early_equals_read_frame(store: Engine) -> None:
     # Both backends; on a SQLite file a child process reads it (start_frame). The where
     # names its marks out of the params' order and uses one twice: the child binds by
     # position, so the mapping of names to positions is what is tested.
-    with store.begin() as conn:
-        conn.execute(
-            insert(Claim),
-            [
-                {
-                    "claim_id": f"C{i:02d}",
-                    "resident_id": f"R{i % 4}",
-                    "visit_date": dt.date(2026, 3, 1) + dt.timedelta(days=i),
-                    "in_county": True,
-                    "visit_type": "outpatient",
-                    "icd10": ("I10", "E11.9", "J11")[i % 3],
-                    "fund_paid": float(i),
-                }
-                for i in range(30)
-            ],
-        )
+    _insert_claims(store, 30, residents=4, icd10=("I10", "E11.9", "J11"), start=dt.date(2026, 3, 1))
     where = (
         "visit_date >= {since} AND visit_date < {until} AND icd10 >= {lo} AND icd10 < {hi}"
         " AND resident_id <> {nobody} AND visit_date <> {until}"
