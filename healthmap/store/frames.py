@@ -8,6 +8,7 @@ fetching for millions of claims); SQLite with plain cursor fetches.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -249,10 +250,17 @@ def _assembled(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     return frame
 
 
-def _child_reads(engine: Engine) -> bool:
-    """Whether a child process can read ``engine``'s tables (see ``sqlite_arrow``)."""
+def _child_db(engine: Engine) -> str | None:
+    """The SQLite file a child process can read ``engine``'s tables from, or None."""
     db = engine.url.database
-    return not is_postgres(engine) and bool(db) and db != ":memory:" and sqlite_arrow.available()
+    if is_postgres(engine) or not db or db == ":memory:" or not sqlite_arrow.available():
+        return None
+    return db
+
+
+def _as_sqlite_binds(value: Any) -> Any:
+    """``value`` as Python's ``sqlite3`` binds it (dates and datetimes as their ``str``)."""
+    return str(value) if isinstance(value, dt.date) else value
 
 
 def start_frame(
@@ -283,16 +291,16 @@ def start_frame(
         Returns the frame (call it once). A child that failed raises ``RuntimeError``
         with its error.
     """
-    if not _child_reads(engine):
+    db = _child_db(engine)
+    if db is None:
         return lambda: read_frame(engine, table, columns, where=where, params=params)
     names = list(params or {})
-    # The child binds by position: SQLite's numbered marks ?1, ?2, ... in names' order.
-    # Dates go over as ISO text, which is what Python's sqlite3 binds for them too.
+    # The child binds by position: SQLite's numbered marks ?1, ?2, ... in names' order,
+    # the values as the in-process read would bind them.
     clause = where.format(**{k: f"?{i}" for i, k in enumerate(names, 1)}) if where else ""
-    values = [v.isoformat() if hasattr(v, "isoformat") else v for v in (params or {}).values()]
+    values = [_as_sqlite_binds(v) for v in (params or {}).values()]
     cols = tuple(columns or FRAME_COLUMNS[table])
-    assert engine.url.database is not None  # _child_reads checked it
-    job = sqlite_arrow.PendingTable(engine.url.database, table, cols, clause, values)
+    job = sqlite_arrow.PendingTable(db, table, cols, clause, values)
 
     def result() -> pd.DataFrame:
         try:
@@ -347,8 +355,8 @@ def read_frames_in_two(
     names = [t for t in (tables or FRAME_COLUMNS) if t in present]
     deferred = [t for t in names if t in set(later)]
     pending = {}
-    db = engine.url.database
-    if db and _child_reads(engine):
+    db = _child_db(engine)
+    if db is not None:
         pending = {
             t: sqlite_arrow.PendingTable(db, t, FRAME_COLUMNS[t])
             for t in names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,13 @@ from sqlalchemy import Engine, insert
 
 from healthmap.store import sqlite_arrow
 from healthmap.store.engine import make_engine, migrate
-from healthmap.store.frames import read_frame, read_frames, read_frames_in_two, start_frame
+from healthmap.store.frames import (
+    _as_sqlite_binds,
+    read_frame,
+    read_frames,
+    read_frames_in_two,
+    start_frame,
+)
 from healthmap.store.models import Claim
 
 pytestmark = pytest.mark.skipif(
@@ -126,3 +133,21 @@ def test_a_filtered_read_started_early_equals_read_frame(store: Engine) -> None:
     # 6, 7, 9, 10, 13, 15, 18, 19.
     assert sorted(frame["fund_paid"]) == [6.0, 7.0, 9.0, 10.0, 13.0, 15.0, 18.0, 19.0]
     assert frame["visit_date"].dtype == "datetime64[ns]"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.date(2026, 3, 5),
+        dt.datetime(2026, 3, 5, 7, 30, 1, 250),
+        dt.datetime(2026, 3, 5, 7, 30, tzinfo=dt.UTC),
+        "R0",
+        7,
+        1.5,
+    ],
+)
+def test_the_child_is_handed_values_as_sqlite3_binds_them(value: object) -> None:
+    # start_frame's child binds text where read_frame's sqlite3 binds Python values; the
+    # text must be what sqlite3 itself makes of them (a datetime with a space, not a "T").
+    bound = sqlite3.connect(":memory:").execute("SELECT ?", (value,)).fetchone()[0]
+    assert _as_sqlite_binds(value) == bound
