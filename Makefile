@@ -34,10 +34,10 @@ demo: $(STAMP) frontend
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check geo pipelines service healthmap
+	$(BIN)/ruff format --check geo store pipelines service healthmap
 
 typecheck: $(STAMP)
-	$(BIN)/mypy geo pipelines service healthmap
+	$(BIN)/mypy geo store pipelines service healthmap
 
 test: $(STAMP) frontend lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -30,7 +30,7 @@ def run(db: Path, key: str) -> tuple[float, float, float]:
     """Seconds to write build 1, build 2, and to delete build 1."""
     con = sqlite3.connect(db)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-200000"):
-        con.execute(f"PRAGMA {pragma}")  # as healthmap.store.engine sets them
+        con.execute(f"PRAGMA {pragma}")  # as store.engine sets them
     con.execute(
         "CREATE TABLE iv (build_id INTEGER NOT NULL, period DATE NOT NULL, level VARCHAR(10)"
         " NOT NULL, unit_id VARCHAR(40) NOT NULL, indicator VARCHAR(40) NOT NULL, numerator"

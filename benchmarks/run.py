@@ -211,7 +211,7 @@ def _build_phases(url: str, wall: float) -> str:
     """Where the build's time went, from the summary the build stores."""
     from sqlalchemy import text
 
-    from healthmap.store.engine import make_engine
+    from store.engine import make_engine
 
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -238,7 +238,7 @@ def _build_phases(url: str, wall: float) -> str:
 PUSHLIST_PROBE = """
 import datetime as dt, json, statistics, sys, time
 from geo.rules import DEFAULT_RULES
-from healthmap.store.engine import make_engine
+from store.engine import make_engine
 from pipelines.pushlist import team_push_list, team_route
 from sqlalchemy import text
 engine = make_engine(sys.argv[1])
@@ -315,7 +315,7 @@ def bench_http(scale: float) -> None:
         header("HTTP load (50 concurrent clients)", scale),
         "Target: p99 < 50 ms and no errors, judged at a user's pace: 50 clients each "
         "sending a request every second, as locust's users with `constant_pacing(1)` "
-        "(docs/api.md, \"Load model\"). Two requests per client per second shows the "
+        '(docs/api.md, "Load model"). Two requests per client per second shows the '
         "headroom; saturation (each client sends its next request at once, as wrk) shows "
         "the capacity of the 2 cores the clients and the server share.",
     ]

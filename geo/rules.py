@@ -2,7 +2,7 @@
 
 Every number here is a default of ``shared/RULES.md`` (after the national basic public-health
 service specification, 3rd edition). A deployment changes them through :class:`RulesConfig`
-(``healthmap.settings.Settings.rules``); nothing in ``geo/`` reads the environment.
+(``service.settings.Settings.rules``); nothing in ``geo/`` reads the environment.
 
 The predicates are vectorised over pandas Series so that indicators, follow-up tasks and the
 risk model apply exactly the same definition of "controlled" and "emergency" to millions of

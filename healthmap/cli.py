@@ -22,7 +22,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from healthmap.settings import Settings
+    from service.settings import Settings
 
 app = typer.Typer(
     help="healthmap — geospatial health-map analytics for county health bureaus (智慧健康地图).",
@@ -51,7 +51,7 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from healthmap.settings import load_settings
+            from service.settings import load_settings
 
             overrides: dict[str, Any] = {"database_url": self.db} if self.db else {}
             self._settings = load_settings(**overrides)
@@ -60,8 +60,8 @@ class State:
     def engine(self, *, migrate: bool = True) -> Engine:
         """The store's engine, its schema brought up to date first."""
         if self._engine is None:
-            from healthmap.store.engine import make_engine
-            from healthmap.store.engine import migrate as run_migrations
+            from store.engine import make_engine
+            from store.engine import migrate as run_migrations
 
             self._engine = make_engine(self.settings.database_url)
             if migrate:
@@ -175,7 +175,7 @@ def sample(
     ] = False,
 ) -> None:
     """Write a synthetic Shouguang-like county in the data-contract format."""
-    from pipelines.sample import generate_county
+    from pipelines.sample.county import generate_county
 
     with _progress() as progress:
         task = progress.add_task("sample", total=None)
@@ -197,7 +197,7 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Load a county delivery into the store (validate, geocode, index onto cells, upsert)."""
-    from pipelines.ingest import ingest_delivery
+    from pipelines.ingest.delivery import ingest_delivery
 
     if db:
         state.db = db
@@ -244,7 +244,7 @@ def quarantine_list(
     db: DbOption = None,
 ) -> None:
     """List quarantined rows with file, row, column, value and reason code."""
-    from pipelines.ingest import list_quarantine
+    from pipelines.ingest.delivery import list_quarantine
 
     if db:
         state.db = db
@@ -267,7 +267,7 @@ def db_bump_version(db: DbOption = None) -> None:
     Moves the ``store_version`` counter on, so every worker recomputes its cached push
     lists at the next request. Ingests, builds and the API's writes do this themselves.
     """
-    from healthmap.store.version import bump_store_version, store_version
+    from store.version import bump_store_version, store_version
 
     if db:
         state.db = db
@@ -307,7 +307,7 @@ def build(as_of: AsOfOption = None, db: DbOption = None) -> None:
 
 
 def _query(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from healthmap.store.queries import NoBuildError
+    from store.queries import NoBuildError
 
     try:
         return fn(state.engine(), *args, **kwargs)
@@ -328,7 +328,7 @@ def indicators(
 ) -> None:
     """Indicators of the current build at one level (suppressed values withheld, with why)."""
     from geo.indicators import LEVELS
-    from healthmap.store.queries import indicator_values
+    from store.queries import indicator_values
 
     if db:
         state.db = db
@@ -353,7 +353,7 @@ def hotspots(
 ) -> None:
     """Hotspots (EB-smoothed Gi*, BH FDR) of the current build; geojson draws the units."""
     from geo.hotspots import HOTSPOT_INDICATORS
-    from healthmap.store.queries import hotspot_results
+    from store.queries import hotspot_results
 
     if db:
         state.db = db
@@ -363,7 +363,7 @@ def hotspots(
         )
     frame = _query(hotspot_results, indicator, level)
     if fmt == "geojson":
-        from healthmap.store.shapes import unit_features
+        from store.shapes import unit_features
 
         sys.stdout.write(
             json.dumps(unit_features(state.engine(), level, frame), ensure_ascii=False)
@@ -380,7 +380,7 @@ def burden(
     db: DbOption = None,
 ) -> None:
     """Disease burden per town: top ICD-10 blocks by visits, patients and cost (一院一专科)."""
-    from healthmap.store.queries import burden as burden_rows
+    from store.queries import burden as burden_rows
 
     if db:
         state.db = db
@@ -396,7 +396,7 @@ def alerts(
     db: DbOption = None,
 ) -> None:
     """Influenza-like illness alerts of the current build: EARS C1/C2/C3 and scan clusters."""
-    from healthmap.store.queries import surveillance_alerts
+    from store.queries import surveillance_alerts
 
     if db:
         state.db = db
@@ -411,7 +411,7 @@ def vaccination_targets(
     db: DbOption = None,
 ) -> None:
     """Residents to vaccinate against influenza in cells at risk, per team and household."""
-    from healthmap.store.queries import vaccination_targets as targets
+    from store.queries import vaccination_targets as targets
 
     if db:
         state.db = db
@@ -459,7 +459,7 @@ def pushlist(
     if team is None:
         from sqlalchemy import select
 
-        from healthmap.store.models import Team
+        from store.models import Team
 
         with engine.connect() as conn:
             teams = list(conn.execute(select(Team.team_id).order_by(Team.team_id)).scalars())
@@ -548,7 +548,7 @@ def route(
 def model_train(as_of: AsOfOption = None, db: DbOption = None) -> None:
     """Train the risk model on the county's own history (temporal split) and save it."""
     from geo.risk_model import save_model, train_from_frames
-    from healthmap.store.frames import read_frames
+    from store.frames import read_frames
 
     if db:
         state.db = db
@@ -719,8 +719,8 @@ def demo(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
     """Generate the sample county, ingest it, build, and serve the map."""
-    from pipelines.ingest import ingest_delivery
-    from pipelines.sample import generate_county
+    from pipelines.ingest.delivery import ingest_delivery
+    from pipelines.sample.county import generate_county
 
     as_of = _today()
     manifest_path = data / "manifest.json"
@@ -749,7 +749,7 @@ def show_settings(
     markdown: Annotated[bool, typer.Option("--markdown", help="The reference page.")] = False,
 ) -> None:
     """Show the effective settings (secrets hidden), or the reference of every setting."""
-    from healthmap.settings import settings_reference
+    from service.settings import settings_reference
 
     if markdown:
         sys.stdout.write(settings_reference())

@@ -42,17 +42,6 @@ from geo.indicators import LEVELS, compute_indicators, prepare_claims
 from geo.rules import RulesConfig, age_on
 from geo.suppression import suppress
 from geo.weights import polygon_weights
-from healthmap.store.engine import analyze, make_engine
-from healthmap.store.frames import read_frames_in_two
-from healthmap.store.partitions import add_build_partition, drop_build_indicators
-from healthmap.store.results import (
-    Build,
-    BuildCurrent,
-    BurdenRow,
-    HealthIndex,
-    HotspotResult,
-)
-from healthmap.store.shapes import grid_shapes as grid_shapes_of
 from pipelines.load import insert
 from pipelines.pushlist import tasks_from_frames
 from pipelines.surveillance import (
@@ -60,6 +49,17 @@ from pipelines.surveillance import (
     delete_surveillance_rows,
     store_surveillance,
 )
+from store.engine import analyze, make_engine
+from store.frames import read_frames_in_two
+from store.partitions import add_build_partition, drop_build_indicators
+from store.results import (
+    Build,
+    BuildCurrent,
+    BurdenRow,
+    HealthIndex,
+    HotspotResult,
+)
+from store.shapes import grid_shapes as grid_shapes_of
 
 Progress = Callable[[str, int, int], None]
 
@@ -476,7 +476,7 @@ def drop_superseded_builds(engine: Engine, keep: set[int | None]) -> list[int]:
     A build still ``building`` after :data:`STALE_BUILD` was killed (a failing build
     deletes its own rows): its rows go too.
 
-    The indicator rows go first (:func:`healthmap.store.partitions.drop_build_indicators`:
+    The indicator rows go first (:func:`store.partitions.drop_build_indicators`:
     a partition dropped on PostgreSQL, a key range per period deleted on SQLite), then the
     rest of the build in one transaction.
 

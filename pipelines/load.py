@@ -29,8 +29,8 @@ import shapely
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer
 from sqlalchemy.engine import Connection
 
-from healthmap.store.models import TABLES
-from healthmap.store.types import SRID, GeometryType
+from store.models import TABLES
+from store.types import SRID, GeometryType
 
 
 def _pg(conn: Connection) -> bool:

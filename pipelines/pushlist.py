@@ -30,10 +30,10 @@ from geo.risk_model import current_features, load_model, score
 from geo.routing import Route, plan_route
 from geo.rules import RulesConfig
 from geo.travel import StraightLineModel
-from healthmap.store.frames import read_frame, start_frame
-from healthmap.store.models import Facility, Team
-from healthmap.store.worklists import PushListEntry, PushListRun, TaskDismissal
 from pipelines.load import insert as bulk_insert
+from store.frames import read_frame, start_frame
+from store.models import Facility, Team
+from store.worklists import PushListEntry, PushListRun, TaskDismissal
 
 #: Tables the follow-up rules read, keyed by the frame names of docs/frames.md.
 RULE_TABLES = ("residents", "chronic_registry", "followups", "measurements", "claims", "grids")

@@ -1,7 +1,7 @@
 """The build's infectious-disease early warning: compute on the store's frames, store rows.
 
 :func:`compute_surveillance` takes the canonical frames of
-:func:`healthmap.store.frames.read_frames` (``case_reports``, ``mobility``, ``residents``,
+:func:`store.frames.read_frames` (``case_reports``, ``mobility``, ``residents``,
 ``chronic_registry``, ``vaccinations``, ``grids``, ``areas``) and returns the three result
 frames; :func:`store_surveillance` writes them under a build id (tables of migration 0007)
 and :func:`delete_surveillance_rows` removes a build's rows (failed or superseded builds).
@@ -29,8 +29,8 @@ from geo.surveillance import (
     spread_risk,
     vaccination_targets,
 )
-from healthmap.store.results import SURVEILLANCE_TABLES
 from pipelines.load import insert
+from store.results import SURVEILLANCE_TABLES
 
 #: Result frame -> store table.
 RESULT_TABLES = {

@@ -14,11 +14,11 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from healthmap.store.accounts import ROLES, User
-from healthmap.store.models import Area, Team
 from service.audit import record_audit
 from service.auth import Principal, hash_password, normalise_username, utcnow
 from service.errors import Conflict, Invalid, NotFound
+from store.accounts import ROLES, User
+from store.models import Area, Team
 
 #: Used until ``settings.auth.min_password_length`` exists.
 MIN_PASSWORD_LENGTH = 10

@@ -29,10 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from starlette.middleware import Middleware
 
-import healthmap.store.accounts  # noqa: F401  (registers the account tables on Base)
-from healthmap.settings import AuthSettings, IngestSettings, Settings, load_settings
-from healthmap.store.engine import MIGRATIONS, make_engine, migrate, normalise_url
-from healthmap.store.locks import StoreLock
+import store.accounts  # noqa: F401  (registers the account tables on Base)
 from service.audit import AuditWriter
 from service.caching import SingleFlightLRU
 from service.errors import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA, install_error_handlers
@@ -62,7 +59,10 @@ from service.routes import (
     tiles,
 )
 from service.scheduler import SchedulerLock, parse_daily_cron, run_as_leader, run_daily
+from service.settings import AuthSettings, IngestSettings, Settings, load_settings
 from service.worklists import WorklistCache
+from store.engine import MIGRATIONS, make_engine, migrate, normalise_url
+from store.locks import StoreLock
 
 logger = logging.getLogger("healthmap.service")
 
@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     Parameters
     ----------
     settings
-        Defaults to :func:`healthmap.settings.load_settings` (the environment).
+        Defaults to :func:`service.settings.load_settings` (the environment).
     engine
         An open store; by default one is created from ``settings.database_url`` at startup
         and disposed of at shutdown. Either way the schema is migrated at startup.

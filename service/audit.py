@@ -26,9 +26,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.orm import Session
 
-from healthmap.store.accounts import AUDIT_ACTIONS, AuditAction, AuditLog
 from service.auth import Principal, utcnow
 from service.errors import Invalid
+from store.accounts import AUDIT_ACTIONS, AuditAction, AuditLog
 
 #: Local time zone of date filters (RULES.md: dates are Asia/Shanghai dates).
 DEFAULT_TIMEZONE = "Asia/Shanghai"

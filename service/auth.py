@@ -35,9 +35,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from healthmap.settings import AuthSettings
-from healthmap.store.accounts import LoginAttempt, User
 from service.errors import AccountLocked, Unauthorized
+from service.settings import AuthSettings
+from store.accounts import LoginAttempt, User
 
 TokenType = Literal["access", "refresh"]
 ALGORITHM = "HS256"

@@ -1,9 +1,9 @@
 """In-process caches of computed answers, keyed by what they were computed from.
 
 Every key starts with a version read from the store
-(:func:`healthmap.store.version.store_version` or a part of it), so a write makes the old
+(:func:`store.version.store_version` or a part of it), so a write makes the old
 entries unreachable without any explicit invalidation, in every worker process; the LRU
-(:class:`healthmap.tiles.cache.LRU`) evicts them as new ones arrive. Concurrent misses of
+(:class:`service.tiles.cache.LRU`) evicts them as new ones arrive. Concurrent misses of
 one key wait for a single computation.
 """
 
@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from healthmap.tiles.cache import LRU
+from service.tiles.cache import LRU
 
 V = TypeVar("V")
 

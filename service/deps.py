@@ -26,12 +26,12 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from healthmap.settings import Settings
 from service.audit import AuditWriter, record_audit
 from service.auth import Principal, decode_token, principal_from_claims
 from service.caching import SingleFlightLRU
 from service.errors import Forbidden, NotFound, Unauthorized
 from service.ratelimit import TokenBucketLimiter
+from service.settings import Settings
 from service.worklists import WorklistCache
 
 # auto_error=False: a missing token must become our 401 problem, not FastAPI's own error.

@@ -9,7 +9,7 @@ forgets them (the store keeps what they did: ``ingest_batches``, ``builds``,
 id is only known to the worker that took it (poll with the connection that submitted it,
 or run ``healthmap serve --workers 1`` for administration). Jobs of different workers do
 not interleave either: each runs holding the store's ``jobs`` lock
-(:class:`healthmap.store.locks.StoreLock`), so a job submitted to a second worker waits
+(:class:`store.locks.StoreLock`), so a job submitted to a second worker waits
 (``queued``) until the first worker's job has finished.
 """
 
@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from healthmap.store.locks import StoreLock
+from store.locks import StoreLock
 
 logger = logging.getLogger("healthmap.service")
 

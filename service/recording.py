@@ -14,7 +14,7 @@ by the request models in ``service.schemas``), plus what only a live write needs
   one of the patient's managed diseases is flagged; the push lists are computed live, so
   it is a red ``emergency_reading`` task the moment it is committed;
 * **the team versions** — a new record bumps the counters of the resident's teams
-  (:func:`healthmap.store.version.bump_team_versions`) in the same transaction, so every
+  (:func:`store.version.bump_team_versions`) in the same transaction, so every
   worker's cached push lists are stale from the commit on (``service.worklists``).
 
 Functions take an open ``Session`` and leave the commit to the caller, so the write and its
@@ -36,11 +36,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.rules import RulesConfig, age_on_scalar, classify_visit, is_emergency
-from healthmap.store.models import ChronicRegistry, Facility, Followup, Measurement, Resident, Staff
-from healthmap.store.version import bump_team_versions
 from service.errors import Conflict
 from service.schemas import FollowupIn, MeasurementIn
 from service.shaping import invalid_field
+from store.models import ChronicRegistry, Facility, Followup, Measurement, Resident, Staff
+from store.version import bump_team_versions
 
 #: Readings dated up to this far ahead of the server clock are accepted (terminal clocks).
 CLOCK_SKEW = dt.timedelta(minutes=10)

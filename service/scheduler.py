@@ -10,7 +10,7 @@ line instead::
     0 6 * * * healthmap pushlist generate --date today
 
 With several uvicorn workers (``service.workers``) only one process runs the schedule: the
-one holding :class:`SchedulerLock` (:class:`healthmap.store.locks.StoreLock`: a PostgreSQL
+one holding :class:`SchedulerLock` (:class:`store.locks.StoreLock`: a PostgreSQL
 advisory lock, or a ``flock`` on ``<store file>.pushlist-scheduler.lock``). The
 others retry every :data:`LEADER_RETRY_S` seconds, so when the holder exits another
 worker takes over within a minute. (Several *hosts* on one SQLite file are not supported
@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from healthmap.store.locks import StoreLock
+from store.locks import StoreLock
 
 logger = logging.getLogger("healthmap.service")
 

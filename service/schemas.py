@@ -2,7 +2,7 @@
 
 The models are the API's contract: ``/openapi.json`` is generated from them, and the
 schemathesis test checks every response against it. Ranges of recorded values come from
-the data contract's own table (``pipelines.schema.SPECS``), so the API and the ingestion
+the data contract's own table (``pipelines.ingest.schema.SPECS``), so the API and the ingestion
 can never disagree on what a valid blood pressure is.
 """
 
@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipelines.schema import SPECS
+from pipelines.ingest.schema import SPECS
 from service.shaping import MAX_DATE, MIN_DATE
 
 Disease = Literal["htn", "t2dm"]

@@ -21,10 +21,10 @@ from collections.abc import Iterable
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from healthmap.store.models import Area, ChronicRegistry, Facility, Grid, Resident, Team
 from service.auth import Principal
 from service.deps import ensure_in_scope
 from service.errors import NotFound
+from store.models import Area, ChronicRegistry, Facility, Grid, Resident, Team
 
 #: Aggregate levels a chronic-disease centre sees only inside its own township.
 TOWN_SCOPED_LEVELS = frozenset({"grid", "village", "team"})

@@ -5,7 +5,7 @@ risk model; recomputing it reads the team's residents, their registry, visits, r
 and claims (about a second at county scale). :class:`WorklistCache` keeps the computed
 list, its rendered JSON and CSV bodies and the day's routes under a key holding
 
-* the store's write version for the team (:func:`healthmap.store.version.store_version`:
+* the store's write version for the team (:func:`store.version.store_version`:
   the team's counter, which every API write about one of its residents bumps in its own
   transaction, the store-wide counter, the current build, the ingest marks),
 * the risk model file's modification time and size,
@@ -33,11 +33,11 @@ from sqlalchemy import Connection, Engine
 from geo.followup import ENTRY_COLUMNS, mask_names, mask_phones
 from geo.routing import Route
 from geo.rules import RulesConfig
-from healthmap.store.version import store_version
 from pipelines.pushlist import team_push_list, team_route
 from service.caching import SingleFlightLRU
 from service.schemas import PushList, PushListEntryOut
 from service.shaping import csv_text, records
+from store.version import store_version
 
 #: Cached values per app: a team's list, its JSON/CSV bodies (~60 kB each at county
 #: scale) and routes; 1024 hold a day of every team's variants in ~60 MB at most.

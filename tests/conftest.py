@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from tests_support import BACKENDS, fresh_database_url
 
-from healthmap.store.engine import make_engine, migrate
+from store.engine import make_engine, migrate
 
 
 @pytest.fixture(params=BACKENDS)

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from healthmap.store.accounts import AuditAction
 from service.audit import MAX_PAGE, AuditPage, query_audit
 from service.deps import AdminUser, AuditDep, SessionDep, SettingsDep, release
+from store.accounts import AuditAction
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

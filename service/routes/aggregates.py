@@ -1,7 +1,7 @@
 """Aggregates of the current build: indicators, the grid health index, hotspots, burden.
 
 Everything here is served as stored by ``healthmap build``: small-number suppression is
-already applied (RULES.md; ``healthmap.store.results``), so a suppressed value never exists
+already applied (RULES.md; ``store.results``), so a suppressed value never exists
 outside the build. Roles: chronic-disease centre, bureau, planner, admin (doctors 403). A
 centre sees grids, villages and teams of its own township only (``service.scope``); H3
 cells, towns, the county, H3 hotspots and the burden per town are county-wide for it too.
@@ -21,10 +21,6 @@ from sqlalchemy.orm import Session
 
 from geo.hotspots import HOTSPOT_INDICATORS
 from geo.indicators import INDICATOR_BY_NAME, INDICATORS
-from healthmap.store import queries
-from healthmap.store.models import Area, Grid, Team
-from healthmap.store.shapes import unit_features
-from healthmap.store.version import store_version
 from service.auth import Principal
 from service.deps import AggregateUser, AnswersDep, AuditDep, EngineDep, SessionDep, release
 from service.errors import Invalid, NotFound, problem_doc
@@ -44,6 +40,10 @@ from service.schemas import (
 )
 from service.scope import aggregate_units, ensure_unit_visible
 from service.shaping import csv_text, records
+from store import queries
+from store.models import Area, Grid, Team
+from store.shapes import unit_features
+from store.version import store_version
 
 router = APIRouter(
     prefix="/api/v1",

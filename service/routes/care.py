@@ -29,10 +29,6 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import func, select
 
 from geo.rules import age_on_scalar
-from healthmap.settings import Settings
-from healthmap.store.models import ChronicRegistry, Followup, Measurement
-from healthmap.store.version import bump_team_versions
-from healthmap.store.worklists import PushListEntry, PushListRun, TaskDismissal
 from pipelines.pushlist import UnknownTeamError
 from service.auth import utcnow
 from service.deps import (
@@ -60,6 +56,7 @@ from service.schemas import (
     RouteStop,
 )
 from service.scope import ensure_resident_for_doctor, ensure_team_visible, managing_team
+from service.settings import Settings
 from service.shaping import (
     ReasonQuery,
     UnmaskQuery,
@@ -68,6 +65,9 @@ from service.shaping import (
     masking,
     records,
 )
+from store.models import ChronicRegistry, Followup, Measurement
+from store.version import bump_team_versions
+from store.worklists import PushListEntry, PushListRun, TaskDismissal
 
 router = APIRouter(prefix="/api/v1", tags=["care"])
 

@@ -18,12 +18,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi import Path as PathParam
 
-from healthmap.settings import Settings
 from service import accounts
 from service.deps import AdminUser, AuditDep, EngineDep, SessionDep, SettingsDep, client_address
 from service.errors import Invalid, NotFound
 from service.jobs import Job, JobRegistry, new_job_id
 from service.schemas import JobList, JobOut, RoleIn, UserIn, UserList, UserOut
+from service.settings import Settings
 from service.shaping import check_date, local_today
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -140,7 +140,7 @@ def ingest(
         raise
 
     def work() -> dict[str, Any]:
-        from pipelines.ingest import ingest_delivery  # heavy: only when a job runs
+        from pipelines.ingest.delivery import ingest_delivery  # heavy: only when a job runs
 
         summary = ingest_delivery(folder, engine, settings.ingest, settings.rules)
         return summary.model_dump(mode="json")

@@ -10,12 +10,12 @@ from sqlalchemy import or_, select
 
 from geo.hotspots import HOTSPOT_INDICATORS
 from geo.indicators import INDICATORS, LEVELS
-from healthmap.store.models import Area, Grid, GridVillage
-from healthmap.store.queries import NoBuildError, current_build
-from healthmap.tiles import LAYERS
 from service.deps import CurrentUser, EngineDep, SessionDep
 from service.schemas import CallerScope, IndicatorInfo, LayerInfo, Meta, SearchHit, SearchResult
 from service.scope import TOWN_SCOPED_LEVELS, town_of_code
+from service.tiles import LAYERS
+from store.models import Area, Grid, GridVillage
+from store.queries import NoBuildError, current_build
 
 router = APIRouter(prefix="/api/v1", tags=["meta"])
 

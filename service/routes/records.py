@@ -15,7 +15,6 @@ from fastapi import APIRouter, Body, Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from healthmap.store.models import Resident
 from service.auth import Principal
 from service.deps import AuditDep, DoctorUser, RecorderUser, SessionDep, SettingsDep
 from service.errors import Conflict, NotFound, problem_doc
@@ -31,6 +30,7 @@ from service.schemas import (
 from service.scope import ensure_resident_for_doctor, managing_team
 from service.shaping import local_today
 from service.webhook import notify
+from store.models import Resident
 
 router = APIRouter(prefix="/api/v1", tags=["records"])
 logger = logging.getLogger("healthmap.service")

@@ -1,6 +1,6 @@
 """The infectious-disease early warning of the current build: alerts, risk cells and the
 influenza vaccination targets (RULES.md "Infectious-disease early warning";
-``docs/surveillance.md``; tables of ``healthmap.store.results``).
+``docs/surveillance.md``; tables of ``store.results``).
 
 Who (``docs/security.md``):
 
@@ -9,7 +9,7 @@ Who (``docs/security.md``):
   as every other aggregate endpoint); doctors 403. A centre sees its township: its town's
   EARS alerts, the scan clusters with a cell in its town, the county's EARS alerts; its
   town's risk cells; its town's teams in the summary. A cell belongs to the township
-  holding its centre (``healthmap.tiles.towns``, the rule of its map tiles).
+  holding its centre (``service.tiles.towns``, the rule of its map tiles).
 * ``/vaccination-targets``: personal data (names and phones), for the care roles only
   (``CareUser``): a doctor its own team, in full; a centre its township's teams, masked
   unless it asks ``unmask=true`` with a ``reason`` (as for push lists). Bureau, planner
@@ -44,11 +44,6 @@ from sqlalchemy import Engine, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from geo.followup import mask_name, mask_phone
-from healthmap.store.models import Resident
-from healthmap.store.queries import _current
-from healthmap.store.results import RiskCell, SurveillanceAlert, VaccinationTarget
-from healthmap.tiles.towns import cells_in_town, town_of_code
-from healthmap.tiles.warning import alert_suppression, risk_suppression
 from service.deps import (
     AggregateUser,
     AuditDep,
@@ -61,6 +56,11 @@ from service.errors import problem_doc
 from service.routes.aggregates import build_or_404
 from service.scope import ensure_team_visible, team_town, teams_of_town
 from service.shaping import ReasonQuery, UnmaskQuery, masking
+from service.tiles.towns import cells_in_town, town_of_code
+from service.tiles.warning import alert_suppression, risk_suppression
+from store.models import Resident
+from store.queries import _current
+from store.results import RiskCell, SurveillanceAlert, VaccinationTarget
 
 router = APIRouter(prefix="/api/v1", tags=["early warning"])
 

@@ -1,6 +1,6 @@
 """Vector tiles of the map: ``/tiles/{layer}.json`` (TileJSON) and ``…/{z}/{x}/{y}.mvt``.
 
-The tiles come from ``healthmap.tiles`` (no HTTP there); this module adds what HTTP needs:
+The tiles come from ``service.tiles`` (no HTTP there); this module adds what HTTP needs:
 
 * **roles per layer** (``LayerSpec.roles``): a role the layer is not for gets 403;
 * **conditional requests**: a strong ``ETag`` (it changes when a build becomes current or an
@@ -19,7 +19,7 @@ rate limit on the event loop and re-reads the account at most every
 :data:`ACCOUNT_RECHECK_SECONDS` per token (a disabled account, or one whose role or
 scope changed, loses its tiles within that time; the other routes re-read it on every
 request); the handler then makes one store query, the data version and the last change
-together (``healthmap.tiles.cache.data_state``), and on a cache hit nothing else.
+together (``service.tiles.cache.data_state``), and on a cache hit nothing else.
 
 Tiles have their own rate-limit bucket (ten times the API's): one map view fetches dozens.
 """
@@ -36,14 +36,14 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from healthmap import tiles
-from healthmap.settings import Settings
-from healthmap.tiles import LayerSpec, TileParamError
-from healthmap.tiles.cache import LRU, data_state
+from service import tiles
 from service.auth import Principal, decode_token, principal_from_claims
 from service.deps import TokenDep
 from service.errors import BadRequest, Forbidden, NotFound, Unauthorized, problem_doc
 from service.ratelimit import TokenBucketLimiter
+from service.settings import Settings
+from service.tiles import LayerSpec, TileParamError
+from service.tiles.cache import LRU, data_state
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 

@@ -18,9 +18,9 @@ import pytest
 from pipeline_helpers import KEY, base_delivery
 from sqlalchemy import Engine, create_engine, text
 
-from healthmap.settings import IngestSettings
-from healthmap.store.engine import make_engine, migrate
-from healthmap.store.models import TABLES
+from pipelines.ingest.settings import IngestSettings
+from store.engine import make_engine, migrate
+from store.models import TABLES
 
 ADMIN_URL = os.environ.get(
     "HEALTHMAP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -22,7 +22,7 @@ COUNTY_WKT = "POLYGON ((118.60 36.70, 119.00 36.70, 119.00 37.00, 118.60 37.00, 
 
 def id_number(birth: str, seq: int, area6: str = "370783") -> str:
     """A valid GB 11643 ID number (seq's parity gives the sex: odd male)."""
-    from pipelines.coordinates import id_checksum_char
+    from geo.coordinates import id_checksum_char
 
     body = f"{area6}{birth.replace('-', '')}{seq:03d}"
     return body + id_checksum_char(body)

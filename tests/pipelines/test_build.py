@@ -20,18 +20,6 @@ from tests_support import fresh_database_url
 
 from geo.indicators import INDICATORS, LEVELS
 from geo.rules import DEFAULT_RULES
-from healthmap.store.engine import make_engine, migrate
-from healthmap.store.frames import read_frames
-from healthmap.store.queries import current_build, hotspot_results, indicator_values
-from healthmap.store.results import (
-    Build,
-    BurdenRow,
-    HealthIndex,
-    HotspotResult,
-    IndicatorValue,
-    RiskCell,
-    SurveillanceAlert,
-)
 from pipelines import build as build_module
 from pipelines.build import (
     build_periods,
@@ -40,8 +28,20 @@ from pipelines.build import (
     prepare_frames,
     run_build,
 )
-from pipelines.ingest import ingest_delivery
-from pipelines.sample import generate_county
+from pipelines.ingest.delivery import ingest_delivery
+from pipelines.sample.county import generate_county
+from store.engine import make_engine, migrate
+from store.frames import read_frames
+from store.queries import current_build, hotspot_results, indicator_values
+from store.results import (
+    Build,
+    BurdenRow,
+    HealthIndex,
+    HotspotResult,
+    IndicatorValue,
+    RiskCell,
+    SurveillanceAlert,
+)
 
 AS_OF = dt.date(2026, 6, 30)
 

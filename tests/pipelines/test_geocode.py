@@ -20,11 +20,11 @@ from pipeline_helpers import (
 )
 from sqlalchemy import Engine, text
 
+from geo import coordinates
+from geo.geocode import GeoContext, build_region, h3_cells
 from geo.rules import RulesConfig
-from healthmap.settings import IngestSettings
-from pipelines import coordinates
-from pipelines.geocode import GeoContext, build_region, h3_cells
-from pipelines.ingest import ingest_delivery, list_quarantine
+from pipelines.ingest.delivery import ingest_delivery, list_quarantine
+from pipelines.ingest.settings import IngestSettings
 
 
 def _areas(with_polygon: bool = True) -> tuple[pd.DataFrame, pd.Series]:

@@ -24,10 +24,10 @@ from pipeline_helpers import (
 from sqlalchemy import Engine, text
 
 from geo.rules import RulesConfig
-from healthmap.settings import IngestSettings
 from pipelines import load
-from pipelines.ingest import ingest_delivery, list_quarantine, quarantine_counts
-from pipelines.schema import REASONS
+from pipelines.ingest.delivery import ingest_delivery, list_quarantine, quarantine_counts
+from pipelines.ingest.schema import REASONS
+from pipelines.ingest.settings import IngestSettings
 
 
 def rows(engine: Engine, sql: str) -> list[tuple]:
@@ -539,7 +539,7 @@ def test_gcj02_and_bd09_are_stored_as_wgs84(
 
 @pytest.fixture(scope="session")
 def dirty_county(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    from pipelines.sample import generate_county
+    from pipelines.sample.county import generate_county
 
     out = tmp_path_factory.mktemp("dirty-county")
     manifest = generate_county(out, scale=0.01, seed=7, as_of=dt.date(2026, 11, 1), dirty=True)

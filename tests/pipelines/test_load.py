@@ -9,8 +9,8 @@ import pandas as pd
 import shapely
 from sqlalchemy import Engine, select
 
-from healthmap.store.models import Facility, Measurement, Mobility, Quarantine, Vaccination
 from pipelines import load
+from store.models import Facility, Measurement, Mobility, Quarantine, Vaccination
 
 
 def _facilities(beds: list[int | None]) -> pd.DataFrame:

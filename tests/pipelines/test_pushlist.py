@@ -19,9 +19,7 @@ from sqlalchemy import Engine, select, text
 from tests_support import fresh_database_url
 
 from geo.rules import DEFAULT_RULES
-from healthmap.store.engine import make_engine, migrate
-from healthmap.store.worklists import PushListEntry
-from pipelines.ingest import ingest_delivery
+from pipelines.ingest.delivery import ingest_delivery
 from pipelines.pushlist import (
     generate_push_lists,
     read_rule_frames,
@@ -30,7 +28,9 @@ from pipelines.pushlist import (
     team_push_list,
     team_route,
 )
-from pipelines.sample import generate_county
+from pipelines.sample.county import generate_county
+from store.engine import make_engine, migrate
+from store.worklists import PushListEntry
 
 AS_OF = dt.date(2026, 11, 15)
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from pipeline_helpers import RESIDENTS, alias_file, write_csv
 
-from pipelines.read import (
+from pipelines.ingest.read import (
     Aliases,
     DeliveryFile,
     FileRejected,
@@ -19,7 +19,7 @@ from pipelines.read import (
     read_chunks,
     table_for,
 )
-from pipelines.schema import norm_header
+from pipelines.ingest.schema import norm_header
 
 
 def _read_all(path: Path, table: str, aliases: Aliases | None = None, chunk_rows: int = 1000):

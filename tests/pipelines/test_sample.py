@@ -1,4 +1,4 @@
-"""The synthetic county generator (:mod:`pipelines.sample`) at small scale."""
+"""The synthetic county generator (:mod:`pipelines.sample.county`) at small scale."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import shapely
 from openpyxl import load_workbook
 from pyproj import Geod
 
-from pipelines.coordinates import convert, is_valid_id_number, parse_id_number
-from pipelines.sample import CONTRACT_TABLES, generate_county
+from geo.coordinates import convert, is_valid_id_number, parse_id_number
+from pipelines.sample.county import CONTRACT_TABLES, generate_county
 
 AS_OF = dt.date(2026, 11, 30)
 SCALE = 0.02

@@ -19,19 +19,19 @@ from typer.testing import CliRunner
 
 from geo.rules import DEFAULT_RULES
 from healthmap import cli
-from healthmap.store.engine import make_engine, migrate
-from healthmap.store.frames import read_frames
-from healthmap.store.models import Base
-from healthmap.store.queries import surveillance_alerts, vaccination_targets
-from healthmap.store.results import SURVEILLANCE_TABLES, Build, BuildCurrent
-from pipelines.ingest import ingest_delivery
-from pipelines.sample import generate_county
+from pipelines.ingest.delivery import ingest_delivery
+from pipelines.sample.county import generate_county
 from pipelines.surveillance import (
     RESULT_TABLES,
     compute_surveillance,
     delete_surveillance_rows,
     store_surveillance,
 )
+from store.engine import make_engine, migrate
+from store.frames import read_frames
+from store.models import Base
+from store.queries import surveillance_alerts, vaccination_targets
+from store.results import SURVEILLANCE_TABLES, Build, BuildCurrent
 
 AS_OF = dt.date(2026, 6, 30)
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from pipeline_helpers import id_number
 
-from pipelines.read import RawChunk
-from pipelines.schema import SPECS, icd_chronic, icd_infectious
-from pipelines.validate import (
+from pipelines.ingest.read import RawChunk
+from pipelines.ingest.schema import SPECS, icd_chronic, icd_infectious
+from pipelines.ingest.validate import (
     KeySet,
     hash_ids,
     id_number_valid,
@@ -97,7 +97,7 @@ def test_id_numbers() -> None:
     good = id_number("1950-03-04", 11)
     bad_check = good[:17] + ("0" if good[17] != "0" else "1")
     bad_date = "370783" + "19501340" + "011"
-    from pipelines.coordinates import id_checksum_char
+    from geo.coordinates import id_checksum_char
 
     bad_date += id_checksum_char(bad_date)
     ok = id_number_valid(pd.Series([good, bad_check, bad_date, "123", None], dtype=object))

@@ -34,10 +34,10 @@ from svc_county import seed_county
 from svc_helpers import USERS, make_settings, token_headers
 
 import service.auth
-from healthmap.settings import Settings
-from healthmap.store.engine import make_engine, migrate
 from service.accounts import add_user
 from service.app import create_app
+from service.settings import Settings
+from store.engine import make_engine, migrate
 
 # The same server as tests/conftest.py.
 PG_ADMIN_URL = os.environ.get(

@@ -28,7 +28,7 @@ import shapely
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
-from healthmap.store.models import (
+from store.models import (
     Area,
     ChronicRegistry,
     Facility,
@@ -40,7 +40,7 @@ from healthmap.store.models import (
     Staff,
     Team,
 )
-from healthmap.store.results import (
+from store.results import (
     Build,
     BuildCurrent,
     BurdenRow,

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from healthmap.settings import AuthSettings, ServiceSettings, Settings, load_settings
-from healthmap.store.models import Area, Team
+from service.settings import AuthSettings, ServiceSettings, Settings, load_settings
+from store.models import Area, Team
 
 #: The accounts every ``users`` fixture creates: username -> (password, role, team, town).
 USERS: dict[str, tuple[str, str, str | None, str | None]] = {
@@ -101,8 +101,8 @@ def assert_problem(response: Any, status: int, type_: str | None = None) -> dict
 
 def token_headers(engine: Engine, settings: Settings) -> dict[str, dict[str, str]]:
     """``Authorization`` headers of every account in the store, minted without a login."""
-    from healthmap.store.accounts import User
     from service.auth import Principal, issue_token
+    from store.accounts import User
 
     with Session(engine) as session:
         principals = [Principal.of(u) for u in session.query(User).all()]

@@ -17,9 +17,9 @@ from svc_county import TODAY
 from svc_helpers import assert_problem, make_settings, token_headers
 
 import service.app
-from healthmap.store.models import Team
 from service.app import create_app
 from service.scheduler import next_run, parse_daily_cron, run_daily
+from store.models import Team
 
 Headers = dict[str, dict[str, str]]
 TEAMS_CSV = "team_id,name,facility_id,max_daily_visits\nT09,九队,F01,10\n".encode()

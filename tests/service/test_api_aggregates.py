@@ -56,7 +56,7 @@ def test_meta_before_the_first_build(
 ) -> None:
     from sqlalchemy import delete
 
-    from healthmap.store.results import BuildCurrent
+    from store.results import BuildCurrent
 
     with engine.begin() as conn:
         conn.execute(delete(BuildCurrent))

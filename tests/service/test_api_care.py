@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from svc_county import SECRET_NAME, SECRET_PHONE, TODAY, days
 
 from geo.rules import age_on_scalar
-from healthmap.store.worklists import PushListEntry, PushListRun
+from store.worklists import PushListEntry, PushListRun
 
 Headers = dict[str, dict[str, str]]
 
@@ -354,7 +354,7 @@ def test_a_request_holds_one_pooled_connection_at_a_time(
     from conftest import quiet_app
     from svc_helpers import token_headers
 
-    from healthmap.store.engine import make_engine
+    from store.engine import make_engine
 
     tight = make_engine(migrated_store_url, pool_size=1, max_overflow=0, pool_timeout=3)
     try:

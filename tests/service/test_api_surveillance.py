@@ -15,9 +15,9 @@ from sqlalchemy import Engine, select, update
 from svc_county import COUNTY, H3_A2, H3_CELLS, SECRET_NAME, SECRET_PHONE, TODAY, TOWN_A, TOWN_B
 from svc_helpers import assert_problem
 
-from healthmap.store.results import Build, BuildCurrent
-from healthmap.tiles import clear_caches
 from service.routes.surveillance import withheld
+from service.tiles import clear_caches
+from store.results import Build, BuildCurrent
 
 Headers = dict[str, dict[str, str]]
 

@@ -24,13 +24,13 @@ from svc_county import (
 )
 from svc_helpers import assert_problem
 
-from healthmap import tiles
-from healthmap.tiles import clear_caches, data_version
-from healthmap.tiles.sources import TileContext
-from healthmap.tiles.towns import in_town, unit_towns
+from service import tiles
 from service.accounts import disable_user
 from service.routes import tiles as tile_routes
 from service.scope import units_in_town
+from service.tiles import clear_caches, data_version
+from service.tiles.sources import TileContext
+from service.tiles.towns import in_town, unit_towns
 
 Headers = dict[str, dict[str, str]]
 TILE = "/tiles/town_indicators/10/849/399.mvt"

@@ -14,9 +14,9 @@ from svc_helpers import assert_problem, bearer, make_settings
 
 import service.app
 import service.routes.meta
-from healthmap.store.engine import alembic_config, make_engine
 from service.app import InsecureConfiguration, check_production, create_app, schema_heads
 from service.middleware import basemap_origin, content_security_policy
+from store.engine import alembic_config, make_engine
 
 STRONG = "x" * 40
 
@@ -91,7 +91,7 @@ def test_readyz_503_when_schema_behind(client: TestClient, engine: Engine) -> No
 def test_production_refuses_default_secrets(
     auth: dict[str, str], ingest: dict[str, str], message: str
 ) -> None:
-    from healthmap.settings import IngestSettings
+    from pipelines.ingest.settings import IngestSettings
 
     settings = make_settings(mode="production", auth=auth, ingest=IngestSettings(**ingest))
     with pytest.raises(InsecureConfiguration, match=message):
@@ -99,7 +99,7 @@ def test_production_refuses_default_secrets(
 
 
 def test_production_starts_with_real_secrets_and_demo_does_with_defaults() -> None:
-    from healthmap.settings import IngestSettings
+    from pipelines.ingest.settings import IngestSettings
 
     strong_ingest = IngestSettings(id_hash_key=STRONG)
     check_production(

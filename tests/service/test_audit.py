@@ -17,12 +17,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from svc_helpers import assert_problem, bearer
 
-from healthmap.store.accounts import ACCOUNT_TABLES, AuditLog
-from healthmap.store.engine import alembic_config, make_engine
-from healthmap.store.models import Base
 from service.audit import AuditWriter, audit_values, list_audit, query_audit, record_audit
 from service.auth import Principal
 from service.errors import Invalid
+from store.accounts import ACCOUNT_TABLES, AuditLog
+from store.engine import alembic_config, make_engine
+from store.models import Base
 
 UTC = dt.UTC
 DOCTOR = Principal(7, "doctor1", "doctor", team_id="T01")

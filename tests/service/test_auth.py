@@ -13,7 +13,6 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 from svc_helpers import USERS, assert_problem, bearer, login, make_settings, seed_teams_and_towns
 
-from healthmap.store.accounts import LoginAttempt, User
 from service import auth
 from service.accounts import (
     DEMO_USERS,
@@ -28,6 +27,7 @@ from service.app import create_app
 from service.auth import Principal, issue_token, signing_key
 from service.deps import CareUser, ensure_in_scope
 from service.errors import Conflict, Invalid, NotFound
+from store.accounts import LoginAttempt, User
 
 
 def token_of(client: TestClient, username: str) -> str:

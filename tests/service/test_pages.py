@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from svc_helpers import make_settings
 
-from healthmap.store.engine import make_engine
 from service.app import create_app
 from service.routes import pages
+from store.engine import make_engine
 
 INDEX = """<!doctype html>
 <html><head>

@@ -2,8 +2,8 @@
 
 Two apps (or two engines) on one store stand for two uvicorn worker processes: each has
 its own in-process push-list cache, and only the store's write version
-(``healthmap.store.version``) tells it about the other's writes; the store's locks
-(``healthmap.store.locks``) let one of them run the 06:00 lists and keep their background
+(``store.version``) tells it about the other's writes; the store's locks
+(``store.locks``) let one of them run the 06:00 lists and keep their background
 jobs from interleaving.
 """
 
@@ -19,15 +19,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from svc_county import TODAY
 
-from healthmap.settings import Settings
-from healthmap.store.engine import make_engine
-from healthmap.store.version import (
+from service.scheduler import SchedulerLock, run_as_leader
+from service.settings import Settings
+from store.engine import make_engine
+from store.version import (
     bump_store_version,
     bump_team_versions,
     resident_teams,
     store_version,
 )
-from service.scheduler import SchedulerLock, run_as_leader
 
 Headers = dict[str, dict[str, str]]
 
@@ -273,8 +273,8 @@ def test_a_waiting_worker_takes_over_when_the_leader_goes(migrated_store_url: st
 def test_jobs_of_two_workers_do_not_interleave(migrated_store_url: str) -> None:
     import threading
 
-    from healthmap.store.locks import StoreLock
     from service.jobs import JobRegistry
+    from store.locks import StoreLock
 
     a, b = make_engine(migrated_store_url), make_engine(migrated_store_url)
     first, second = JobRegistry(lock=StoreLock(a, "jobs")), JobRegistry(lock=StoreLock(b, "jobs"))

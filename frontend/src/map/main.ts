@@ -93,7 +93,7 @@ const CHORO_LAYERS = [
 type Choro = (typeof CHORO_LAYERS)[number];
 const OVERLAYS = ["boundaries", "facilities", "risk", "alerts"] as const;
 
-/** H3 level the ``indicators`` tiles draw at each zoom (healthmap.tiles.layers). */
+/** H3 level the ``indicators`` tiles draw at each zoom (service.tiles.layers). */
 const H3_LEVEL_BY_ZOOM: [number, string][] = [
   [10, "h3:7"],
   [12, "h3:8"],

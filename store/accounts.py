@@ -1,0 +1,126 @@
+"""Service accounts, the audit log and login attempts (migration ``0002``).
+
+These tables share :class:`store.models.Base`, so importing this module adds them
+to the one metadata the store has. They hold no personal data of residents: users are
+health-system staff accounts, and the audit log records *which* resource was touched (type
+and id), never its content.
+
+Times are stored in UTC. SQLite keeps no offset, so :class:`UTCDateTime` converts aware
+datetimes to UTC on the way in and marks naive values as UTC on the way out; code above the
+store always sees aware UTC datetimes on both backends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Integer, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import DateTime, TypeDecorator
+
+from store.models import Base
+
+Role = Literal["doctor", "chronic_center", "bureau", "planner", "admin"]
+#: Every role, least to most administrative (docs/security.md has what each may see).
+ROLES: tuple[Role, ...] = ("doctor", "chronic_center", "bureau", "planner", "admin")
+
+AuditAction = Literal["read", "write", "export", "login", "admin"]
+AUDIT_ACTIONS: tuple[AuditAction, ...] = ("read", "write", "export", "login", "admin")
+
+
+def _in_list(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """``timestamp with time zone``; always UTC-aware in Python, on both backends."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        # A naive value is taken as UTC: the service only ever creates aware ones.
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite drops the offset; what it holds is UTC
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+# BIGINT on PostgreSQL; INTEGER on SQLite, where only INTEGER PRIMARY KEY autoincrements.
+_BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class User(Base):
+    """A staff account. ``team_id`` scopes a doctor, ``town_code`` a chronic-disease centre."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    team_id: Mapped[str | None] = mapped_column(String(40))
+    town_code: Mapped[str | None] = mapped_column(String(12))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    __table_args__ = (
+        CheckConstraint(_in_list("role", ROLES), name="role"),
+        # A scoped role without its scope would see nothing or, worse, be treated as
+        # unscoped by a careless query; the store refuses such a row outright.
+        CheckConstraint(
+            "(role <> 'doctor' OR team_id IS NOT NULL)"
+            " AND (role <> 'chronic_center' OR town_code IS NOT NULL)",
+            name="scope",
+        ),
+    )
+
+
+class AuditLog(Base):
+    """One access to the service. Append-only: triggers reject UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    # No foreign key: the log must outlive anything that happens to the users table.
+    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    username: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(10), index=True)
+    endpoint: Mapped[str] = mapped_column(String(200))
+    resource_type: Mapped[str | None] = mapped_column(String(40))
+    resource_id: Mapped[str | None] = mapped_column(String(100))
+    client: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    __table_args__ = (CheckConstraint(_in_list("action", AUDIT_ACTIONS), name="action"),)
+
+
+class LoginAttempt(Base):
+    """One login attempt. The typed username is kept only as a keyed hash.
+
+    People type passwords into the username field; storing what was typed in clear would
+    put passwords into the database. ``user_id`` is set when the name matched an account.
+    """
+
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    username_key: Mapped[str] = mapped_column(String(64), index=True)
+    client: Mapped[str | None] = mapped_column(String(64))
+    success: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(20))  # ok | bad_password | unknown_user | ...
+
+
+#: The account tables, in creation order.
+ACCOUNT_TABLES: tuple[str, ...] = ("users", "audit_log", "login_attempts")

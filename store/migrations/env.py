@@ -1,0 +1,37 @@
+"""Alembic environment: the engine is handed in by ``store.engine.migrate``."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from store.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    engine = config.attributes.get("engine")
+    if engine is None:
+        # Run by the ``alembic`` command itself: the URL comes from its own configuration
+        # (``-x``-free: ``sqlalchemy.url`` in alembic.ini or ``--config``). The store does not
+        # read the service's settings (it sits below them).
+        from store.engine import make_engine
+
+        url = config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise RuntimeError(
+                "no engine handed in and no sqlalchemy.url configured; run "
+                "`healthmap db upgrade` (it hands the store's engine to Alembic)"
+            )
+        engine = make_engine(url)
+    with engine.begin() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        context.run_migrations()
+
+
+run_migrations_online()
