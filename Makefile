@@ -6,12 +6,14 @@ STAMP  := $(VENV)/.installed
 SCALE  ?= 0.05
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck bench install frontend clean help
+.PHONY: demo test test-fast lint typecheck bench install frontend clean help
 
 help:
-	@echo "make demo   - install, generate the sample county, ingest, build, serve on :8000"
-	@echo "make test   - lint, type-check and run the whole test suite (SQLite and PostGIS)"
-	@echo "make bench  - scale-1.0 benchmarks, written to BENCHMARKS.md"
+	@echo "make demo      - install, generate the sample county, ingest, build, serve on :8000"
+	@echo "make test      - lint, type-check and run the whole test suite (SQLite and PostGIS)"
+	@echo "make test-fast - the unit tests on SQLite only (no slow or browser test, no lint)"
+	@echo "make lint      - ruff check, ruff format --check and the import-linter layer contracts"
+	@echo "make bench     - scale-1.0 benchmarks, written to BENCHMARKS.md"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,15 +34,22 @@ frontend: $(FRONTEND_STAMP)
 demo: $(STAMP) frontend
 	$(BIN)/healthmap demo --scale $(SCALE)
 
+# The layers (healthmap > service > pipelines > store > geo): [tool.importlinter] in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check geo store pipelines service healthmap
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy geo store pipelines service healthmap
 
 test: $(STAMP) frontend lint typecheck
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	HEALTHMAP_TEST_BACKENDS=sqlite,postgis $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The quick loop while editing: no lint, no front-end build, no PostGIS; everything it
+# leaves out (slow and browser tests, the PostGIS runs) is run by make test and by CI.
+test-fast: $(STAMP)
+	HEALTHMAP_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -q -m "not slow and not browser" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

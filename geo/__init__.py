@@ -1,0 +1,1 @@
+"""The domain: pure computations of the health map (RULES.md); no store, no HTTP."""

@@ -107,6 +107,7 @@ class GeoContext:
         return lat, lng
 
     def level_of(self, area_codes: pd.Series) -> np.ndarray:
+        """Level (``village``, ``town``, ...) of areas (missing when unknown)."""
         a = self.areas
         codes = area_codes.astype(object)
         idx = a.index.get_indexer(pd.Index(codes.where(codes.notna(), ""), dtype=object))

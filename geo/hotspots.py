@@ -31,7 +31,8 @@ import pandas as pd
 from libpysal.weights import W
 from scipy import stats
 
-from geo.rules import HotspotConfig
+from geo.rules import DISEASES, HotspotConfig
+from geo.vocabulary import HOTSPOT_INDICATORS as HOTSPOT_INDICATORS
 from geo.weights import h3_weights, polygon_weights
 
 #: Column order of the frame returned by :func:`hotspots`.
@@ -415,14 +416,8 @@ def _build_weights(
     return polygon_weights(gdf, "unit_id")
 
 
-#: Hotspot indicators: prevalence among adults and the uncontrolled share among managed
-#: patients, per disease.
-HOTSPOT_INDICATORS: tuple[str, ...] = (
-    "htn_prevalence",
-    "t2dm_prevalence",
-    "htn_uncontrolled_share",
-    "t2dm_uncontrolled_share",
-)
+#: Hotspot indicators (prevalence among adults and the uncontrolled share among managed
+#: patients, per disease) are :data:`geo.vocabulary.HOTSPOT_INDICATORS`.
 
 
 def hotspot_inputs(
@@ -458,7 +453,7 @@ def hotspot_inputs(
     """
     sub = values[values["level"] == level]
     parts = []
-    for disease in ("htn", "t2dm"):
+    for disease in DISEASES:
         ctl = sub[sub["indicator"] == f"{disease}_control_rate"].set_index("unit_id")
         managed = ctl["denominator"].astype(float)
         controlled = ctl["numerator"].astype(float)

@@ -12,14 +12,16 @@ rows; the scalar forms exist for the phone page and single measurements.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from geo.vocabulary import DISEASE_TERMS, codes
+
 Disease = Literal["htn", "t2dm"]
-DISEASES: tuple[Disease, ...] = ("htn", "t2dm")
+DISEASES: tuple[Disease, ...] = cast(tuple[Disease, ...], codes(DISEASE_TERMS))
 
 #: Visit classifications that count as "not satisfactory" (RULES.md, follow-up tasks).
 NOT_SATISFACTORY = frozenset({"unsatisfactory", "adverse", "complication"})

@@ -37,10 +37,11 @@ from sqlalchemy.orm import Session
 from geo.burden import disease_burden
 from geo.followup import task_relevant_claims
 from geo.health_index import grid_health_index
-from geo.hotspots import HOTSPOT_INDICATORS, hotspot_inputs, hotspots
+from geo.hotspots import hotspot_inputs, hotspots
 from geo.indicators import LEVELS, compute_indicators, prepare_claims
 from geo.rules import RulesConfig, age_on
 from geo.suppression import suppress
+from geo.vocabulary import HOTSPOT_INDICATORS
 from geo.weights import polygon_weights
 from pipelines.load import insert
 from pipelines.pushlist import tasks_from_frames
@@ -53,12 +54,14 @@ from store.engine import analyze, make_engine
 from store.frames import read_frames_in_two
 from store.partitions import add_build_partition, drop_build_indicators
 from store.results import (
+    CURRENT_BUILD_NAME,
     Build,
     BuildCurrent,
     BurdenRow,
     HealthIndex,
     HotspotResult,
 )
+from store.results import current_build_id as current_build_id_of_store
 from store.shapes import grid_shapes as grid_shapes_of
 
 Progress = Callable[[str, int, int], None]
@@ -387,7 +390,7 @@ def run_build(
 def current_build_id(engine: Engine) -> int | None:
     """The build readers see, or None before the first build."""
     with Session(engine) as session:
-        return session.scalar(select(BuildCurrent.build_id).where(BuildCurrent.name == "current"))
+        return session.scalar(select(current_build_id_of_store()))
 
 
 # ----------------------------------------------------------------------------------------
@@ -525,14 +528,16 @@ def _delete_build_rows(session: Session, build_id: int) -> None:
 def _make_current(engine: Engine, build_id: int, summary: dict[str, Any]) -> None:
     """Point readers at ``build_id`` in one transaction; the build it replaces is kept."""
     with Session(engine) as session, session.begin():
-        previous = session.scalar(
-            select(BuildCurrent.build_id).where(BuildCurrent.name == "current")
-        )
+        previous = session.scalar(select(current_build_id_of_store()))
         if previous is None:
-            session.execute(sql_insert(BuildCurrent).values(name="current", build_id=build_id))
+            session.execute(
+                sql_insert(BuildCurrent).values(name=CURRENT_BUILD_NAME, build_id=build_id)
+            )
         else:
             session.execute(
-                update(BuildCurrent).where(BuildCurrent.name == "current").values(build_id=build_id)
+                update(BuildCurrent)
+                .where(BuildCurrent.name == CURRENT_BUILD_NAME)
+                .values(build_id=build_id)
             )
         session.execute(
             update(Build)

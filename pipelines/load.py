@@ -42,6 +42,7 @@ def _columns(table: str) -> dict[str, Any]:
 
 
 def primary_key(table: str) -> list[str]:
+    """The primary-key column names of a store table."""
     return [c.name for c in TABLES[table].__table__.primary_key.columns]  # type: ignore[attr-defined]
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
+from geo.errors import NotFoundError, UnknownTeamError
 from geo.followup import (
     ENTRY_COLUMNS,
     open_tasks,
@@ -46,10 +47,6 @@ TEAM_RESIDENTS = (
     " WHERE grid_id IN (SELECT grid_id FROM grids WHERE team_id = {team})"
     " UNION SELECT resident_id FROM chronic_registry WHERE team_id = {team}"
 )
-
-
-class UnknownTeamError(LookupError):
-    """No such team (the service answers 404)."""
 
 
 def dismissals_frame(
@@ -337,7 +334,8 @@ def team_base(engine: Engine, team_id: str) -> tuple[tuple[float, float], int]:
             raise UnknownTeamError(team_id)
         facility = session.get(Facility, team.facility_id)
         if facility is None:
-            raise LookupError(f"team {team_id}'s base facility {team.facility_id} is unknown")
+            # Said as the API says it: the facility id is the store's business, not the caller's.
+            raise NotFoundError("The team's base facility is not in the store.")
         return (facility.lat, facility.lng), int(team.max_daily_visits or 12)
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
+from geo.ids import normalise_ids
 from geo.rules import RulesConfig
 from geo.surveillance import (
     ALERT_COLUMNS,
@@ -29,6 +30,7 @@ from geo.surveillance import (
     spread_risk,
     vaccination_targets,
 )
+from geo.vocabulary import town_code_of
 from pipelines.load import insert
 from store.results import SURVEILLANCE_TABLES
 
@@ -41,8 +43,7 @@ RESULT_TABLES = {
 
 
 def _ids(s: pd.Series) -> pd.Series:
-    t = s.astype("string").str.strip()
-    return t.mask(t == "")
+    return normalise_ids(s, strip=True, dtype="string")
 
 
 def _case_towns(cases: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> pd.Series:
@@ -60,7 +61,7 @@ def _case_towns(cases: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> pd.Seri
         town = code.map(town_of).astype("string")
     # Statistical division codes carry their town (370783001001 -> 370783001000).
     digits = code.str.fullmatch(r"\d{12}").fillna(False).astype(bool)
-    town = town.fillna(code.where(digits).str.slice(0, 9) + "000")
+    town = town.fillna(code.where(digits).map(town_code_of, na_action="ignore").astype("string"))
     residents = frames.get("residents")
     if residents is not None and "resident_id" in cases and "town_code" in residents:
         by_resident = residents.drop_duplicates("resident_id", keep="last").set_index(

@@ -14,10 +14,11 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from geo.vocabulary import ROLES, TEAM_SCOPED_ROLE, TOWN_SCOPED_ROLE
 from service.audit import record_audit
 from service.auth import Principal, hash_password, normalise_username, utcnow
 from service.errors import Conflict, Invalid, NotFound
-from store.accounts import ROLES, User
+from store.accounts import User
 from store.models import Area, Team
 
 #: Used until ``settings.auth.min_password_length`` exists.
@@ -62,9 +63,9 @@ class UserInfo:
     @property
     def scope(self) -> str:
         """``team:T01``, ``town:370783001000`` or ``county``."""
-        if self.role == "doctor":
+        if self.role == TEAM_SCOPED_ROLE:
             return f"team:{self.team_id}"
-        if self.role == "chronic_center":
+        if self.role == TOWN_SCOPED_ROLE:
             return f"town:{self.town_code}"
         return "county"
 
@@ -72,13 +73,13 @@ class UserInfo:
 def _check_scope(role: str, team_id: str | None, town_code: str | None) -> None:
     if role not in ROLES:
         raise Invalid(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
-    if role == "doctor" and not team_id:
+    if role == TEAM_SCOPED_ROLE and not team_id:
         raise Invalid("A doctor needs a team (--team).")
-    if role == "chronic_center" and not town_code:
+    if role == TOWN_SCOPED_ROLE and not town_code:
         raise Invalid("A chronic-disease centre needs a township code (--town).")
-    if role != "doctor" and team_id:
+    if role != TEAM_SCOPED_ROLE and team_id:
         raise Invalid(f"Role {role} takes no team.")
-    if role != "chronic_center" and town_code:
+    if role != TOWN_SCOPED_ROLE and town_code:
         raise Invalid(f"Role {role} takes no township.")
 
 
@@ -232,9 +233,11 @@ def ensure_demo_users(session: Session) -> list[tuple[str, str, str, str]]:
     )
     out: list[tuple[str, str, str, str]] = []
     for username, password, role in DEMO_USERS:
-        team_id = first_team if role == "doctor" else None
-        town_code = first_town if role == "chronic_center" else None
-        if (role == "doctor" and not team_id) or (role == "chronic_center" and not town_code):
+        team_id = first_team if role == TEAM_SCOPED_ROLE else None
+        town_code = first_town if role == TOWN_SCOPED_ROLE else None
+        if (role == TEAM_SCOPED_ROLE and not team_id) or (
+            role == TOWN_SCOPED_ROLE and not town_code
+        ):
             continue
         user = session.scalar(select(User).where(User.username == username))
         if user is None:

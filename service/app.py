@@ -30,9 +30,15 @@ from sqlalchemy.engine import make_url
 from starlette.middleware import Middleware
 
 import store.accounts  # noqa: F401  (registers the account tables on Base)
+from geo.errors import HealthmapError
 from service.audit import AuditWriter
 from service.caching import SingleFlightLRU
-from service.errors import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA, install_error_handlers
+from service.errors import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_SCHEMA,
+    install_error_handlers,
+    problem_handler,
+)
 from service.jobs import JobRegistry
 from service.middleware import (
     BodyLimitMiddleware,
@@ -252,6 +258,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.emergency_webhook_url = getattr(settings.service, "emergency_webhook_url", None)
     if app.state.scheduler_enabled:
         parse_daily_cron(settings.service.pushlist_cron)  # refuse a bad expression at once
+    # Every error the product raises on purpose: one handler, whose table
+    # (service.errors.STATUS_CODES) gives the problem type of the error's class.
+    app.add_exception_handler(HealthmapError, problem_handler)
     install_error_handlers(app)
     for module in (health, auth, admin, meta, overview, aggregates, care, records, operations):
         app.include_router(module.router)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from service.auth import Principal, utcnow
 from service.errors import Invalid
+from service.schemas.common import Page, fill_page
 from store.accounts import AUDIT_ACTIONS, AuditAction, AuditLog
 
 #: Local time zone of date filters (RULES.md: dates are Asia/Shanghai dates).
@@ -53,13 +54,8 @@ class AuditEntry(BaseModel):
     detail: dict[str, Any] | None
 
 
-class AuditPage(BaseModel):
+class AuditPage(Page[AuditEntry]):
     """A page of audit records, newest first, and how many match in all."""
-
-    items: list[AuditEntry]
-    total: int
-    limit: int
-    offset: int
 
 
 def audit_values(
@@ -249,7 +245,7 @@ def query_audit(
     def run(session: Session) -> AuditPage:
         total = session.scalar(count) or 0
         items = [AuditEntry.model_validate(r) for r in session.scalars(page)]
-        return AuditPage(items=items, total=total, limit=limit, offset=offset)
+        return fill_page(AuditPage, items, total=total, limit=limit, offset=offset)
 
     if isinstance(target, Session):
         return run(target)

@@ -26,6 +26,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from geo.vocabulary import ANALYST_ROLES, CARE_ROLES, ROLES, TEAM_SCOPED_ROLE, TOWN_SCOPED_ROLE
 from service.audit import AuditWriter, record_audit
 from service.auth import Principal, decode_token, principal_from_claims
 from service.caching import SingleFlightLRU
@@ -162,6 +163,8 @@ TileUser = Annotated[Principal, Depends(get_tile_user)]
 def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting only ``roles`` (403 for the others)."""
     allowed = frozenset(roles)
+    if unknown := allowed.difference(ROLES):
+        raise ValueError(f"unknown roles {sorted(unknown)}; the roles are {ROLES}")
 
     async def check(user: CurrentUser) -> Principal:
         if user.role not in allowed:
@@ -173,10 +176,8 @@ def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
 
 AdminUser = Annotated[Principal, Depends(require_roles("admin"))]
 DoctorUser = Annotated[Principal, Depends(require_roles("doctor"))]
-CareUser = Annotated[Principal, Depends(require_roles("doctor", "chronic_center"))]
-AggregateUser = Annotated[
-    Principal, Depends(require_roles("chronic_center", "bureau", "planner", "admin"))
-]
+CareUser = Annotated[Principal, Depends(require_roles(*CARE_ROLES))]
+AggregateUser = Annotated[Principal, Depends(require_roles(*ANALYST_ROLES))]
 #: Terminals post readings with a service account of role admin; doctors for their patients.
 RecorderUser = Annotated[Principal, Depends(require_roles("doctor", "admin"))]
 
@@ -194,9 +195,9 @@ def ensure_in_scope(
         The township the resource lies in. A doctor is judged by team only, a centre by
         township only; the other roles see no individual-level data at all.
     """
-    if user.role == "doctor" and team_id is not None and team_id == user.team_id:
+    if user.role == TEAM_SCOPED_ROLE and team_id is not None and team_id == user.team_id:
         return
-    if user.role == "chronic_center" and town_code is not None and town_code == user.town_code:
+    if user.role == TOWN_SCOPED_ROLE and town_code is not None and town_code == user.town_code:
         return
     raise NotFound()
 

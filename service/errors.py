@@ -1,10 +1,14 @@
 """Domain errors and the one mapping from any error to an RFC 9457 problem response.
 
-Code below the HTTP layer raises :class:`HealthmapError` subclasses (``NotFound``,
-``Forbidden``…) and never builds responses. :func:`problem_response` is the only place
-an error becomes HTTP; :func:`install_error_handlers` routes FastAPI's validation errors,
-Starlette's HTTP errors (unknown route, wrong method) and the domain errors to it, and the
-catch-all middleware (``service.middleware``) sends everything unexpected there as a 500.
+Every layer raises the errors of :mod:`geo.errors` (``NotFoundError``,
+``InvalidInputError``…; here also under their older names ``NotFound``, ``Invalid``…);
+the service adds the errors only HTTP knows (``Unauthorized``, ``Forbidden``,
+``PayloadTooLarge``, ``TooManyRequests``). One table, :data:`STATUS_CODES`, gives each
+error class its problem type and status; a subclass takes its nearest mapped ancestor's.
+:func:`problem_response` is the only place an error becomes HTTP;
+:func:`install_error_handlers` routes the domain errors, FastAPI's validation errors and
+Starlette's HTTP errors (unknown route, wrong method) to it, and the catch-all middleware
+(``service.middleware``) sends everything unexpected there as a 500.
 
 Every error body has the same shape (``application/problem+json``)::
 
@@ -33,6 +37,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
+
+from geo.errors import (
+    BadParameterError,
+    ConflictError,
+    HealthmapError,
+    InvalidInputError,
+    NotFoundError,
+    UnavailableError,
+)
 
 logger = logging.getLogger("healthmap.service")
 
@@ -125,10 +138,18 @@ for _t in _TYPES:
 
 
 # ----------------------------------------------------------------------------------------
-# Domain errors
+# Errors: the domain's (geo.errors) under the service's old names, and HTTP's own
 # ----------------------------------------------------------------------------------------
-class HealthmapError(Exception):
-    """Base of the errors the service turns into problems.
+#: The service's names of the domain errors (one class each: ``NotFound is NotFoundError``).
+NotFound = NotFoundError
+Invalid = InvalidInputError
+BadRequest = BadParameterError
+Conflict = ConflictError
+ServiceUnavailable = UnavailableError
+
+
+class HTTPError(HealthmapError):
+    """An error only HTTP knows (authentication, roles, body size, rate): may carry headers.
 
     Parameters
     ----------
@@ -140,8 +161,6 @@ class HealthmapError(Exception):
         Extension members added to the problem body.
     """
 
-    slug = "internal"
-
     def __init__(
         self,
         detail: str | None = None,
@@ -149,32 +168,12 @@ class HealthmapError(Exception):
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(detail or PROBLEM_TYPES[self.slug].title)
-        self.detail = detail
+        super().__init__(detail, extra=extra)
         self.headers = dict(headers or {})
-        self.extra = dict(extra or {})
-
-    @property
-    def problem_type(self) -> ProblemType:
-        return PROBLEM_TYPES[self.slug]
 
 
-class BadRequest(HealthmapError):
-    """The request cannot be served as asked (400), e.g. a tile parameter a layer lacks."""
-
-    slug = "bad-request"
-
-
-class Invalid(HealthmapError):
-    """The request is well-formed but its values make no sense (422)."""
-
-    slug = "invalid"
-
-
-class Unauthorized(HealthmapError):
+class Unauthorized(HTTPError):
     """No, an expired or a forged token; wrong credentials (401)."""
-
-    slug = "unauthorized"
 
     def __init__(self, detail: str | None = None, *, error: str | None = "invalid_token") -> None:
         # RFC 6750 §3: tell Bearer clients what went wrong, in the header they parse (no
@@ -183,34 +182,16 @@ class Unauthorized(HealthmapError):
         super().__init__(detail, headers={"WWW-Authenticate": challenge})
 
 
-class Forbidden(HealthmapError):
+class Forbidden(HTTPError):
     """The role may not use this endpoint at all (403). Out-of-scope data is NotFound."""
 
-    slug = "forbidden"
 
-
-class NotFound(HealthmapError):
-    """Unknown resource, or one outside the caller's scope (404)."""
-
-    slug = "not-found"
-
-
-class Conflict(HealthmapError):
-    """The request conflicts with what exists (409), e.g. a username already taken."""
-
-    slug = "conflict"
-
-
-class PayloadTooLarge(HealthmapError):
+class PayloadTooLarge(HTTPError):
     """The request body exceeds ``service.max_body_bytes`` (413)."""
 
-    slug = "content-too-large"
 
-
-class TooManyRequests(HealthmapError):
+class TooManyRequests(HTTPError):
     """Rate limit reached (429); ``retry_after`` seconds go to the Retry-After header."""
-
-    slug = "too-many-requests"
 
     def __init__(self, detail: str | None = None, *, retry_after: float = 1.0) -> None:
         seconds = max(1, round(retry_after + 0.5))
@@ -221,13 +202,34 @@ class TooManyRequests(HealthmapError):
 class AccountLocked(TooManyRequests):
     """Too many failed logins for this username (429, type ``account-locked``)."""
 
-    slug = "account-locked"
+
+# ----------------------------------------------------------------------------------------
+# The one table: error class → problem type (and so status)
+# ----------------------------------------------------------------------------------------
+#: The problem type of each error class, after tipg's ``DEFAULT_STATUS_CODES``. An error
+#: takes the entry of the nearest class of its MRO, so a subclass (``NoBuildError``,
+#: ``UnknownLayerError``, a tile parameter error…) needs no entry and no handler. A
+#: :class:`HealthmapError` with no mapped ancestor is a 500, like any unexpected error.
+STATUS_CODES: dict[type[Exception], ProblemType] = {
+    BadParameterError: PROBLEM_TYPES["bad-request"],
+    Unauthorized: PROBLEM_TYPES["unauthorized"],
+    Forbidden: PROBLEM_TYPES["forbidden"],
+    NotFoundError: PROBLEM_TYPES["not-found"],
+    ConflictError: PROBLEM_TYPES["conflict"],
+    PayloadTooLarge: PROBLEM_TYPES["content-too-large"],
+    InvalidInputError: PROBLEM_TYPES["invalid"],
+    TooManyRequests: PROBLEM_TYPES["too-many-requests"],
+    AccountLocked: PROBLEM_TYPES["account-locked"],
+    UnavailableError: PROBLEM_TYPES["unavailable"],
+}
 
 
-class ServiceUnavailable(HealthmapError):
-    """The store is unreachable or its schema is behind (503)."""
-
-    slug = "unavailable"
+def problem_type_of(error: type[BaseException]) -> ProblemType | None:
+    """The problem type of an error class: its nearest ancestor's in :data:`STATUS_CODES`."""
+    for cls in error.__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return None
 
 
 # ----------------------------------------------------------------------------------------
@@ -281,18 +283,22 @@ def problem_response(exc: BaseException, scope: Scope) -> ProblemResponse:
     Parameters
     ----------
     exc
-        A domain error, a Starlette/FastAPI HTTP error, a validation error or anything else
-        (which becomes a 500 whose body says nothing about the cause).
+        An error of :data:`STATUS_CODES` (by its class or an ancestor), a Starlette/FastAPI
+        HTTP error, a validation error or anything else (which becomes a 500 whose body says
+        nothing about the cause).
     scope
         The ASGI scope of the request (for the request id).
     """
     headers: dict[str, str] = {}
     extra: dict[str, Any] = {}
     problem: ProblemType | None
-    if isinstance(exc, HealthmapError):
-        problem, status, detail = exc.problem_type, exc.problem_type.status, exc.detail
-        headers.update(exc.headers)
-        extra.update(exc.extra)
+    mapped = problem_type_of(type(exc))
+    if mapped is not None:
+        problem, status = mapped, mapped.status
+        # Only the product's own errors say why: any other message may hold data.
+        detail = exc.detail if isinstance(exc, HealthmapError) else None
+        headers.update(getattr(exc, "headers", {}))
+        extra.update(getattr(exc, "extra", {}))
     elif isinstance(exc, RequestValidationError):
         problem, status = PROBLEM_TYPES["invalid"], 422
         errors = _validation_errors(exc.errors())
@@ -327,17 +333,22 @@ def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-async def _handle(request: Request, exc: Exception) -> Response:
+async def problem_handler(request: Request, exc: Exception) -> Response:
+    """The exception handler of every error: :func:`problem_response`."""
     return problem_response(exc, request.scope)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Route every kind of error of ``app`` to :func:`problem_response`."""
-    app.add_exception_handler(HealthmapError, _handle)
-    app.add_exception_handler(RequestValidationError, _handle)
-    app.add_exception_handler(StarletteHTTPException, _handle)
+    """Route the errors of ``app`` that are not the product's own to :func:`problem_response`.
+
+    The product's errors (:class:`geo.errors.HealthmapError`, raised by every layer) have
+    their one handler in ``service.app``; here are FastAPI's validation errors,
+    Starlette's HTTP errors and the last resort.
+    """
+    app.add_exception_handler(RequestValidationError, problem_handler)
+    app.add_exception_handler(StarletteHTTPException, problem_handler)
     # Last resort behind the catch-all middleware (e.g. a failure inside a middleware).
-    app.add_exception_handler(Exception, _handle)
+    app.add_exception_handler(Exception, problem_handler)
 
 
 def problem_doc(description: str) -> dict[str, Any]:

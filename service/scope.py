@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from geo.vocabulary import TEAM_SCOPED_ROLE, TOWN_SCOPED_ROLE, town_of_code, town_prefix
 from service.auth import Principal
 from service.deps import ensure_in_scope
 from service.errors import NotFound
@@ -28,18 +29,6 @@ from store.models import Area, ChronicRegistry, Facility, Grid, Resident, Team
 
 #: Aggregate levels a chronic-disease centre sees only inside its own township.
 TOWN_SCOPED_LEVELS = frozenset({"grid", "village", "team"})
-
-
-def town_of_code(area_code: str | None) -> str | None:
-    """The township code of a 12-digit village or town code (``370783001002`` → ``…001000``).
-
-    Chinese statistical area codes nest: digits 7–9 are the township, 10–12 the village.
-    """
-    if not area_code or len(area_code) != 12 or not area_code.isdigit():
-        return None
-    if area_code[6:9] == "000":
-        return None  # a county (or higher) code has no township
-    return area_code[:9] + "000"
 
 
 def team_town(session: Session, team_id: str) -> str | None:
@@ -66,7 +55,7 @@ def teams_of_town(session: Session, town_code: str) -> set[str]:
 
 def ensure_team_visible(user: Principal, session: Session, team_id: str) -> None:
     """404 unless the team exists and is the doctor's own or lies in the centre's township."""
-    if user.role == "doctor":
+    if user.role == TEAM_SCOPED_ROLE:
         # Decided on the id alone: a doctor learns nothing about other teams, not even
         # whether they exist.
         ensure_in_scope(user, team_id=team_id)
@@ -177,7 +166,10 @@ def units_in_town(session: Session, level: str, town_code: str) -> set[str]:
             session.scalars(
                 select(Area.area_code).where(
                     Area.level == "village",
-                    or_(Area.parent_code == town_code, Area.area_code.like(town_code[:9] + "%")),
+                    or_(
+                        Area.parent_code == town_code,
+                        Area.area_code.like(town_prefix(town_code) + "%"),
+                    ),
                 )
             )
         )
@@ -188,12 +180,12 @@ def units_in_town(session: Session, level: str, town_code: str) -> set[str]:
 
 def aggregate_units(user: Principal, session: Session, level: str) -> set[str] | None:
     """The units of ``level`` the caller may see, or None for "all of them"."""
-    if user.role == "chronic_center" and level in TOWN_SCOPED_LEVELS:
+    if user.role == TOWN_SCOPED_ROLE and level in TOWN_SCOPED_LEVELS:
         return units_in_town(session, level, str(user.town_code))
     return None
 
 
 def ensure_unit_visible(user: Principal, session: Session, level: str, unit_id: str) -> None:
     """404 when a centre asks for a grid, village or team outside its township."""
-    if user.role == "chronic_center" and level in TOWN_SCOPED_LEVELS:
+    if user.role == TOWN_SCOPED_ROLE and level in TOWN_SCOPED_LEVELS:
         ensure_in_scope(user, town_code=unit_town(session, level, unit_id))

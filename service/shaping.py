@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from fastapi import Query
 
+from geo.vocabulary import TEAM_SCOPED_ROLE
 from service.errors import Invalid
 
 #: Dates the service accepts as a day D or a period: pandas cannot represent much beyond
@@ -121,7 +122,7 @@ def masking(role: str, unmask: bool, reason: str | None) -> tuple[bool, bool]:
     A doctor sees its own team's names and phones; anyone else sees them masked unless it
     asks with ``unmask`` and a non-blank ``reason`` (422 without one).
     """
-    masked = role != "doctor"
+    masked = role != TEAM_SCOPED_ROLE
     unmasked_by_centre = masked and unmask
     if unmasked_by_centre:
         if reason is None or not reason.strip():

@@ -164,21 +164,23 @@ class WorklistCache:
         ------
         UnknownTeamError
             No such team.
-        LookupError
+        NotFound
             The team's base facility is unknown.
         """
-        return self._get_or_make(
-            (version, "route", team_id, day, mode),
-            lambda: team_route(
+
+        def make() -> Route:
+            entries = self.entries(version, team_id, day)
+            return team_route(
                 self.engine,
                 team_id,
                 day,
                 self.rules,
                 mode=mode,
-                entries=self.entries(version, team_id, day),
+                entries=entries,
                 model_path=self.model_path,
-            ),
-        )
+            )
+
+        return self._get_or_make((version, "route", team_id, day, mode), make)
 
 
 def masked_entries(frame: pd.DataFrame) -> pd.DataFrame:

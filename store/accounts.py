@@ -13,18 +13,19 @@ store always sees aware UTC datetimes on both backends.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Integer, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
 
+from geo import vocabulary
 from store.models import Base
 
 Role = Literal["doctor", "chronic_center", "bureau", "planner", "admin"]
 #: Every role, least to most administrative (docs/security.md has what each may see).
-ROLES: tuple[Role, ...] = ("doctor", "chronic_center", "bureau", "planner", "admin")
+ROLES: tuple[Role, ...] = cast("tuple[Role, ...]", vocabulary.ROLES)
 
 AuditAction = Literal["read", "write", "export", "login", "admin"]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = ("read", "write", "export", "login", "admin")

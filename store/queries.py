@@ -11,23 +11,19 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, Select, select
 
+from geo.errors import NoBuildError
 from geo.rules import DEFAULT_RULES
 from store.results import (
     Build,
-    BuildCurrent,
     BurdenRow,
     HealthIndex,
     HotspotResult,
     IndicatorValue,
+    current_build_id,
 )
 
-
-class NoBuildError(LookupError):
-    """Nothing has been built yet (run ``healthmap build``)."""
-
-
-def _current() -> Any:
-    return select(BuildCurrent.build_id).where(BuildCurrent.name == "current").scalar_subquery()
+# The old private name: ``service.routes.surveillance`` still imports it from here.
+_current = current_build_id
 
 
 def _frame(engine: Engine, stmt: Select) -> pd.DataFrame:
@@ -40,7 +36,9 @@ def current_build(engine: Engine) -> dict:
     """The current build's id, as-of date and periods; raises NoBuildError before the first."""
     with engine.connect() as conn:
         row = conn.execute(
-            select(Build.build_id, Build.as_of, Build.summary).where(Build.build_id == _current())
+            select(Build.build_id, Build.as_of, Build.summary).where(
+                Build.build_id == current_build_id()
+            )
         ).first()
     if row is None:
         raise NoBuildError("no build yet: run `healthmap build`")
@@ -92,7 +90,7 @@ def indicator_values(
             t.suppressed,
             t.suppression_reason,
         )
-        .where(t.build_id == _current(), t.level == level, t.period == when)
+        .where(t.build_id == current_build_id(), t.level == level, t.period == when)
         .order_by(t.unit_id, t.indicator)
     )
     if indicator:
@@ -152,7 +150,7 @@ def hotspot_results(engine: Engine, indicator: str, level: str = "h3:8") -> pd.D
             t.suppressed,
             t.suppression_reason,
         )
-        .where(t.build_id == _current(), t.indicator == indicator, t.level == level)
+        .where(t.build_id == current_build_id(), t.indicator == indicator, t.level == level)
         .order_by(t.unit_id)
     )
     return _frame(engine, stmt)
@@ -163,7 +161,9 @@ def burden(engine: Engine, town_code: str | None = None) -> pd.DataFrame:
     current_build(engine)
     t = BurdenRow
     cols = [c for c in t.__table__.columns if c.name != "build_id"]
-    stmt = select(*cols).where(t.build_id == _current()).order_by(t.town_code, t.rank_visits)
+    stmt = (
+        select(*cols).where(t.build_id == current_build_id()).order_by(t.town_code, t.rank_visits)
+    )
     if town_code:
         stmt = stmt.where(t.town_code == town_code)
     return _frame(engine, stmt)
@@ -175,7 +175,7 @@ def health_index(engine: Engine, *, period: dt.date | None = None) -> pd.DataFra
     t = HealthIndex
     stmt = (
         select(t.period, t.grid_id, t.value, t.components)
-        .where(t.build_id == _current(), t.period == when)
+        .where(t.build_id == current_build_id(), t.period == when)
         .order_by(t.grid_id)
     )
     return _frame(engine, stmt)
@@ -187,7 +187,7 @@ def surveillance_alerts(engine: Engine, *, day: dt.date | None = None) -> pd.Dat
 
     current_build(engine)
     cols = [c for c in t.__table__.columns if c.name != "build_id"]
-    stmt = select(*cols).where(t.build_id == _current()).order_by(t.day, t.alert_id)
+    stmt = select(*cols).where(t.build_id == current_build_id()).order_by(t.day, t.alert_id)
     if day is not None:
         stmt = stmt.where(t.day == day)
     return _frame(engine, stmt)
@@ -201,7 +201,7 @@ def vaccination_targets(engine: Engine, *, team_id: str | None = None) -> pd.Dat
     cols = [c for c in t.__table__.columns if c.name != "build_id"]
     stmt = (
         select(*cols)
-        .where(t.build_id == _current())
+        .where(t.build_id == current_build_id())
         .order_by(t.team_id, t.household_id, t.age.desc(), t.resident_id)
     )
     if team_id is not None:

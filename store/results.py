@@ -10,6 +10,7 @@ with the reason.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -20,7 +21,9 @@ from sqlalchemy import (
     Index,
     Integer,
     PrimaryKeyConstraint,
+    ScalarSelect,
     String,
+    select,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,6 +48,44 @@ class BuildCurrent(Base):
     __tablename__ = "build_current"
     name: Mapped[str] = mapped_column(String(20), primary_key=True)
     build_id: Mapped[int] = mapped_column(Integer)
+
+
+#: The name of the one row of ``build_current`` that readers follow.
+CURRENT_BUILD_NAME = "current"
+
+
+def current_build_id() -> ScalarSelect[Any]:
+    """The id of the current build, as a scalar subquery (the one home of that rule).
+
+    Readers compare with it (``t.build_id == current_build_id()``) rather than with an id
+    read earlier, so a statement sees one build from start to end even while a new build
+    is being made current.
+
+    Returns
+    -------
+    sqlalchemy.ScalarSelect
+        ``(SELECT build_id FROM build_current WHERE name = 'current')``.
+    """
+    return (
+        select(BuildCurrent.build_id)
+        .where(BuildCurrent.name == CURRENT_BUILD_NAME)
+        .scalar_subquery()
+    )
+
+
+def current_build_id_sql() -> str:
+    """:func:`current_build_id` as SQL text, for hand-written statements (PostGIS tiles).
+
+    Compiled from the same expression, with the name inline, so the two cannot drift.
+
+    Returns
+    -------
+    str
+        A parenthesised subquery, valid on SQLite and PostgreSQL.
+    """
+    stmt = select(BuildCurrent.build_id).where(BuildCurrent.name == CURRENT_BUILD_NAME)
+    sql = str(stmt.compile(compile_kwargs={"literal_binds": True}))
+    return "(" + " ".join(sql.split()) + ")"
 
 
 class IndicatorValue(Base):

@@ -32,6 +32,7 @@ from sqlalchemy import BigInteger, Connection, Engine, Integer, String, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.models import Base
+from store.results import CURRENT_BUILD_NAME
 
 #: The only row of ``store_version``.
 ROW_ID = 1
@@ -60,7 +61,7 @@ def _version_sql(team_counter: str = "") -> str:
         f" (SELECT count(*) FROM ingest_files){team_counter}"
         " FROM (SELECT 1 AS one) AS d"
         " LEFT JOIN store_version v ON v.id = 1"
-        " LEFT JOIN build_current c ON c.name = 'current'"
+        f" LEFT JOIN build_current c ON c.name = '{CURRENT_BUILD_NAME}'"
         " LEFT JOIN builds b ON b.build_id = c.build_id"
     )
 

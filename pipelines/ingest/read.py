@@ -1,4 +1,4 @@
-"""Reading a delivery: which file feeds which table, its encoding, its headers, its rows.
+"""Reading a delivery's files: their headers and their rows, as text.
 
 Everything read here is text: every cell comes out as a ``str`` (``""`` when empty), in
 chunks of ``chunk_rows`` rows, with its 1-based data row number; typing and validation
@@ -6,24 +6,16 @@ are :mod:`pipelines.ingest.validate`'s job. A file that cannot be read, or lacks
 column, raises :class:`FileRejected` with a message naming the file, the column(s) and the
 headers that would have matched.
 
-Encodings (CSV): detected per file, never assumed. A file that decodes as UTF-8 (with or
-without BOM) is UTF-8; else one that decodes as GB18030 (a superset of GBK/GB2312) is
-GB18030; else the candidate (UTF-8, GB18030, or charset-normalizer's guess) under which
-the fewest lines fail wins, and rows holding undecodable bytes are flagged ``bad_encoding``
-while the rest of the file decodes normally.
+Which file feeds which table, and its encoding, are :mod:`pipelines.ingest.files`.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 import math
-import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,115 +23,42 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.ingest.schema import SPECS, ZH_TABLES, TableSpec, norm_header
-from store.models import CONTRACT_TABLES
+from pipelines.ingest.codes import norm_header
+from pipelines.ingest.files import (
+    BAD_CHAR,
+    DeliveryFile,
+    FileInfo,
+    FileRejected,
+    SkippedFile,
+    estimate_rows,
+    file_sha256,
+    find_files,
+    inspect,
+    inspect_csv,
+    table_for,
+)
+from pipelines.ingest.schema import SPECS, TableSpec
 
-#: Stands in for undecodable bytes (a noncharacter no delivery contains).
-BAD_CHAR = "\U0010fffe"
-_BLOCK = 16 * 1024 * 1024
-SUFFIXES = {
-    ".csv": "csv",
-    ".txt": "csv",
-    ".tsv": "csv",
-    ".xlsx": "xlsx",
-    ".xlsm": "xlsx",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".geojson": "geojson",
-    ".json": "geojson",
-}
-
-
-def _bad_char_handler(err: UnicodeError) -> tuple[str, int]:
-    assert isinstance(err, UnicodeDecodeError)
-    return BAD_CHAR, err.end
-
-
-codecs.register_error("healthmap_bad", _bad_char_handler)
-
-
-class FileRejected(Exception):
-    """A whole file is refused (unreadable or a required column missing)."""
-
-
-# ----------------------------------------------------------------------------------------
-# Files
-# ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DeliveryFile:
-    """One delivered file recognised as feeding a table."""
-
-    path: Path
-    table: str
-    fmt: str
-    label: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    path: Path
-    reason: str
-
-
-def _stem_of(path: Path) -> str:
-    name = unicodedata.normalize("NFKC", path.name).lower()
-    for suf in (".osm.pbf",):
-        if name.endswith(suf):
-            return name[: -len(suf)]
-    return name.rsplit(".", 1)[0] if "." in name else name
-
-
-def table_for(path: Path) -> tuple[str, str] | None:
-    """``(table, batch label)`` of a file name, by stem; None when no table matches.
-
-    The longest table name wins, so ``population_grid.csv`` is ``population_grid`` and
-    ``population_2026.csv`` is ``population`` with label ``2026``. Chinese table names of the
-    contract are accepted too (``居民健康档案.xlsx``).
-    """
-    stem = _stem_of(path)
-    names = sorted(CONTRACT_TABLES, key=len, reverse=True)
-    for t in names:
-        if stem == t or stem.startswith(t + "_"):
-            return t, stem[len(t) + 1 :]
-    for zh, t in ZH_TABLES.items():
-        if stem == zh or stem.startswith(zh + "_"):
-            return t, stem[len(zh) + 1 :]
-    return None
-
-
-def find_files(folder: Path) -> tuple[list[DeliveryFile], list[SkippedFile]]:
-    """Files of a delivery folder in load order (``models.CONTRACT_TABLES``), and the rest."""
-    folder = Path(folder)
-    found: list[DeliveryFile] = []
-    skipped: list[SkippedFile] = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        if path.name.startswith("."):
-            continue
-        hit = table_for(path)
-        lower = path.name.lower()
-        if hit is None:
-            skipped.append(SkippedFile(path, "unknown table (file stem matches no contract table)"))
-            continue
-        table, label = hit
-        if lower.endswith(".osm.pbf"):
-            skipped.append(
-                SkippedFile(
-                    path, "OpenStreetMap .osm.pbf extracts are not read yet; deliver roads.geojson"
-                )
-            )
-            continue
-        fmt = SUFFIXES.get(path.suffix.lower())
-        if fmt is None:
-            skipped.append(SkippedFile(path, f"unsupported file type {path.suffix!r}"))
-            continue
-        found.append(DeliveryFile(path, table, fmt, label))
-    order = {t: i for i, t in enumerate(CONTRACT_TABLES)}
-    found.sort(key=lambda f: (order[f.table], f.label, f.name))
-    return found, skipped
+__all__ = [
+    "BAD_CHAR",
+    "Aliases",
+    "DeliveryFile",
+    "FileInfo",
+    "FileRejected",
+    "RawChunk",
+    "SkippedFile",
+    "estimate_rows",
+    "file_sha256",
+    "find_files",
+    "inspect",
+    "inspect_csv",
+    "read_chunks",
+    "read_csv_chunks",
+    "read_geojson_chunks",
+    "read_parquet_chunks",
+    "read_xlsx_chunks",
+    "table_for",
+]
 
 
 # ----------------------------------------------------------------------------------------
@@ -231,96 +150,6 @@ class Aliases:
 
 
 # ----------------------------------------------------------------------------------------
-# Encoding
-# ----------------------------------------------------------------------------------------
-@dataclass
-class FileInfo:
-    """What one pass over a file's bytes tells: hash, size, lines, encoding."""
-
-    sha256: str
-    size: int
-    lines: int
-    encoding: str | None = None
-    bad_lines: int = 0
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_BLOCK):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _bad_lines(data: bytes, encoding: str) -> int:
-    text = data.decode(encoding, errors="healthmap_bad")
-    if BAD_CHAR not in text:
-        return 0
-    return sum(1 for line in text.split("\n") if BAD_CHAR in line)
-
-
-def inspect_csv(path: Path) -> FileInfo:
-    """Hash, line count and encoding of a CSV file (see the module docstring)."""
-    h = hashlib.sha256()
-    size = lines = 0
-    dec = codecs.getincrementaldecoder("utf-8")("strict")
-    utf8 = True
-    first = b""
-    with open(path, "rb") as f:
-        while block := f.read(_BLOCK):
-            if not first:
-                first = block[:4]
-            h.update(block)
-            size += len(block)
-            lines += block.count(b"\n")
-            if utf8:
-                try:
-                    dec.decode(block)
-                except UnicodeDecodeError:
-                    utf8 = False
-        if utf8:
-            try:
-                dec.decode(b"", final=True)
-            except UnicodeDecodeError:
-                utf8 = False
-    info = FileInfo(h.hexdigest(), size, lines)
-    if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        info.encoding = "utf-16"
-        return info
-    if utf8:
-        info.encoding = "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8"
-        return info
-    data = Path(path).read_bytes()
-    try:
-        data.decode("gb18030")
-        info.encoding = "gb18030"
-        return info
-    except UnicodeDecodeError:
-        pass
-    candidates = ["utf-8", "gb18030"]
-    counts = {c: _bad_lines(data, c) for c in candidates}
-    if min(counts.values()) > 0.5 * max(lines, 1):
-        # Neither fits: ask charset-normalizer (Big5, UTF-16 without BOM, ...).
-        try:
-            from charset_normalizer import from_bytes
-
-            best = from_bytes(data[: 1 << 20]).best()
-            if best is not None and best.encoding:
-                guess = codecs.lookup(best.encoding).name
-                if guess not in ("utf-8", "gb18030"):
-                    candidates.append(guess)
-                    counts[guess] = _bad_lines(data, guess)
-        except Exception:  # pragma: no cover - detection is best effort
-            pass
-    enc = min(candidates, key=lambda c: (counts[c], candidates.index(c)))
-    if enc == "utf-8" and data.startswith(codecs.BOM_UTF8):
-        enc = "utf-8-sig"
-    info.encoding = enc
-    info.bad_lines = counts[enc if enc != "utf-8-sig" else "utf-8"]
-    return info
-
-
-# ----------------------------------------------------------------------------------------
 # Chunks
 # ----------------------------------------------------------------------------------------
 @dataclass
@@ -389,6 +218,11 @@ def _csv_headers(first_line: str, sep: str) -> list[str]:
 def read_csv_chunks(
     f: DeliveryFile, spec: TableSpec, aliases: Aliases, info: FileInfo, chunk_rows: int
 ) -> Iterator[RawChunk]:
+    """Chunks of a CSV file, decoded in the encoding ``info`` detected.
+
+    The separator (comma, tab, semicolon or bar) is sniffed from the header line; rows
+    holding undecodable bytes are marked ``bad_encoding``.
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -460,6 +294,7 @@ def _cell_text(v: object) -> str:
 def read_xlsx_chunks(
     f: DeliveryFile, spec: TableSpec, aliases: Aliases, chunk_rows: int
 ) -> Iterator[RawChunk]:
+    """Chunks of the first sheet of an Excel workbook, cells as text."""
     import openpyxl
 
     try:
@@ -524,6 +359,7 @@ def _arrow_to_text(col: object) -> pd.Series:
 def read_parquet_chunks(
     f: DeliveryFile, spec: TableSpec, aliases: Aliases, chunk_rows: int
 ) -> Iterator[RawChunk]:
+    """Chunks of a Parquet file, record batch by record batch, cells as text."""
     import pyarrow.parquet as pq
 
     try:
@@ -543,6 +379,11 @@ def read_parquet_chunks(
 def read_geojson_chunks(
     f: DeliveryFile, spec: TableSpec, aliases: Aliases, chunk_rows: int
 ) -> Iterator[RawChunk]:
+    """Chunks of a GeoJSON feature collection: properties as columns.
+
+    A point geometry gives ``lat``/``lng`` where the table has them, any other geometry
+    ``geometry_wkt``; a road without an id is numbered by its feature.
+    """
     import shapely
     from shapely.geometry import shape
 
@@ -601,28 +442,3 @@ def read_chunks(
         yield from read_geojson_chunks(f, spec, aliases, chunk_rows)
     else:  # pragma: no cover
         raise FileRejected(f"{f.name}: unsupported format {f.fmt}")
-
-
-def inspect(f: DeliveryFile) -> FileInfo:
-    """Hash (and for CSV: encoding and line count) of a delivered file."""
-    if f.fmt == "csv":
-        return inspect_csv(f.path)
-    size = f.path.stat().st_size
-    return FileInfo(file_sha256(f.path), size, 0)
-
-
-def estimate_rows(f: DeliveryFile, info: FileInfo) -> int | None:
-    """Rows in a file, for progress bars (CSV: lines − header; Parquet: metadata)."""
-    if f.fmt == "csv":
-        return max(info.lines - 1, 0) or None
-    if f.fmt == "parquet":
-        try:
-            import pyarrow.parquet as pq
-
-            return int(pq.ParquetFile(f.path).metadata.num_rows)
-        except Exception:
-            return None
-    return None
-
-
-_RE_WS = re.compile(r"\s+")

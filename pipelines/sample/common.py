@@ -96,14 +96,14 @@ def add_years(days: npt.ArrayLike, years: int) -> IntArray:
 
 
 def date_array(days: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> pa.Array:
-    """pyarrow date32 array from day numbers; ``mask`` True means empty."""
+    """A pyarrow date32 array from day numbers; ``mask`` True means empty."""
     arr = np.asarray(days, dtype=np.int64).astype(np.int32)
     m = None if mask is None else np.asarray(mask, dtype=bool)
     return pa.array(arr, type=pa.int32(), mask=m).cast(pa.date32())
 
 
 def num_array(values: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> pa.Array:
-    """pyarrow numeric array; ``mask`` True (or NaN in floats) means empty."""
+    """A pyarrow numeric array; ``mask`` True (or NaN in floats) means empty."""
     arr = np.asarray(values)
     m = None if mask is None else np.asarray(mask, dtype=bool)
     if arr.dtype.kind == "f":
@@ -113,7 +113,7 @@ def num_array(values: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> pa.Ar
 
 
 def str_array(values: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> pa.Array:
-    """pyarrow string array; ``mask`` True means empty."""
+    """A pyarrow string array; ``mask`` True means empty."""
     arr = pa.array(np.asarray(values).astype(str), type=pa.string())
     if mask is None:
         return arr
@@ -298,7 +298,7 @@ def chinese_names(
 
 
 def csv_bytes(table: pa.Table, header: Sequence[str] | None = None) -> bytes:
-    """Serialise a table as UTF-8 CSV (``\\n`` line ends, minimal quoting).
+    r"""Serialise a table as UTF-8 CSV (``\n`` line ends, minimal quoting).
 
     Values are never quoted when none contains a separator or quote (the common case:
     it keeps files small and lets the dirty-row injector split lines on commas); a

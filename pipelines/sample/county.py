@@ -32,11 +32,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.sample import chronic as sch
+from pipelines.sample import claims as scl
 from pipelines.sample import common as sc
 from pipelines.sample import dirty as sd
 from pipelines.sample import events as se
 from pipelines.sample import geography as sg
 from pipelines.sample import people as sp
+from pipelines.sample import services as ss
 
 __all__ = ["CONTRACT_TABLES", "generate_county"]
 
@@ -187,17 +190,17 @@ def generate_county(
     for old in out_dir.glob("claims_*.csv"):
         old.unlink()
 
-    batches = se.claim_batches(as_of)
+    batches = scl.claim_batches(as_of)
     total_steps = 13 + len(batches) + (1 if dirty else 0) + 1
     w = _Writer(out_dir, total_steps, progress)
     log = sd.DirtyLog()
 
     geo = sg.build_geography(seed, scale)
-    sg.build_services(geo, seed, scale)
+    ss.build_services(geo, seed, scale)
     w.write("areas.csv", "areas", sc.csv_bytes(t := sg.areas_table(geo)), t.num_rows)
     w.step("areas")
 
-    t = sg.facilities_table(geo, seed)
+    t = ss.facilities_table(geo, seed)
     data = sc.csv_bytes(t)
     if dirty:
         inj = sd.Injector(seed, 1)
@@ -209,8 +212,8 @@ def generate_county(
     w.step("facilities")
 
     # staff.csv: an Excel-style Chinese export: GB18030, CRLF, Chinese header aliases.
-    t = sg.staff_table(geo)
-    data = sc.csv_bytes(t, sg.STAFF_HEADER).decode("utf-8").replace("\n", "\r\n").encode("gb18030")
+    t = ss.staff_table(geo)
+    data = sc.csv_bytes(t, ss.STAFF_HEADER).decode("utf-8").replace("\n", "\r\n").encode("gb18030")
     if dirty:
         inj = sd.Injector(seed, 2)
         head, lines = inj.split(data, b"\r\n")
@@ -220,10 +223,10 @@ def generate_county(
     w.step("staff")
 
     stamp = dt.datetime.combine(as_of, dt.time(18, 0))
-    t = sg.teams_table(geo)
+    t = ss.teams_table(geo)
     w.write("teams.xlsx", "teams", _xlsx_bytes(t, "家庭医生团队", stamp), t.num_rows)
     w.step("teams")
-    w.write("grids.csv", "grids", sc.csv_bytes(t := sg.grids_table(geo)), t.num_rows)
+    w.write("grids.csv", "grids", sc.csv_bytes(t := ss.grids_table(geo)), t.num_rows)
     w.step("grids")
 
     people = sp.build_residents(geo, seed, scale, as_of)
@@ -240,11 +243,11 @@ def generate_county(
     people.table = pa.table({})  # free the big table; arrays stay
     w.step("residents")
 
-    t = sp.build_registry(geo, people, seed, as_of)
+    t = sch.build_registry(geo, people, seed, as_of)
     w.write("chronic_registry.csv", "chronic_registry", sc.csv_bytes(t), t.num_rows)
     w.step("chronic_registry")
 
-    t = sp.build_followups(geo, people, seed, as_of)
+    t = sch.build_followups(geo, people, seed, as_of)
     data = sc.csv_bytes(t)
     if dirty:
         inj = sd.Injector(seed, 4)
@@ -270,7 +273,7 @@ def generate_county(
     w.write("followups.csv", "followups", data, t.num_rows)
     w.step("followups")
 
-    t = sp.build_measurements(geo, people, seed, as_of)
+    t = sch.build_measurements(geo, people, seed, as_of)
     data = sc.csv_bytes(t)
     if dirty:
         inj = sd.Injector(seed, 5)
@@ -297,12 +300,12 @@ def generate_county(
     w.write("measurements.csv", "measurements", data, t.num_rows)
     w.step("measurements")
 
-    ctx = se.claims_context(geo, people, seed)
+    ctx = scl.claims_context(geo, people, seed)
     plan = sd.claims_plan(seed, len(batches))
     next_id = 1
     bad_claims = 0
     for b, (label, first, last) in enumerate(batches):
-        t = se.build_claims_batch(geo, people, ctx, seed, as_of, b, first, last, next_id)
+        t = scl.build_claims_batch(geo, people, ctx, seed, as_of, b, first, last, next_id)
         n_good = t.num_rows
         next_id += n_good
         name = f"claims_{label}.csv"

@@ -1,4 +1,4 @@
-"""Bad rows and rejected files for the ``--dirty`` sample delivery.
+r"""Bad rows and rejected files for the ``--dirty`` sample delivery.
 
 Each injected row copies a good row, takes a fresh key (except ``duplicate_key``) and
 then gets exactly one defect, so ingestion must quarantine it for exactly one reason.
@@ -9,7 +9,7 @@ key, column, reason and physical line number (header = line 1).
 Reason codes (shared with ingestion):
 
 ``bad_encoding``
-    Bytes ``\\xff\\xfe`` inside a text field; ``0xFF`` is invalid both in UTF-8 and in
+    Bytes ``\xff\xfe`` inside a text field; ``0xFF`` is invalid both in UTF-8 and in
     GB18030, so encoding detection cannot be fooled into another encoding.
 ``missing_required``
     A required column's value is empty.
@@ -490,7 +490,7 @@ def claims_bad(
 
 
 def staff_bad(inj: Injector, header: bytes, lines: list[bytes], key_width: int) -> list[BadRow]:
-    """Bad-encoding rows in the GB18030 staff file (``\\xff`` is invalid there too)."""
+    r"""Bad-encoding rows in the GB18030 staff file (``\xff`` is invalid there too)."""
     bad = []
     for j, base in enumerate(inj.pick_rows(lines, 3)):
         f = lines[base].split(b",")

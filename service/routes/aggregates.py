@@ -19,8 +19,8 @@ from fastapi.responses import Response
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from geo.hotspots import HOTSPOT_INDICATORS
 from geo.indicators import INDICATOR_BY_NAME, INDICATORS
+from geo.vocabulary import HOTSPOT_INDICATORS
 from service.auth import Principal
 from service.deps import AggregateUser, AnswersDep, AuditDep, EngineDep, SessionDep, release
 from service.errors import Invalid, NotFound, problem_doc
@@ -29,6 +29,7 @@ from service.schemas import (
     BurdenRowOut,
     HealthIndexPage,
     HealthIndexRow,
+    HotspotLevel,
     HotspotList,
     HotspotRow,
     IndicatorPage,
@@ -37,6 +38,7 @@ from service.schemas import (
     TrendPoint,
     UnitDetail,
     UnitIndicator,
+    fill_page,
 )
 from service.scope import aggregate_units, ensure_unit_visible
 from service.shaping import csv_text, records
@@ -63,7 +65,6 @@ else:
     # Enumerated in the OpenAPI document, from the one definition of each list.
     IndicatorCode = Literal[tuple(d.name for d in INDICATORS)]
     HotspotIndicator = Literal[tuple(HOTSPOT_INDICATORS)]
-HotspotLevel = Literal["h3:8", "grid"]
 
 PeriodQuery = Annotated[
     dt.date | None,
@@ -135,15 +136,16 @@ def list_indicators(
     build = build_or_404(engine)
     when = built_period(build, period)
     frame = scoped_indicators(engine, session, user, level, when, indicator, unit_id)
-    page = frame.iloc[offset : offset + limit]
-    return IndicatorPage(
-        as_of=build["as_of"],
-        period=when,
-        level=level,
+    window = frame.iloc[offset : offset + limit]
+    return fill_page(
+        IndicatorPage,
+        [IndicatorRow(**r) for r in records(window, ["period"])],
         total=len(frame),
         limit=limit,
         offset=offset,
-        items=[IndicatorRow(**r) for r in records(page, ["period"])],
+        as_of=build["as_of"],
+        period=when,
+        level=level,
     )
 
 

@@ -139,7 +139,7 @@ def pushlist(
     try:
         rendered = worklists.rendered(version, team_id, when, masked=masked, fmt=format)
     except UnknownTeamError:
-        raise NotFound() from None
+        raise NotFound() from None  # as unknown as a team out of scope: no detail
     detail: dict[str, Any] = {
         "date": when.isoformat(),
         "masked": masked,
@@ -189,9 +189,7 @@ def route(
     try:
         planned = worklists.route(version, team_id, when, mode)
     except UnknownTeamError:
-        raise NotFound() from None
-    except LookupError:
-        raise NotFound("The team's base facility is not in the store.") from None
+        raise NotFound() from None  # as unknown as a team out of scope: no detail
     stops = [RouteStop(**r) for r in records(planned.stops)]
     legs = [RouteLeg(**r) for r in records(planned.legs)]
     audit(

@@ -1,4 +1,5 @@
-"""``/api/v1/meta`` (what is built, what the caller may ask) and ``/api/v1/search``."""
+"""``/api/v1/meta`` (what is built, what the caller may ask), ``/api/v1/vocabulary`` (every
+code with its labels) and ``/api/v1/search``."""
 
 from __future__ import annotations
 
@@ -8,58 +9,40 @@ import shapely
 from fastapi import APIRouter, Query
 from sqlalchemy import or_, select
 
-from geo.hotspots import HOTSPOT_INDICATORS
-from geo.indicators import INDICATORS, LEVELS
+from geo.vocabulary import (
+    ANALYST_ROLES,
+    HOTSPOT_INDICATORS,
+    HOTSPOT_LEVELS,
+    LEVELS,
+    TEAM_SCOPED_ROLE,
+    TOWN_SCOPED_ROLE,
+)
 from service.deps import CurrentUser, EngineDep, SessionDep
 from service.schemas import CallerScope, IndicatorInfo, LayerInfo, Meta, SearchHit, SearchResult
 from service.scope import TOWN_SCOPED_LEVELS, town_of_code
 from service.tiles import LAYERS
+from service.vocabulary import Vocabulary, indicator_terms, vocabulary
 from store.models import Area, Grid, GridVillage
 from store.queries import NoBuildError, current_build
 
 router = APIRouter(prefix="/api/v1", tags=["meta"])
 
 #: Roles that may read aggregates (indicators, hotspots, burden, exports).
-AGGREGATE_ROLES = frozenset({"chronic_center", "bureau", "planner", "admin"})
-HOTSPOT_LEVELS = ("h3:8", "grid")
-
-#: English names of the RULES.md indicators (geo.indicators carries the Chinese ones).
-INDICATOR_EN: dict[str, str] = {
-    "htn_management_rate": "Hypertension health-management rate",
-    "htn_standard_rate": "Hypertension standardised-management rate",
-    "htn_control_rate": "Blood-pressure control rate of managed patients",
-    "t2dm_management_rate": "Type 2 diabetes health-management rate",
-    "t2dm_standard_rate": "Type 2 diabetes standardised-management rate",
-    "t2dm_control_rate": "Blood-glucose control rate of managed patients",
-    "followup_overdue_rate": "Follow-up overdue rate",
-    "signing_rate": "Family-doctor signing rate",
-    "key_pop_signing_rate": "Family-doctor signing rate of key populations",
-    "elderly_flu_vax_rate": "Influenza vaccination rate of the elderly",
-    "primary_care_visit_share": "Share of visits at primary care",
-    "in_county_visit_share": "Share of visits within the county",
-    "primary_fund_share": "Share of insurance funds spent at primary care",
-    "doctors_per_1000": "Licensed (assistant) doctors per 1000 population",
-    "beds_per_1000": "Hospital beds per 1000 population",
-}
+AGGREGATE_ROLES = ANALYST_ROLES
 
 
 def indicator_infos() -> list[IndicatorInfo]:
     """Every indicator with its Chinese and English name."""
     return [
-        IndicatorInfo(
-            code=d.name,
-            name_zh=d.label_zh,
-            name_en=INDICATOR_EN.get(d.name, d.name.replace("_", " ").capitalize()),
-            scale=d.scale,
-        )
-        for d in INDICATORS
+        IndicatorInfo(code=t.code, name_zh=t.zh, name_en=t.en, scale=t.scale)
+        for t in indicator_terms()
     ]
 
 
 def scope_label(role: str, team_id: str | None, town_code: str | None) -> str:
-    if role == "doctor":
+    if role == TEAM_SCOPED_ROLE:
         return f"team:{team_id}"
-    if role == "chronic_center":
+    if role == TOWN_SCOPED_ROLE:
         return f"town:{town_code}"
     return "county"
 
@@ -94,7 +77,7 @@ def meta(user: CurrentUser, engine: EngineDep) -> Meta:
         build_id=build["build_id"] if build else None,
         periods=sorted(build["periods"], reverse=True) if build else [],
         levels=list(LEVELS) if aggregates else [],
-        town_scoped_levels=sorted(TOWN_SCOPED_LEVELS) if user.role == "chronic_center" else [],
+        town_scoped_levels=sorted(TOWN_SCOPED_LEVELS) if user.role == TOWN_SCOPED_ROLE else [],
         indicators=indicator_infos(),
         hotspot_indicators=list(HOTSPOT_INDICATORS) if aggregates else [],
         hotspot_levels=list(HOTSPOT_LEVELS) if aggregates else [],
@@ -107,6 +90,20 @@ def meta(user: CurrentUser, engine: EngineDep) -> Meta:
         ),
         layers=layers,
     )
+
+
+@router.get("/vocabulary", summary="Every code a user meets, with its Chinese and English labels")
+def get_vocabulary(user: CurrentUser) -> Vocabulary:
+    """Tasks (with colours), task colours, diseases, visit classifications, aggregation
+    levels, hotspot indicators, levels and classes, roles and the role sets, indicators
+    (labels, unit, scale) and small-number suppression reasons, each with ``zh`` and ``en``
+    labels, in the product's order.
+
+    Every role may call it; it holds no data, only the product's codes (the web front end
+    ships the same content, generated, in ``frontend/src/common/vocabulary.ts``). A token
+    is still required, as for every ``/api/v1`` endpoint.
+    """
+    return vocabulary()
 
 
 def _extent(geom: Any, lat: float | None = None, lng: float | None = None) -> dict[str, Any]:

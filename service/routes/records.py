@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from geo.vocabulary import TEAM_SCOPED_ROLE
 from service.auth import Principal
 from service.deps import AuditDep, DoctorUser, RecorderUser, SessionDep, SettingsDep
 from service.errors import Conflict, NotFound, problem_doc
@@ -86,7 +87,7 @@ def post_followup(
 
 def _check_residents(user: Principal, session: Session, resident_ids: list[str]) -> None:
     for rid in dict.fromkeys(resident_ids):
-        if user.role == "doctor":
+        if user.role == TEAM_SCOPED_ROLE:
             ensure_resident_for_doctor(user, session, rid)
         elif session.get(Resident, rid) is None:
             raise NotFound(f"No resident {rid}.")

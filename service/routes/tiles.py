@@ -36,13 +36,14 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from geo.errors import PeriodNotBuiltError
 from service import tiles
 from service.auth import Principal, decode_token, principal_from_claims
 from service.deps import TokenDep
 from service.errors import BadRequest, Forbidden, NotFound, Unauthorized, problem_doc
 from service.ratelimit import TokenBucketLimiter
 from service.settings import Settings
-from service.tiles import LayerSpec, TileParamError
+from service.tiles import IndicatorNotBuiltError, LayerSpec, TileParamError, UnknownLayerError
 from service.tiles.cache import LRU, data_state
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
@@ -60,6 +61,10 @@ IndicatorQ = Annotated[
 LevelQ = Annotated[str | None, Query(max_length=10, description="`hotspots`: `h3:8` or `grid`.")]
 HourQ = Annotated[int | None, Query(ge=0, le=23, description="`mobility`: one local hour.")]
 
+
+#: What the tile functions raise for a period or indicator the current build did not compute
+#: (404). Only these: any other ``LookupError`` is a bug and must not pass for a 404.
+NOT_BUILT = (PeriodNotBuiltError, IndicatorNotBuiltError)
 
 #: Seconds a tile caller's account check is reused for the same token.
 ACCOUNT_RECHECK_SECONDS = 10.0
@@ -106,7 +111,7 @@ def layer_for(user: Principal, name: str) -> LayerSpec:
     """The layer, if the caller's role may see it (404 unknown, 403 not for this role)."""
     try:
         spec = tiles.get_layer(name)
-    except KeyError:
+    except UnknownLayerError:
         raise NotFound(f"No tile layer {name!r}.") from None
     if user.role not in spec.roles:
         raise Forbidden(f"Role {user.role} may not see the {name} layer.")
@@ -183,23 +188,30 @@ def tile(
     or indicator that was not built is 404. Roles per layer: see ``/api/v1/meta``."""
     layer_for(user, layer)
     engine: Engine = request.app.state.engine
+    settings: Settings = request.app.state.settings
     params = _params(period, indicator, level, hour)
     town = town_scope(user)
+    # The tiles' local time (``mobility`` days and hours) is the service's rules config's.
+    rules = settings.rules
     try:
         state = data_state(engine)
-        etag = tiles.tile_etag(engine, layer, z, x, y, town=town, version=state.version, **params)
+        etag = tiles.tile_etag(
+            engine, layer, z, x, y, town=town, version=state.version, rules=rules, **params
+        )
         modified = state.modified
         headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
         if modified is not None:
             headers["Last-Modified"] = format_datetime(modified.astimezone(dt.UTC), usegmt=True)
         if _not_modified(request, etag, modified):
             return Response(status_code=304, headers=headers)
-        data = tiles.tile(engine, layer, z, x, y, town=town, version=state.version, **params)
+        data = tiles.tile(
+            engine, layer, z, x, y, town=town, version=state.version, rules=rules, **params
+        )
     except TileParamError as exc:
         raise BadRequest(str(exc)) from None
-    except KeyError:
+    except UnknownLayerError:
         raise NotFound(f"No tile layer {layer!r}.") from None
-    except LookupError as exc:
+    except NOT_BUILT as exc:
         raise NotFound(str(exc)) from None
     if not data:
         return Response(status_code=204, headers=headers)
@@ -228,5 +240,7 @@ def tilejson(
         )
     except TileParamError as exc:
         raise BadRequest(str(exc)) from None
-    except LookupError as exc:
+    except UnknownLayerError:
+        raise NotFound(f"No tile layer {layer!r}.") from None
+    except NOT_BUILT as exc:
         raise NotFound(str(exc)) from None

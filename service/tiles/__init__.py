@@ -15,8 +15,10 @@ from service.tiles.api import county_bounds, layer_tilejson, tile, tile_etag, ti
 from service.tiles.cache import clear_caches, data_version
 from service.tiles.layers import (
     LAYERS,
+    IndicatorNotBuiltError,
     LayerSpec,
     TileParamError,
+    UnknownLayerError,
     get_layer,
     h3_level_for_zoom,
     register_layer,
@@ -35,8 +37,10 @@ def render_png(*args: Any, **kwargs: Any) -> bytes:
 
 __all__ = [
     "LAYERS",
+    "IndicatorNotBuiltError",
     "LayerSpec",
     "TileParamError",
+    "UnknownLayerError",
     "clear_caches",
     "county_bounds",
     "data_version",

@@ -1,8 +1,8 @@
 """The tile layer's public functions: tiles, their ETags, TileJSON, the county extent.
 
 No HTTP here: the routes (``/tiles/{layer}/{z}/{x}/{y}.mvt``, ``/tiles/{layer}.json``)
-call these and map ``b""`` to 204, ``KeyError``/``LookupError`` to 404 and
-``TileParamError`` to 400.
+call these and map ``b""`` to 204, ``UnknownLayerError``, ``PeriodNotBuiltError`` and
+``IndicatorNotBuiltError`` to 404 and ``TileParamError`` to 400.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import shapely
 from sqlalchemy import Engine, select
 
+from geo.rules import DEFAULT_RULES, RulesConfig
 from service.tiles.cache import DATA, TILES, data_version
 from service.tiles.layers import TileParamError, get_layer, normalise_params
 from service.tiles.sources import TileContext, build_info
@@ -38,12 +39,18 @@ def _params(
     return {"period": period, "indicator": indicator, "level": level, "hour": hour}
 
 
-def _key_params(params: Mapping[str, Any], town: str | None = None) -> tuple[tuple[str, str], ...]:
+def _key_params(
+    params: Mapping[str, Any], town: str | None = None, rules: RulesConfig = DEFAULT_RULES
+) -> tuple[tuple[str, str], ...]:
     """The parameters in one canonical form for cache keys and ETags; the township scope
-    is part of it (a centre's tile and the county's tile are different tiles)."""
+    is part of it (a centre's tile and the county's tile are different tiles), and so is
+    a time zone other than the default one (``mobility`` windows are local days); the
+    default adds nothing, so keys and ETags stay those of a service without the setting."""
     items = [(k, str(v)) for k, v in params.items()]
     if town is not None:
         items.append(("@town", town))
+    if rules.timezone != DEFAULT_RULES.timezone:
+        items.append(("@tz", rules.timezone))
     return tuple(sorted(items))
 
 
@@ -133,6 +140,7 @@ def tile(
     hour: int | str | None = None,
     town: str | None = None,
     version: tuple[str, ...] | None = None,
+    rules: RulesConfig | None = None,
 ) -> bytes:
     """One Mapbox Vector Tile of ``layer``: ST_AsMVT on PostGIS, Python on SQLite.
 
@@ -163,6 +171,10 @@ def tile(
     version : tuple of str, optional
         The store's :func:`~service.tiles.cache.data_version` when the caller has just
         read it (the tile route reads it once per request); read here otherwise.
+    rules : RulesConfig, optional
+        The domain rules of the caller (the service's ``settings.rules``; default
+        ``geo.rules.DEFAULT_RULES``). Its ``timezone`` sets the local days and hours of
+        ``mobility``.
 
     Returns
     -------
@@ -172,11 +184,11 @@ def tile(
 
     Raises
     ------
-    KeyError
+    UnknownLayerError
         Unknown layer.
     TileParamError
         A parameter the layer does not take, or a bad value, or an impossible tile.
-    LookupError
+    PeriodNotBuiltError, IndicatorNotBuiltError
         A period or indicator that was not built.
     """
     spec = get_layer(layer)
@@ -187,7 +199,8 @@ def tile(
         return b""
     town = town if spec.town_scoped else None
     version = version if version is not None else data_version(engine)
-    key = (version, layer, z, x, y, _key_params(params, town))
+    rules = rules if rules is not None else DEFAULT_RULES
+    key = (version, layer, z, x, y, _key_params(params, town, rules))
     cached = TILES.get(key)
     if cached is not None:
         return cached
@@ -196,7 +209,7 @@ def tile(
         data = b""
     else:
         assert spec.source is not None  # register_layer guarantees it
-        ctx = TileContext(engine, spec, z, x, y, params, version, town, _extent(bounds))
+        ctx = TileContext(engine, spec, z, x, y, params, version, town, _extent(bounds), rules)
         data = spec.source.render(ctx)
     TILES.put(key, data)
     return data
@@ -211,6 +224,7 @@ def tile_etag(
     *,
     town: str | None = None,
     version: tuple[str, ...] | None = None,
+    rules: RulesConfig | None = None,
     **params: Any,
 ) -> str:
     """A strong ETag (quoted, ready for the header) for one tile with its parameters.
@@ -226,7 +240,7 @@ def tile_etag(
         Layer name.
     z, x, y : int
         Tile address.
-    town, version
+    town, version, rules
         As for :func:`tile`.
     **params
         The same keyword parameters as :func:`tile`.
@@ -240,7 +254,8 @@ def tile_etag(
     canonical = normalise_params(spec, params)
     town = town if spec.town_scoped else None
     version = version if version is not None else data_version(engine)
-    raw = repr((version, layer, z, x, y, _key_params(canonical, town))).encode()
+    key_params = _key_params(canonical, town, rules if rules is not None else DEFAULT_RULES)
+    raw = repr((version, layer, z, x, y, key_params)).encode()
     return '"' + hashlib.sha1(raw).hexdigest() + '"'
 
 

@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, text
 
+from store.results import CURRENT_BUILD_NAME
+
 V = TypeVar("V")
 
 _VERSION_SQL = text(
@@ -24,7 +26,7 @@ _VERSION_SQL = text(
     " (SELECT max(loaded_at) FROM ingest_files),"
     " (SELECT count(*) FROM ingest_files)"
     " FROM (SELECT 1 AS one) AS d"
-    " LEFT JOIN build_current c ON c.name = 'current'"
+    f" LEFT JOIN build_current c ON c.name = '{CURRENT_BUILD_NAME}'"
     " LEFT JOIN builds b ON b.build_id = c.build_id"
 )
 

@@ -1,8 +1,8 @@
 """The tile layer registry: what each layer is, who may see it, which parameters it takes.
 
 A layer is a :class:`LayerSpec` (the public description the routes and TileJSON use) and a
-source (``service.tiles.sources``) that knows how to produce its features on each
-backend. New layers are added with :func:`register_layer` (as the early-warning ``alerts``
+source (``service.tiles.sources.base.LayerSource``) that knows how to produce its features
+on each backend. New layers are added with :func:`register_layer` (as the early-warning ``alerts``
 and ``risk`` layers are, in ``service.tiles.warning``); nothing else has to change.
 """
 
@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from geo.errors import BadParameterError, NotFoundError, UnknownLayerError
+
 if TYPE_CHECKING:
-    from service.tiles.sources import LayerSource
+    from service.tiles.sources.base import LayerSource
 
 GeometryKind = Literal["polygon", "point", "line"]
 
@@ -29,11 +31,22 @@ IDENT = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 #: a few hundred cells (res 7 to z10, res 8 to z12, res 9 from z13; docs/tiles.md).
 H3_LEVEL_BY_ZOOM: tuple[tuple[int, str], ...] = ((10, "h3:7"), (12, "h3:8"), (99, "h3:9"))
 
-HOTSPOT_LEVELS = ("h3:8", "grid")
+
+# The tile errors are the product's domain errors (``geo.errors``), so the routes translate
+# these classes, never a bare ``KeyError``/``LookupError`` that any bug could raise:
+#
+# * :class:`~geo.errors.UnknownLayerError` (a ``NotFoundError``): no such layer, HTTP 404;
+# * :class:`~geo.errors.PeriodNotBuiltError`: a period the current build did not compute, 404;
+# * :class:`IndicatorNotBuiltError`: an indicator the current build did not compute, 404;
+# * :class:`TileParamError` (a ``BadParameterError``): a bad parameter or tile, HTTP 400.
 
 
-class TileParamError(ValueError):
+class TileParamError(BadParameterError):
     """A tile parameter the layer does not take, or a value it cannot have (HTTP 400)."""
+
+
+class IndicatorNotBuiltError(NotFoundError):
+    """An indicator (or hotspot indicator) the current build has no values of (HTTP 404)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +107,8 @@ class LayerSpec:
         }
 
 
-#: Every served layer by name (filled by ``service.tiles.sources`` on import).
+#: Every served layer by name (filled on import by ``service.tiles.sources.registry`` and
+#: ``service.tiles.warning``).
 LAYERS: dict[str, LayerSpec] = {}
 
 
@@ -120,11 +134,28 @@ def register_layer(spec: LayerSpec) -> LayerSpec:
 
 
 def get_layer(name: str) -> LayerSpec:
-    """The spec of ``name``; ``KeyError`` (HTTP 404) when there is no such layer."""
+    """The registered layer called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A layer name (the URL segment).
+
+    Returns
+    -------
+    LayerSpec
+        The layer.
+
+    Raises
+    ------
+    UnknownLayerError
+        When no layer has that name (HTTP 404).
+    """
     try:
         return LAYERS[name]
     except KeyError:
-        raise KeyError(f"no tile layer {name!r}; layers: {', '.join(sorted(LAYERS))}") from None
+        layers = ", ".join(sorted(LAYERS))
+        raise UnknownLayerError(f"no tile layer {name!r}; layers: {layers}") from None
 
 
 def h3_level_for_zoom(z: int) -> str:

@@ -27,6 +27,7 @@ import numpy as np
 import shapely
 from sqlalchemy import Engine, select
 
+from geo.vocabulary import town_of_code
 from service.tiles.cache import DATA, data_version
 from store.models import Area, Grid
 
@@ -58,18 +59,6 @@ class StoreCache:
 
 #: Levels whose units are assigned to townships from the store's codes.
 CODED_LEVELS = ("town", "village", "grid")
-
-
-def town_of_code(area_code: str | None) -> str | None:
-    """The township code of a 12-digit village or town code (``370783001002`` → ``…001000``).
-
-    None for anything else, and for a county code (township digits ``000``).
-    """
-    if not area_code or len(area_code) != 12 or not area_code.isdigit():
-        return None
-    if area_code[6:9] == "000":
-        return None
-    return area_code[:9] + "000"
 
 
 @dataclass

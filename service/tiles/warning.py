@@ -32,58 +32,38 @@ import numpy as np
 import shapely
 from sqlalchemy import select
 
+from geo.suppression import (
+    observed_count_reason,
+    suppression_reasons,
+)
 from service.tiles.layers import ANALYST_ROLES, LayerSpec, register_layer
 from service.tiles.mvt import Column, FeatureBatch, to_mercator
-from service.tiles.sources import (
-    _AREA_GEOM_CTE,
-    _CELL_GEOM_CTE,
-    _CURRENT_SQL,
-    _EMPTY,
+from service.tiles.sources.base import (
+    EMPTY,
     AttrTable,
     LayerSource,
     TileContext,
     UnitIndex,
-    _cell_params,
-    _current,
-    _index_cell_params,
-    _rows,
-    build_info,
     h3_fids,
     h3_polygons,
-    polygon_index,
+)
+from service.tiles.sources.postgis import (
+    AREA_GEOM_CTE,
+    CELL_GEOM_CTE,
+    CURRENT_BUILD_SQL,
+    cell_params,
+    index_cell_params,
     postgis_mvt,
 )
+from service.tiles.sources.reads import build_info, fetch_rows, polygon_index
 from service.tiles.towns import in_town
-from store.results import RiskCell, SurveillanceAlert
-
-#: Suppression reasons (the words the build uses for indicators and hotspots).
-COUNT_BELOW_K = "count_below_k"
-DENOMINATOR_BELOW_K = "denominator_below_k"
+from store.results import RiskCell, SurveillanceAlert, current_build_id
 
 
 def suppression_k(ctx: TileContext) -> int:
     """The small-number threshold the current build ran with (its summary records it)."""
     k: int = build_info(ctx)["suppression_k"]
     return k
-
-
-def alert_suppression(observed: float | None, k: int) -> str | None:
-    """Why an alert's relative risk is withheld (its observed count is below k), or None."""
-    if observed is not None and observed < k:
-        return COUNT_BELOW_K
-    return None
-
-
-def risk_suppression(residents: int | None, recent_cases: int | None, k: int) -> str | None:
-    """Why a risk cell's rate is withheld, or None.
-
-    Fewer than k residents (the rate's denominator), else 1 to k−1 recent cases (its count).
-    """
-    if residents is None or residents < k:
-        return DENOMINATOR_BELOW_K
-    if recent_cases is not None and 0 < recent_cases < k:
-        return COUNT_BELOW_K
-    return None
 
 
 def _text(value: Any) -> str | None:
@@ -139,7 +119,7 @@ class _WarningSource(LayerSource):
 
     def batch(self, ctx: TileContext) -> FeatureBatch:
         if build_info(ctx)["build_id"] is None:
-            return _EMPTY
+            return EMPTY
         feats = self._features(ctx)
         keep = _town_keep(ctx, ctx.spec.name, feats)
         return feats.table.batch(feats.index, ctx.z, ctx.x, ctx.y, keep)
@@ -169,7 +149,7 @@ class AlertSource(_WarningSource):
 
         def make() -> list[dict[str, Any]]:
             t = SurveillanceAlert
-            rows = _rows(
+            rows = fetch_rows(
                 ctx.engine,
                 select(
                     t.alert_id,
@@ -185,7 +165,7 @@ class AlertSource(_WarningSource):
                     t.p_value,
                     t.cells,
                 )
-                .where(t.build_id == _current())
+                .where(t.build_id == current_build_id())
                 .where((t.kind == "scan") | (t.area_level == "town"))
                 .order_by(t.alert_id),
             )
@@ -220,7 +200,7 @@ class AlertSource(_WarningSource):
                 if r["geo"] == "town":
                     merc[i] = towns.geoms[town_pos[r["unit_id"]]]
             index = UnitIndex([str(i) for i in range(len(kept))], merc, [], shapely.STRtree(merc))
-            reasons = [alert_suppression(r["observed"], k) for r in kept]
+            reasons = [observed_count_reason(r["observed"], k) for r in kept]
             rr = [
                 None if why is not None else r["relative_risk"]
                 for r, why in zip(kept, reasons, strict=True)
@@ -261,7 +241,7 @@ class AlertSource(_WarningSource):
         if not cells and not towns:
             return b""
         params: dict[str, Any] = {
-            **_cell_params(cells),
+            **cell_params(cells),
             "k": suppression_k(ctx),
             "geo_level": "town",
             "towns": towns,
@@ -270,7 +250,7 @@ class AlertSource(_WarningSource):
 alert_rows AS (
   SELECT a.*, CASE WHEN a.observed < :k THEN 'count_below_k' END AS reason
     FROM surveillance_alerts a
-   WHERE a.build_id = {_CURRENT_SQL} AND (a.kind = 'scan' OR a.area_level = 'town')
+   WHERE a.build_id = {CURRENT_BUILD_SQL} AND (a.kind = 'scan' OR a.area_level = 'town')
 ),
 src AS (
   SELECT a.alert_id, c.unit_id, a.kind, a.method, a.area_level,
@@ -296,7 +276,7 @@ src AS (
 )"""
         return postgis_mvt(
             ctx,
-            [_CELL_GEOM_CTE, _AREA_GEOM_CTE, src],
+            [CELL_GEOM_CTE, AREA_GEOM_CTE, src],
             self.ATTRS,
             params,
             order_by=("unit_id",),  # the alert id breaks ties in Python only
@@ -325,7 +305,7 @@ class RiskSource(_WarningSource):
         def make() -> _Features:
             k = suppression_k(ctx)
             t = RiskCell
-            rows = _rows(
+            rows = fetch_rows(
                 ctx.engine,
                 select(
                     t.h3,
@@ -337,12 +317,18 @@ class RiskSource(_WarningSource):
                     t.residents,
                     t.recent_cases,
                 )
-                .where(t.build_id == _current())
+                .where(t.build_id == current_build_id())
                 .order_by(t.h3),
             )
             rows.sort(key=lambda r: r.h3)  # byte order, as PostGIS's "C" collation
             index = UnitIndex.build([r.h3 for r in rows], h3_polygons([r.h3 for r in rows]))
-            reasons = [risk_suppression(r.residents, r.recent_cases, k) for r in rows]
+            reasons = list(
+                suppression_reasons(
+                    np.array([r.recent_cases for r in rows], dtype=float),
+                    np.array([r.residents for r in rows], dtype=float),
+                    k,
+                )
+            )
             columns = [
                 Column.of("unit_id", "str", [r.h3 for r in rows]),
                 Column.of("score", "float", [_float(r.score) for r in rows]),
@@ -373,14 +359,14 @@ class RiskSource(_WarningSource):
         feats, under = self._under(ctx)
         if not len(under):
             return b""
-        params = {**_index_cell_params(feats.index, under), "k": suppression_k(ctx)}
+        params = {**index_cell_params(feats.index, under), "k": suppression_k(ctx)}
         src = f"""
 risk_rows AS (
   SELECT r.*, CASE WHEN r.residents < :k THEN 'denominator_below_k'
                    WHEN r.recent_cases > 0 AND r.recent_cases < :k THEN 'count_below_k'
               END AS reason
     FROM risk_cells r
-   WHERE r.build_id = {_CURRENT_SQL} AND r.h3 = ANY(CAST(:cell_ids AS text[]))
+   WHERE r.build_id = {CURRENT_BUILD_SQL} AND r.h3 = ANY(CAST(:cell_ids AS text[]))
 ),
 src AS (
   SELECT r.h3 AS unit_id, r.score, r.at_risk, r.alert_cell, r.mobility_source,
@@ -389,7 +375,7 @@ src AS (
          c.geom, c.fid
     FROM risk_rows r JOIN cell_geom c ON c.unit_id = r.h3
 )"""
-        return postgis_mvt(ctx, [_CELL_GEOM_CTE, src], self.ATTRS, params, fid=True)
+        return postgis_mvt(ctx, [CELL_GEOM_CTE, src], self.ATTRS, params, fid=True)
 
 
 register_layer(

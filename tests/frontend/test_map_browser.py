@@ -17,6 +17,9 @@ import pytest
 from browser_helpers import api_token, log_in, watched_page
 from PIL import Image, ImageChops
 
+from geo.suppression import SUPPRESSION_REASON_TERMS
+from geo.vocabulary import LEVEL_TERMS, ROLE_TERMS
+
 pytestmark = pytest.mark.browser
 
 #: Colours of the map that are not data: the background and the county's white fill.
@@ -110,6 +113,11 @@ def _walk(page: Any, server: str) -> None:
     assert painted_share(hexagons) > 0.05, "the map shows no data"
     assert page.locator("#legend .legend-row").count() >= 3
     assert page.locator("input[name=choro][value=indicators]").is_checked()
+    # Role and level names are the vocabulary's labels (common/vocabulary.ts), never codes.
+    roles = {t.code: t for t in ROLE_TERMS}
+    assert roles["bureau"].zh in page.locator("#user").inner_text()
+    levels = {t.code: t for t in LEVEL_TERMS}
+    assert any(levels[c].zh in page.locator("#legend .legend-title").inner_text() for c in levels)
 
     # -- another layer changes the picture -------------------------------------------------
     page.check("input[name=choro][value=town_indicators]")
@@ -146,6 +154,7 @@ def _walk(page: Any, server: str) -> None:
     page.wait_for_selector("#panel[data-loaded=true]")
     assert page.get_attribute("#panel", "data-unit") == cell["unit_id"]
     level = page.get_attribute("#panel", "data-level")
+    assert levels[level].zh in page.locator("#panel-body p.muted").first.inner_text()
 
     token = api_token(server, "bureau")
     meta = httpx.get(f"{server}/api/v1/meta", headers={"Authorization": f"Bearer {token}"}).json()
@@ -165,6 +174,10 @@ def _walk(page: Any, server: str) -> None:
         want = expected[code]
         if want["suppressed"]:
             assert tr.locator("td.value").inner_text() == "—"
+            reasons = {t.code: t.zh for t in SUPPRESSION_REASON_TERMS}
+            if want.get("suppression_reason") in reasons:
+                shown = tr.locator("td.counts").inner_text()
+                assert shown == reasons[want["suppression_reason"]], code
             continue
         for key in ("numerator", "denominator", "value"):
             shown = tr.get_attribute(f"data-{key}")
@@ -193,6 +206,7 @@ def _walk(page: Any, server: str) -> None:
     # -- English, and the PNG export works under the CSP ----------------------------------
     page.click("#app .lang-toggle")
     assert page.locator("#export-png").inner_text() == "Map image (PNG)"
+    assert roles["bureau"].en in page.locator("#user").inner_text()
     with page.expect_download() as download:
         page.click("#export-png")
     assert download.value.suggested_filename.endswith(".png")

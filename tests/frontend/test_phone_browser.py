@@ -13,6 +13,15 @@ import httpx
 import pytest
 from browser_helpers import AS_OF, api_token, log_in, watched_page
 
+from geo.vocabulary import (
+    CLASSIFICATION_TERMS,
+    COLOUR_TERMS,
+    DISEASE_TERMS,
+    TASK_CODES,
+    TASK_TERMS,
+    codes,
+)
+
 pytestmark = pytest.mark.browser
 
 COLOURS = ("red", "yellow", "green")
@@ -60,6 +69,19 @@ def _walk(page: Any, server: str) -> None:
     for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
         assert href.startswith((server, "tel:", "geo:")), href
 
+    # -- labels, never codes: the page speaks Chinese (common/vocabulary.ts) -------------
+    assert_no_raw_codes(page)
+    tasks = {t.code: t for t in TASK_TERMS}
+    reason = first.locator("p.reason b").inner_text()
+    assert reason == tasks[entry["task_code"]].zh
+    diseases = {t.code: t.zh for t in DISEASE_TERMS}
+    assert first.locator(".tag").inner_text() == diseases[entry["disease"]]
+    headings = page.locator("section.group h2").all_inner_texts()
+    colour_labels = {t.code: t.zh for t in COLOUR_TERMS}
+    assert headings and all(
+        any(h.startswith(colour_labels[c]) for c in colour_labels) for h in headings
+    ), headings
+
     # -- usable at 390 px: nothing wider than the screen ------------------------------------
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
 
@@ -88,3 +110,29 @@ def _walk(page: Any, server: str) -> None:
     assert "已保存" in page.locator("#status").inner_text()
     page.wait_for_selector(same_task, state="detached")
     assert page.locator("article.task").count() == len(entries) - 1
+    assert_no_raw_codes(page)
+
+    # -- English labels when the language chosen (on the map) is English -------------------
+    page.evaluate("() => localStorage.setItem('healthmap.lang', 'en')")
+    page.reload()
+    page.wait_for_selector("article.task")
+    first = page.locator("article.task").first
+    code = first.get_attribute("data-task")
+    assert first.locator("p.reason b").inner_text() == {t.code: t.en for t in TASK_TERMS}[code]
+    page.evaluate("() => localStorage.removeItem('healthmap.lang')")
+
+
+#: Codes a user must never read: tasks, visit classifications, diseases.
+RAW_CODES = (*TASK_CODES, *codes(CLASSIFICATION_TERMS), *codes(DISEASE_TERMS))
+
+#: Every code of RAW_CODES found as a word in the page's visible text.
+FIND_CODES = """codes => {
+    const text = document.body.innerText;
+    return codes.filter(c => new RegExp(`(^|[^A-Za-z0-9_])${c}($|[^A-Za-z0-9_])`).test(text));
+}"""
+
+
+def assert_no_raw_codes(page: Any) -> None:
+    """No raw code (``emergency_reading``, ``suspected_unmanaged``, ``htn`` …) is visible."""
+    found = page.evaluate(FIND_CODES, list(RAW_CODES))
+    assert not found, f"raw codes in the page's visible text: {found}"

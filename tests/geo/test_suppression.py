@@ -10,7 +10,16 @@ import pandas as pd
 import pytest
 
 from geo.indicators import compute_indicators
-from geo.suppression import COUNT_BELOW_K, DENOMINATOR_BELOW_K, suppress
+from geo.suppression import (
+    COUNT_BELOW_K,
+    DENOMINATOR_BELOW_K,
+    SUPPRESSION_REASON_TERMS,
+    observed_count_reason,
+    suppress,
+    suppression_reason,
+    suppression_reasons,
+    withheld_counts,
+)
 
 
 def rows(*recs: tuple) -> pd.DataFrame:
@@ -165,3 +174,85 @@ def test_suppress_on_computed_indicators():
     # no htn patients anywhere: management-rate denominator 12 × 0.275 = 3.3 < 10
     h = out[(out.level == "village") & (out.indicator == "htn_management_rate")].iloc[0]
     assert h.suppression_reason == DENOMINATOR_BELOW_K
+
+
+# --------------------------------------------------------------------------------------
+# The rule on counts (for callers without indicator rows): hand-computed, k = 10
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("num", "den", "want"),
+    [
+        (0, 9, DENOMINATOR_BELOW_K),  # 9 people in the denominator: below 10
+        (5, 9, DENOMINATOR_BELOW_K),  # denominator first, whatever the numerator
+        (0, 0, DENOMINATOR_BELOW_K),  # an empty cell has nothing to show a rate over
+        (3, None, DENOMINATOR_BELOW_K),  # unknown denominator counts as 0
+        (3, float("nan"), DENOMINATOR_BELOW_K),
+        (0, 10, None),  # "none of 10" is shown
+        (1, 10, COUNT_BELOW_K),
+        (9, 100, COUNT_BELOW_K),
+        (10, 10, None),  # 100 % of 10 is shown
+        (None, 50, None),  # unknown numerator: not tested
+        (float("nan"), 50, None),
+    ],
+)
+def test_suppression_reason_scalar_and_vector_agree(num, den, want):
+    assert suppression_reason(num, den, 10) == want
+    assert suppression_reasons([num], [den], 10).tolist() == [want]
+
+
+def test_suppression_reasons_matches_suppress_without_exempt_levels():
+    num = [0, 1, 9, 10, 3, 0, 12, np.nan]
+    den = [9, 10, 40, 40, np.nan, 0, 12, 30]
+    frame = pd.DataFrame({"level": "cell", "numerator": num, "denominator": den, "value": np.nan})
+    want = list(suppress(frame, k=10, always_show_levels=())["suppression_reason"])
+    got = suppression_reasons(num, den, 10).tolist()
+    assert (
+        got
+        == want
+        == [
+            DENOMINATOR_BELOW_K,
+            COUNT_BELOW_K,
+            COUNT_BELOW_K,
+            None,
+            DENOMINATOR_BELOW_K,
+            DENOMINATOR_BELOW_K,
+            None,
+            None,
+        ]
+    )
+
+
+def test_suppression_reasons_other_k():
+    assert suppression_reasons([2, 4], [5, 5], k=5).tolist() == [COUNT_BELOW_K, COUNT_BELOW_K]
+    assert suppression_reasons([5, 0], [4, 5], k=5).tolist() == [DENOMINATOR_BELOW_K, None]
+
+
+def test_observed_count_reason_hides_zero_too():
+    assert observed_count_reason(0, 10) == COUNT_BELOW_K  # a relative risk over 0 cases
+    assert observed_count_reason(9, 10) == COUNT_BELOW_K
+    assert observed_count_reason(9.5, 10) == COUNT_BELOW_K
+    assert observed_count_reason(10, 10) is None
+    assert observed_count_reason(None, 10) is None
+
+
+def test_withheld_counts_small_parts():
+    # 1..9 withheld; 0 and >= 10 shown; two small ones need no complement.
+    assert withheld_counts({"a": 0, "b": 1, "c": 9, "d": 10}, 10, total_shown=True) == {"b", "c"}
+
+
+def test_withheld_counts_lone_small_part_gets_a_complement():
+    # Total 3 + 40 + 25 = 68 shown: 68 − 40 − 25 would give a's 3 back, so 25 (the
+    # smallest other non-zero part) goes too.
+    assert withheld_counts({"a": 3, "b": 40, "c": 25, "z": 0}, 10, total_shown=True) == {"a", "c"}
+    # Total not shown: nothing to subtract from.
+    assert withheld_counts({"a": 3, "b": 40, "c": 25}, 10, total_shown=False) == {"a"}
+    # Tie on the smallest other count: the smaller key as text.
+    assert withheld_counts({"a": 3, "y": 25, "x": 25}, 10, total_shown=True) == {"a", "x"}
+    # A lone small part with no other non-zero part: nothing more to withhold.
+    assert withheld_counts({"a": 3, "b": 0}, 10, total_shown=True) == {"a"}
+    assert withheld_counts({}, 10, total_shown=True) == set()
+
+
+def test_reason_terms_cover_the_reasons():
+    assert [t.code for t in SUPPRESSION_REASON_TERMS] == [DENOMINATOR_BELOW_K, COUNT_BELOW_K]
+    assert all(t.zh and t.en for t in SUPPRESSION_REASON_TERMS)

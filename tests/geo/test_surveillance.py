@@ -259,7 +259,7 @@ def test_scan_shortcuts_on_a_busy_day_cluster() -> None:
     # The replicates' search (packed day counts, block bounds) on a cluster of 150 cases
     # among 600 on D-6: the largest LLR is a 7-day cylinder whose day-6 count needs the
     # second 64-bit word. Checked on the unpermuted days against the brute-force scan.
-    from geo.surveillance import _Scan
+    from geo.surveillance_scan import _Scan
 
     case_cells, onsets, cells = _uniform_county(5)
     rng = np.random.default_rng(9)

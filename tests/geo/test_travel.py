@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import networkx as nx
 import numpy as np
 import pytest
 from shapely.geometry import LineString, mapping
@@ -248,7 +249,6 @@ def test_road_network_rejects_bad_input() -> None:
 
 def test_road_network_matches_networkx_on_a_grid() -> None:
     """Times and the lengths of the fastest paths agree with networkx on a random grid."""
-    nx = pytest.importorskip("networkx")
     rng = np.random.default_rng(7)
     size = 6
     lines, speeds = [], []

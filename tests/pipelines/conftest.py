@@ -1,81 +1,47 @@
 """Fixtures of the ingestion tests: a migrated store per backend and tiny deliveries.
 
-``engine`` is parametrised over SQLite and PostgreSQL + PostGIS. Each backend's store is
-created and migrated once per test session (PostGIS: a fresh database ``hm_test_<random>``,
-dropped at the end) and emptied before every test, which keeps the suite fast. Where
+``engine`` derives from the root ``store_backend`` (SQLite and PostgreSQL + PostGIS, see
+``tests/conftest.py``). Each backend's store is created (``tests_support``) and migrated
+once per test session and emptied before every test, which keeps the suite fast. Where
 PostgreSQL is unreachable the PostGIS tests skip on a developer's machine and FAIL under
 CI (``CI`` set).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from pipeline_helpers import KEY, base_delivery
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
+from tests_support import StoreBackend
 
 from pipelines.ingest.settings import IngestSettings
 from store.engine import make_engine, migrate
 from store.models import TABLES
 
-ADMIN_URL = os.environ.get(
-    "HEALTHMAP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-BACKENDS = ("sqlite", "postgis")
-
-
-def _pg_reason() -> str | None:
-    try:
-        eng = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with eng.connect() as conn:
-            conn.execute(text("select 1"))
-        eng.dispose()
-    except Exception as exc:  # reported by the skip or the failure
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
 
 class _Stores:
+    """One migrated store per backend, made on first use, dropped at the session's end."""
+
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.engines: dict[str, Engine] = {}
-        self.pg_name: str | None = None
+        self.stack = ExitStack()
 
-    def get(self, backend: str) -> Engine:
-        if backend not in self.engines:
-            if backend == "sqlite":
-                url = f"sqlite:///{self.tmp / 'pipelines.db'}"
-            else:
-                why = _pg_reason()
-                if why is not None:
-                    if os.environ.get("CI"):
-                        pytest.fail(
-                            f"PostGIS tests must run in CI, but PostgreSQL is unreachable: {why}"
-                        )
-                    pytest.skip(f"PostgreSQL unreachable (set HEALTHMAP_TEST_POSTGRES): {why}")
-                self.pg_name = f"hm_test_{uuid.uuid4().hex[:12]}"
-                admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-                with admin.connect() as conn:
-                    conn.execute(text(f'CREATE DATABASE "{self.pg_name}"'))
-                admin.dispose()
-                url = ADMIN_URL.rsplit("/", 1)[0] + f"/{self.pg_name}"
+    def get(self, backend: StoreBackend) -> Engine:
+        if backend.name not in self.engines:
+            url = self.stack.enter_context(backend.fresh(self.tmp / backend.name))
             eng = make_engine(url)
+            self.stack.callback(eng.dispose)
             migrate(eng)
-            self.engines[backend] = eng
-        return self.engines[backend]
+            self.engines[backend.name] = eng
+        return self.engines[backend.name]
 
     def close(self) -> None:
-        for eng in self.engines.values():
-            eng.dispose()
-        if self.pg_name:
-            admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)'))
-            admin.dispose()
+        self.stack.close()
 
 
 @pytest.fixture(scope="session")
@@ -103,10 +69,10 @@ def empty_store(engine: Engine) -> None:
                 conn.execute(text(f'DELETE FROM "{n}"'))
 
 
-@pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest, _pipeline_stores: _Stores) -> Iterator[Engine]:
+@pytest.fixture
+def engine(store_backend: StoreBackend, _pipeline_stores: _Stores) -> Iterator[Engine]:
     """A migrated, empty store on each backend."""
-    eng = _pipeline_stores.get(request.param)
+    eng = _pipeline_stores.get(store_backend)
     empty_store(eng)
     yield eng
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.orm import Session
-from tests_support import fresh_database_url
+from tests_support import StoreBackend
 
 from geo.indicators import INDICATORS, LEVELS
 from geo.rules import DEFAULT_RULES
@@ -53,13 +53,13 @@ def delivery(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module", params=("sqlite", "postgis"))
+@pytest.fixture(scope="module")
 def built(
-    request: pytest.FixtureRequest, delivery: Path, tmp_path_factory: pytest.TempPathFactory
+    store_backend: StoreBackend, delivery: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
     """One ingested and built store per backend for the whole module (tests run in order:
     the rebuild tests come last and leave a valid current build behind)."""
-    urls = fresh_database_url(request.param, tmp_path_factory.mktemp(request.param))
+    urls = store_backend.fresh_urls(tmp_path_factory)
     url = next(urls)
     engine = make_engine(url)
     migrate(engine)
@@ -78,6 +78,7 @@ def test_build_periods_are_d_and_twelve_month_ends() -> None:
     assert len(periods) == 13
 
 
+@pytest.mark.slow
 def test_every_period_level_and_indicator_is_stored(built: Engine) -> None:
     build = current_build(built)
     assert build["as_of"] == AS_OF
@@ -97,6 +98,7 @@ def test_every_period_level_and_indicator_is_stored(built: Engine) -> None:
     assert county["value"].notna().all()
 
 
+@pytest.mark.slow
 def test_stored_values_equal_the_spatial_core(built: Engine) -> None:
     frames = prepare_frames(read_frames(built), DEFAULT_RULES)
     _, shown, _ = compute_period(AS_OF, frames, DEFAULT_RULES)
@@ -112,6 +114,7 @@ def test_stored_values_equal_the_spatial_core(built: Engine) -> None:
     assert set(hot["hotspot_class"]) <= {"hot", "cold", "none"}
 
 
+@pytest.mark.slow
 def test_a_failed_rebuild_leaves_the_previous_build_current(
     built: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -147,6 +150,7 @@ def _kept(engine: Engine) -> tuple[set[int], dict[int, str]]:
     return ids, status
 
 
+@pytest.mark.slow
 def test_a_rebuild_replaces_the_previous_one(built: Engine) -> None:
     first = current_build(built)["build_id"]
     town_first = indicator_values(built, "town")
@@ -174,6 +178,7 @@ def test_a_rebuild_replaces_the_previous_one(built: Engine) -> None:
                 assert left == {second, third}, table.__tablename__
 
 
+@pytest.mark.slow
 def test_a_killed_build_is_dropped_once_stale(built: Engine) -> None:
     now = dt.datetime.now(dt.UTC)
     current = current_build(built)["build_id"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, select, text
-from tests_support import fresh_database_url
+from tests_support import StoreBackend
 
 from geo.rules import DEFAULT_RULES
 from pipelines.ingest.delivery import ingest_delivery
@@ -42,11 +42,11 @@ def delivery(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module", params=("sqlite", "postgis"))
+@pytest.fixture(scope="module")
 def loaded(
-    request: pytest.FixtureRequest, delivery: Path, tmp_path_factory: pytest.TempPathFactory
+    store_backend: StoreBackend, delivery: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
-    urls = fresh_database_url(request.param, tmp_path_factory.mktemp(request.param))
+    urls = store_backend.fresh_urls(tmp_path_factory)
     engine = make_engine(next(urls))
     migrate(engine)
     ingest_delivery(delivery, engine)
@@ -94,12 +94,14 @@ def _expected_team(delivery: Path) -> pd.Series:
     )
 
 
+@pytest.mark.slow
 def test_every_team_has_a_list(loaded: Engine, delivery: Path) -> None:
     teams = set(pd.read_excel(delivery / "teams.xlsx", dtype=str)["team_id"])
     lists = _lists(loaded)
     assert teams == set(lists["team_id"])
 
 
+@pytest.mark.slow
 def test_planted_emergency_readings_are_red_tasks(loaded: Engine, delivery: Path) -> None:
     manifest = json.loads((delivery / "manifest.json").read_text())
     planted = manifest["planted_emergency_readings"]
@@ -112,6 +114,7 @@ def test_planted_emergency_readings_are_red_tasks(loaded: Engine, delivery: Path
             assert (reading["resident_id"], disease) in red_pairs
 
 
+@pytest.mark.slow
 def test_a_patient_is_on_exactly_the_team_rules_assign(loaded: Engine, delivery: Path) -> None:
     lists = _lists(loaded)
     managed = lists[lists["task_code"] != "suspected_unmanaged"]
@@ -124,6 +127,7 @@ def test_a_patient_is_on_exactly_the_team_rules_assign(loaded: Engine, delivery:
     assert (joined["got"] == joined["expected"]).all()
 
 
+@pytest.mark.slow
 def test_one_team_live_list_equals_the_morning_list(loaded: Engine) -> None:
     lists = _lists(loaded)
     team = lists["team_id"].value_counts().index[0]
@@ -156,6 +160,7 @@ def test_the_list_uses_the_model_only_when_it_ranks_better(
     assert model_beats_fallback(metrics) is expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("day", [AS_OF, AS_OF - dt.timedelta(days=200)])
 def test_reading_only_task_claims_changes_no_task(loaded: Engine, day: dt.date) -> None:
     full = read_rule_frames(loaded)
@@ -168,6 +173,7 @@ def test_reading_only_task_claims_changes_no_task(loaded: Engine, day: dt.date) 
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
 
 
+@pytest.mark.slow
 def test_task_claims_filter_keeps_the_window_edges(loaded: Engine) -> None:
     """Hand-placed claims at the edges of both windows (365 and 30 days ending D)."""
     day = dt.date(2026, 11, 15)

@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
-from tests_support import fresh_database_url
+from tests_support import StoreBackend, fresh_database_url
 from typer.testing import CliRunner
 
 from geo.rules import DEFAULT_RULES
@@ -34,6 +34,9 @@ from store.queries import surveillance_alerts, vaccination_targets
 from store.results import SURVEILLANCE_TABLES, Build, BuildCurrent
 
 AS_OF = dt.date(2026, 6, 30)
+
+# A sample county ingested, its early warning computed and stored: end to end.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +59,13 @@ def results(delivery: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return out
 
 
-@pytest.fixture(scope="module", params=("sqlite", "postgis"))
+@pytest.fixture(scope="module")
 def stored(
-    request: pytest.FixtureRequest,
+    store_backend: StoreBackend,
     results: dict[str, pd.DataFrame],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Engine, str, dict[str, int]]]:
-    urls = fresh_database_url(request.param, tmp_path_factory.mktemp(request.param))
+    urls = store_backend.fresh_urls(tmp_path_factory)
     url = next(urls)
     engine = make_engine(url)
     migrate(engine)

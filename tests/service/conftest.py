@@ -5,18 +5,17 @@ store: a copy of a template file for SQLite; for PostGIS, one database per sessi
 before each test, or, for tests marked ``fresh_store`` (schema changes), a new database
 made from a template (``CREATE DATABASE … TEMPLATE``). Both templates are migrated once.
 
-PostgreSQL comes from ``HEALTHMAP_TEST_POSTGRES`` (default: the local server, user
-postgres), as in ``tests/conftest.py``, whose ``store_url`` (an *empty* store) these
-fixtures leave alone: here it is ``migrated_store_url``. When the server is unreachable
-the PostGIS runs are skipped on a workstation but **fail** when ``CI`` is set: CI must
-never pass by skipping the production backend.
+The backend is the root ``store_backend`` (``tests/conftest.py``, the one parametrisation
+over the stores); PostgreSQL is ``tests_support.ADMIN_URL`` (``HEALTHMAP_TEST_POSTGRES``).
+The root ``store_url`` is an *empty* store; here it is ``migrated_store_url``. When the
+server is unreachable the PostGIS runs are skipped on a workstation but **fail** when
+``CI`` is set: CI must never pass by skipping the production backend.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,22 +26,24 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 from svc_county import seed_county
 from svc_helpers import USERS, make_settings, token_headers
+from tests_support import (
+    StoreBackend,
+    admin_engine,
+    create_database,
+    drop_database,
+    pg_url,
+    require_postgres,
+)
 
 import service.auth
 from service.accounts import add_user
 from service.app import create_app
 from service.settings import Settings
 from store.engine import make_engine, migrate
-
-# The same server as tests/conftest.py.
-PG_ADMIN_URL = os.environ.get(
-    "HEALTHMAP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 
 
 @pytest.fixture(autouse=True)
@@ -69,24 +70,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[Engine]:
-    engine = create_engine(
-        PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
-    )
-    try:
-        with engine.connect():
-            pass
-    except OperationalError as exc:
-        engine.dispose()
-        message = f"PostgreSQL unreachable at {make_url(PG_ADMIN_URL)!r}: {exc.orig}"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI is set: PostGIS tests must run)", pytrace=False)
-        pytest.skip(message)
+    require_postgres()  # a skip on a workstation, a failure under CI
+    engine = admin_engine()
     yield engine
     engine.dispose()
-
-
-def _pg_url(name: str) -> str:
-    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +82,7 @@ def pg_template(pg_admin: Engine) -> Iterator[str]:
     with pg_admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(_pg_url(name))
+    engine = make_engine(pg_url(name))
     migrate(engine)
     engine.dispose()  # a template must have no open connection
     yield name
@@ -114,10 +101,10 @@ def pg_shared(pg_admin: Engine, pg_template: str) -> Iterator[tuple[str, list[st
     with pg_admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
-    engine = create_engine(_pg_url(name), poolclass=NullPool)
+    engine = create_engine(pg_url(name), poolclass=NullPool)
     tables = sorted(set(inspect(engine).get_table_names()) - _KEEP)
     engine.dispose()
-    yield _pg_url(name), tables
+    yield pg_url(name), tables
     with pg_admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -141,8 +128,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgis"])
-def migrated_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture
+def migrated_store_url(
+    store_backend: StoreBackend, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[str]:
     """URL of a fresh, migrated, empty store of each backend.
 
     SQLite: a copy of the migrated template file. PostGIS: the session's database with
@@ -150,7 +139,7 @@ def migrated_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     ``fresh_store`` (it migrates or edits ``alembic_version``) gets a new database made
     from the template instead.
     """
-    if request.param == "sqlite":
+    if store_backend.name == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         shutil.copy(template, tmp_path / "store.db")
         yield f"sqlite:///{tmp_path / 'store.db'}"
@@ -160,14 +149,12 @@ def migrated_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         _empty(url, tables)
         yield url
         return
-    admin: Engine = request.getfixturevalue("pg_admin")
     template_name: str = request.getfixturevalue("pg_template")
-    name = f"hm_test_{uuid.uuid4().hex[:16]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-    yield _pg_url(name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    name = create_database(template=template_name)
+    try:
+        yield pg_url(name)
+    finally:
+        drop_database(name)
 
 
 @pytest.fixture

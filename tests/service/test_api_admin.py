@@ -80,6 +80,7 @@ def test_uploads_that_are_not_deliveries(api: TestClient, auth: Headers) -> None
     assert_problem(api.post("/api/v1/admin/ingest", headers=h), 422)
 
 
+@pytest.mark.slow  # a whole build and the push lists, run as jobs
 def test_build_and_pushlist_jobs(api: TestClient, auth: Headers) -> None:
     h = auth["admin1"]
     before = api.get("/api/v1/meta", headers=h).json()["build_id"]

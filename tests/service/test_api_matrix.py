@@ -120,6 +120,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     # Overview.
     ("GET", "/api/v1/meta"): Row("/api/v1/meta", only(ALL)),
     ("GET", "/api/v1/search"): Row("/api/v1/search?q=村", only(ALL)),
+    ("GET", "/api/v1/vocabulary"): Row("/api/v1/vocabulary", only(ALL)),
     # Aggregates.
     ("GET", "/api/v1/indicators"): Row("/api/v1/indicators?level=town", only(AGG)),
     ("GET", "/api/v1/indicators/{level}/{unit_id}"): Row(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,14 +99,29 @@ def test_production_refuses_default_secrets(
         create_app(settings)
 
 
-def test_production_starts_with_real_secrets_and_demo_does_with_defaults() -> None:
+def test_production_starts_with_real_secrets_and_demo_does_with_defaults(
+    tmp_path: Path,
+) -> None:
     from pipelines.ingest.settings import IngestSettings
 
     strong_ingest = IngestSettings(id_hash_key=STRONG)
-    check_production(
-        make_settings(mode="production", auth={"secret": STRONG}, ingest=strong_ingest)
+    production = make_settings(
+        f"sqlite:///{tmp_path / 'production.db'}",
+        mode="production",
+        auth={"secret": STRONG},
+        ingest=strong_ingest,
     )
-    check_production(make_settings())  # demo mode: the defaults are fine
+    demo = make_settings(f"sqlite:///{tmp_path / 'demo.db'}")  # the defaults are fine
+    for settings in (production, demo):
+        check_production(settings)  # does not raise
+        app = create_app(settings)
+        app.state.scheduler_enabled = False
+        with TestClient(app) as client:  # the lifespan opens and migrates the store
+            assert client.get("/readyz").json() == {
+                "status": "ready",
+                "schema": sorted(schema_heads()),
+            }
+        assert app.state.settings.mode == settings.mode
 
 
 # ----------------------------------------------------------------------------------------

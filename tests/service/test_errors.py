@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -11,9 +13,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from svc_helpers import assert_problem, bearer, make_settings
 
+from geo import errors as geo_errors
 from service.app import create_app
 from service.errors import (
     PROBLEM_TYPES,
+    STATUS_CODES,
+    AccountLocked,
     Conflict,
     Forbidden,
     HealthmapError,
@@ -22,12 +27,21 @@ from service.errors import (
     ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
+    problem_type_of,
 )
 from service.ratelimit import TokenBucketLimiter
 
 SECRET_DETAIL = "db password is hunter2"
 
 failing = APIRouter(prefix="/_test")
+
+
+class NoSuchWidgetError(geo_errors.NotFoundError):
+    """A domain error the service has never heard of: its ancestor's entry serves it."""
+
+
+class UnmappedError(HealthmapError):
+    """A product error under no mapped class: a 500, like anything unexpected."""
 
 
 @failing.get("/raise/{kind}")
@@ -43,6 +57,10 @@ def raise_kind(kind: str) -> dict[str, str]:
     }
     if kind in errors:
         raise errors[kind]
+    if kind == "widget":
+        raise NoSuchWidgetError("No widget W1.", extra={"widget": "W1"})
+    if kind == "unmapped":
+        raise UnmappedError(SECRET_DETAIL)
     if kind == "teapot":
         raise HTTPException(418, "short and stout")
     if kind == "http-dict":
@@ -195,3 +213,64 @@ def test_forbidden_and_unavailable_from_real_endpoints(
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     assert_problem(error_client.get("/readyz"), 503, "unavailable")
+
+
+DOCS_API = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+
+
+def documented_problem_types() -> dict[str, int]:
+    """The problem types of the table in docs/api.md ("## Errors"): slug → status."""
+    rows = re.findall(r"^\| `([a-z-]+)` \| (\d{3}) \|", DOCS_API.read_text(), re.MULTILINE)
+    return {slug: int(status) for slug, status in rows}
+
+
+def test_every_mapped_error_has_a_documented_problem_type(error_app: FastAPI) -> None:
+    documented = documented_problem_types()
+    assert set(documented) <= set(PROBLEM_TYPES)  # the docs invent none
+    # error_app is built: lower-layer errors not yet under geo.errors are in the table too.
+    assert geo_errors.NotFoundError in STATUS_CODES and len(STATUS_CODES) >= 10
+    for cls, problem in STATUS_CODES.items():
+        assert documented.get(problem.slug) == problem.status, cls
+
+
+def test_the_table_resolves_by_the_nearest_ancestor(error_app: FastAPI) -> None:
+    from pipelines.pushlist import UnknownTeamError
+    from service.tiles.layers import TileParamError
+    from store.queries import NoBuildError
+
+    expected = {
+        geo_errors.NoBuildError: "not-found",
+        geo_errors.PeriodNotBuiltError: "not-found",
+        geo_errors.UnknownTeamError: "not-found",
+        geo_errors.UnknownLayerError: "not-found",
+        geo_errors.InvalidInputError: "invalid",
+        geo_errors.BadParameterError: "bad-request",
+        geo_errors.ConflictError: "conflict",
+        geo_errors.UnavailableError: "unavailable",
+        NoBuildError: "not-found",
+        UnknownTeamError: "not-found",
+        TileParamError: "bad-request",
+        TooManyRequests: "too-many-requests",
+        AccountLocked: "account-locked",
+        NoSuchWidgetError: "not-found",
+    }
+    for cls, slug in expected.items():
+        problem = problem_type_of(cls)
+        assert problem is not None and problem.slug == slug, cls
+    assert problem_type_of(UnmappedError) is None
+    assert problem_type_of(KeyError) is None  # a bug stays a 500, never a 404
+    # The service's names are the domain's classes.
+    assert NotFound is geo_errors.NotFoundError and Invalid is geo_errors.InvalidInputError
+
+
+def test_a_new_domain_error_needs_no_handler(error_client: TestClient) -> None:
+    r = error_client.get("/_test/raise/widget")
+    body = assert_problem(r, 404, "not-found")
+    assert body["detail"] == "No widget W1." and body["widget"] == "W1"
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_an_unmapped_product_error_is_a_500_that_says_nothing(error_client: TestClient) -> None:
+    r = error_client.get("/_test/raise/unmapped")
+    assert_problem(r, 500, "internal")
+    assert SECRET_DETAIL not in r.text

@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
-from types import ModuleType
+from contextlib import ExitStack
 from typing import Any
 
 import h3
@@ -21,6 +19,7 @@ import numpy as np
 import pytest
 import shapely
 from sqlalchemy import Engine, delete, insert, update
+from tests_support import StoreBackend, fresh_store
 
 from service import tiles
 from service.tiles.tilemath import mercator_to_lnglat, tile_bounds_mercator
@@ -390,33 +389,19 @@ def risk_rows(build_id: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _root_conftest(config: pytest.Config) -> ModuleType:
-    """``tests/conftest.py`` as pytest loaded it (``import conftest`` may find another)."""
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    for plugin in config.pluginmanager.get_plugins():
-        if isinstance(plugin, ModuleType) and Path(str(plugin.__file__)).resolve() == path:
-            return plugin
-    raise RuntimeError("tests/conftest.py is not loaded")
-
-
 @pytest.fixture(scope="module")
-def stores(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[str], Engine]]:
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Engine]]:
     """Populated fixture stores by backend, made on first use and shared (read-only).
 
     The same stores as the ``store`` fixture (``fresh_database_url`` + ``migrate``), but
     module-scoped: populating a store costs seconds and most tests only read.
     """
-    fresh_database_url = _root_conftest(request.config).fresh_database_url
     made: dict[str, Engine] = {}
     with ExitStack() as stack:
 
         def get(backend: str) -> Engine:
             if backend not in made:
-                url = stack.enter_context(
-                    contextmanager(fresh_database_url)(backend, tmp_path_factory.mktemp(backend))
-                )
+                url = stack.enter_context(fresh_store(backend, tmp_path_factory.mktemp(backend)))
                 engine = make_engine(url)
                 migrate(engine)
                 populate(engine)
@@ -428,10 +413,10 @@ def stores(
             engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgis"])
-def county(request: pytest.FixtureRequest, stores: Callable[[str], Engine]) -> Engine:
+@pytest.fixture
+def county(store_backend: StoreBackend, stores: Callable[[str], Engine]) -> Engine:
     """The populated fixture county on each backend."""
-    return stores(request.param)
+    return stores(store_backend.name)
 
 
 def decode(data: bytes, layer: str) -> list[dict[str, Any]]:
@@ -624,7 +609,7 @@ def test_outside_the_county_and_outside_zooms_are_empty(county: Engine) -> None:
         tiles.tile(county, "indicators", 10, 5000, 1)
     with pytest.raises(tiles.TileParamError):
         tiles.tile(county, "facilities", Z, X0, Y0, indicator="htn_control_rate")
-    with pytest.raises(KeyError):
+    with pytest.raises(tiles.UnknownLayerError):
         tiles.tile(county, "no_such_layer", Z, X0, Y0)
     with pytest.raises(LookupError):
         tiles.tile(county, "indicators", Z, X0, Y0, period=dt.date(2020, 1, 31))
@@ -705,6 +690,7 @@ def _feature_key(f: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+@pytest.mark.postgis
 def test_sqlite_and_postgis_tiles_agree(stores: Callable[[str], Engine]) -> None:
     produced = {backend: stores(backend) for backend in ("sqlite", "postgis")}
     for layer, z, x, y, params in PARITY_CASES:

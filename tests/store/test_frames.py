@@ -6,6 +6,7 @@ import datetime as dt
 import sqlite3
 from pathlib import Path
 
+import adbc_driver_sqlite  # noqa: F401  (the child's reader: a declared dependency, never skipped)
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert
@@ -20,10 +21,6 @@ from store.frames import (
     start_frame,
 )
 from store.models import Claim
-
-pytestmark = pytest.mark.skipif(
-    not sqlite_arrow.available(), reason="adbc-driver-sqlite is a dependency; not installed"
-)
 
 
 def test_claims_from_a_child_process_equal_the_in_process_read(tmp_path: Path) -> None:

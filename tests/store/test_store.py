@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import shapely
 from alembic import command
 from sqlalchemy import Engine, inspect, select, text
@@ -49,9 +50,9 @@ def test_geometry_round_trip(store: Engine) -> None:
     assert resident.geom.equals(shapely.Point(118.79, 36.86))
 
 
+@pytest.mark.postgis  # SQLite keeps WKB; there is no spatial index to check
 def test_postgis_has_spatial_indexes_and_srid(store: Engine) -> None:
-    if not is_postgres(store):
-        return  # SQLite keeps WKB; there is no spatial index to check
+    assert is_postgres(store)
     with Session(store) as session:
         session.add(
             Area(

@@ -1,6 +1,12 @@
 // Dictionary i18n: Chinese by default, English on request (kept in localStorage; the
 // choice of language is not personal data). Static text carries data-i18n="key"
 // (textContent), data-i18n-placeholder or data-i18n-title; code calls t("key").
+//
+// The labels of the product's codes (tasks, colours, diseases, levels, roles, hotspot
+// classes, indicators, suppression reasons) are not in this dictionary: they come from the
+// generated ./vocabulary.ts (one home: geo/vocabulary.py); code calls label(TERMS, code).
+
+import type { Label } from "./vocabulary";
 
 export type Lang = "zh" | "en";
 
@@ -37,9 +43,6 @@ const DICT: Record<string, { zh: string; en: string }> = {
   legend: { zh: "图例", en: "Legend" },
   no_data: { zh: "无数据", en: "No data" },
   suppressed: { zh: "数量过小已隐藏", en: "Suppressed (small numbers)" },
-  hot: { zh: "热点", en: "Hot spot" },
-  cold: { zh: "冷点", en: "Cold spot" },
-  not_significant: { zh: "不显著", en: "Not significant" },
   people_per_hour: { zh: "人/小时", en: "people/hour" },
   export: { zh: "导出", en: "Export" },
   export_png: { zh: "地图图片 PNG", en: "Map image (PNG)" },
@@ -58,20 +61,9 @@ const DICT: Record<string, { zh: string; en: string }> = {
   loading: { zh: "加载中…", en: "Loading…" },
   error: { zh: "出错了", en: "Error" },
   not_available: { zh: "该图层需要指定热点指标", en: "Pick a hotspot indicator" },
-  level_h3: { zh: "六边形", en: "Hexagon" },
-  level_grid: { zh: "网格", en: "Grid" },
-  level_village: { zh: "村", en: "Village" },
-  level_town: { zh: "乡镇", en: "Town" },
-  level_county: { zh: "县", en: "County" },
-  level_team: { zh: "团队", en: "Team" },
   as_of: { zh: "数据截至", en: "Data as of" },
   role_forbidden: { zh: "此账号没有地图权限，请使用手机端。", en: "This account has no map access; use the phone page." },
   mobile_link: { zh: "打开手机端", en: "Open the phone page" },
-  // Hotspot indicators (geo.hotspots) are not in /api/v1/meta's indicator list.
-  htn_prevalence: { zh: "高血压患病率", en: "Hypertension prevalence" },
-  t2dm_prevalence: { zh: "糖尿病患病率", en: "Type 2 diabetes prevalence" },
-  htn_uncontrolled_share: { zh: "高血压未控制比例", en: "Share of uncontrolled hypertension" },
-  t2dm_uncontrolled_share: { zh: "糖尿病未控制比例", en: "Share of uncontrolled diabetes" },
   hotspot_level: { zh: "热点单元", en: "Hotspot units" },
   gcj02_warning: {
     zh: "底图为 GCJ-02（火星坐标），与本系统的 WGS84 数据相差数百米；请改用 WGS84 底图（如天地图）。",
@@ -85,6 +77,20 @@ const listeners: (() => void)[] = [];
 export function t(key: string): string {
   const entry = DICT[key];
   return entry ? entry[lang] : key;
+}
+
+/**
+ * The label of ``code`` in a term set of ./vocabulary.ts, in the current language; the
+ * code itself when the set does not know it (a code newer than this build), "" for none.
+ */
+export function label(terms: Readonly<Record<string, Label>>, code: string | null | undefined): string {
+  if (code === null || code === undefined) return "";
+  return Object.prototype.hasOwnProperty.call(terms, code) ? terms[code][lang] : code;
+}
+
+/** Whether ``code`` is one of ``terms``' codes. */
+export function isTerm(terms: Readonly<Record<string, Label>>, code: string): boolean {
+  return Object.prototype.hasOwnProperty.call(terms, code);
 }
 
 export function currentLang(): Lang {

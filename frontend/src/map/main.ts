@@ -28,7 +28,18 @@ import {
   type Me,
 } from "../common/api";
 import { $, clear, h, show } from "../common/dom";
-import { applyI18n, currentLang, onLangChange, setLang, t } from "../common/i18n";
+import { applyI18n, currentLang, isTerm, label, onLangChange, setLang, t } from "../common/i18n";
+import {
+  HOTSPOT_CLASSES,
+  HOTSPOT_INDICATORS,
+  HOTSPOT_LEVELS,
+  INDICATORS,
+  LEVELS,
+  ROLES,
+  SUPPRESSION_REASONS,
+  TEAM_SCOPED_ROLE,
+  type Label,
+} from "../common/vocabulary";
 import { breaks, colours, HEAT, type Scheme } from "./classify";
 import { trendChart, type TrendPoint } from "./trend";
 
@@ -106,9 +117,14 @@ const LEVEL_OF: Record<string, string> = {
 };
 const NODATA = "#d9d9d9";
 const SUPPRESSED = "#bdbdbd";
-const HOT = "#d7301f";
-const COLD = "#2b8cbe";
-const NOT_SIGNIFICANT = "#e0e0e0";
+/** Fill of each hotspot class (common/vocabulary.ts HOTSPOT_CLASSES), in legend order. */
+const HOTSPOT_FILL: Record<keyof typeof HOTSPOT_CLASSES, string> = {
+  hot: "#d7301f",
+  cold: "#2b8cbe",
+  none: "#e0e0e0",
+};
+/** Every indicator's labels: the built ones and the hotspot ones. */
+const INDICATOR_LABELS: Readonly<Record<string, Label>> = { ...INDICATORS, ...HOTSPOT_INDICATORS };
 
 const state = {
   me: null as Me | null,
@@ -140,8 +156,10 @@ declare global {
 // Formatting
 // ---------------------------------------------------------------------------------------
 function indicatorName(code: string): string {
+  if (isTerm(INDICATOR_LABELS, code)) return label(INDICATOR_LABELS, code);
+  // An indicator newer than this build: the service's own names.
   const def = state.meta?.indicators.find((d) => d.code === code);
-  if (!def) return t(code);
+  if (!def) return code;
   return (currentLang() === "zh" ? def.name_zh : def.name_en) || def.name_zh || def.name_en || code;
 }
 
@@ -165,8 +183,25 @@ function formatCount(v: number | null | undefined): string {
 }
 
 function levelName(level: string): string {
-  if (level.startsWith("h3:")) return `${t("level_h3")} (H3 r${level.slice(3)})`;
-  return t(`level_${level}`);
+  return label(LEVELS, level);
+}
+
+/** Why a row shows no value, in words (the generic "suppressed" when the API says not). */
+function suppressionText(reason: string | null | undefined): string {
+  return reason ? label(SUPPRESSION_REASONS, reason) : t("suppressed");
+}
+
+function showUser(): void {
+  const u = state.me;
+  if (u) $("#user").textContent = `${u.username} · ${label(ROLES, u.role)}${u.town_code ? ` · ${u.town_code}` : ""}`;
+}
+
+/** The hotspot unit picker: the levels the service offers, named in the current language. */
+function fillHotspotLevelSelect(): void {
+  const select = $("#hotspot-level") as HTMLSelectElement;
+  const levels = state.meta?.hotspot_levels?.length ? state.meta.hotspot_levels : [...HOTSPOT_LEVELS];
+  if (!levels.includes(state.hotspotLevel)) state.hotspotLevel = levels[0] ?? state.hotspotLevel;
+  clear(select, ...levels.map((l) => h("option", { value: l, selected: l === state.hotspotLevel }, levelName(l))));
 }
 
 function setStatus(message: string): void {
@@ -210,8 +245,8 @@ async function start(): Promise<void> {
   state.me = await me();
   show($("#login"), false);
   show($("#app"), true);
-  $("#user").textContent = `${state.me.username} · ${state.me.role}${state.me.town_code ? ` · ${state.me.town_code}` : ""}`;
-  if (state.me.role === "doctor") {
+  showUser();
+  if (state.me.role === TEAM_SCOPED_ROLE) {
     // A family doctor's page is the phone page (same tab: the session carries over).
     location.replace(`${ROOT}/m/`);
     return;
@@ -274,6 +309,7 @@ function buildControls(): void {
     over.append(h("label", { class: "opt" }, input, h("span", { "data-i18n": `layer_${name}` })));
   }
   fillIndicatorSelect();
+  fillHotspotLevelSelect();
   const slider = $("#month") as HTMLInputElement;
   slider.max = String(Math.max(meta.periods.length - 1, 0));
   slider.value = String(Math.max(meta.periods.indexOf(state.period), 0));
@@ -578,7 +614,7 @@ async function refreshChoropleth(): Promise<void> {
   };
   if (state.choro === "hotspots") {
     fill.paint = {
-      "fill-color": ["match", ["get", "class"], "hot", HOT, "cold", COLD, NOT_SIGNIFICANT],
+      "fill-color": ["match", ["get", "class"], "hot", HOTSPOT_FILL.hot, "cold", HOTSPOT_FILL.cold, HOTSPOT_FILL.none],
       "fill-opacity": 0.8,
     };
   }
@@ -705,9 +741,9 @@ function renderLegend(): void {
   if (state.choro === "hotspots") {
     legend.append(
       h("div", { class: "legend-title" }, `${t("layer_hotspots")} · ${indicatorName(state.indicator)}`),
-      swatch(HOT, t("hot")),
-      swatch(COLD, t("cold")),
-      swatch(NOT_SIGNIFICANT, t("not_significant")),
+      ...(Object.keys(HOTSPOT_FILL) as (keyof typeof HOTSPOT_FILL)[]).map((c) =>
+        swatch(HOTSPOT_FILL[c], label(HOTSPOT_CLASSES, c)),
+      ),
     );
     return;
   }
@@ -872,7 +908,8 @@ function renderUnit(level: string, unitId: string, d: UnitDetail, extra?: Record
         "data-numerator": r.numerator ?? "",
         "data-denominator": r.denominator ?? "",
         "data-suppressed": String(suppressed),
-        title: suppressed ? (r.suppression_reason ?? t("suppressed")) : "",
+        title: suppressed ? suppressionText(r.suppression_reason) : "",
+        "data-suppression-reason": r.suppression_reason ?? "",
         onclick: () => showTrend(r.indicator),
       },
       h("td", { class: "name" }, indicatorName(r.indicator)),
@@ -880,7 +917,7 @@ function renderUnit(level: string, unitId: string, d: UnitDetail, extra?: Record
       h(
         "td",
         { class: "counts" },
-        suppressed ? (r.suppression_reason ?? t("suppressed")) : `${formatCount(r.numerator)} / ${formatCount(r.denominator)}`,
+        suppressed ? suppressionText(r.suppression_reason) : `${formatCount(r.numerator)} / ${formatCount(r.denominator)}`,
       ),
     );
     tbody.append(tr);
@@ -903,7 +940,7 @@ function renderUnit(level: string, unitId: string, d: UnitDetail, extra?: Record
         "table",
         { class: "kv" },
         ...["class", "z", "p", "q", "p_sim", "rate", "smoothed_rate"].map((k) =>
-          h("tr", {}, h("th", {}, k), h("td", {}, k === "class" ? t(extra.class === "none" ? "not_significant" : String(extra.class)) : fmt(extra[k]))),
+          h("tr", {}, h("th", {}, k), h("td", {}, k === "class" ? label(HOTSPOT_CLASSES, String(extra.class)) : fmt(extra[k]))),
         ),
       ),
     );
@@ -940,7 +977,7 @@ async function runSearch(q: string): Promise<void> {
                 { type: "button", onclick: () => goTo(hit) },
                 h("strong", {}, hit.name),
                 " ",
-                h("span", { class: "muted" }, `${t(`level_${hit.level}`)} ${hit.code}`),
+                h("span", { class: "muted" }, `${levelName(hit.level)} ${hit.code}`),
               ),
             ),
           )),
@@ -1022,7 +1059,9 @@ function wire(): void {
   onLangChange(() => {
     if (!state.meta) return;
     $("#as-of").textContent = `${t("as_of")} ${state.meta.as_of}`;
+    showUser();
     fillIndicatorSelect();
+    fillHotspotLevelSelect();
     renderLegend();
     if (state.selected) void openUnit(state.selected.level, state.selected.unit_id, state.selected.extra);
   });

@@ -1,6 +1,8 @@
 // The family doctor's phone page (served at /m/): today's push list grouped by colour,
 // call and navigate links, the day's route on a small map, and the follow-up form.
-// Chinese only; usable at 390 px. Nothing leaves this service: the navigate link is a
+// Chinese by default; the codes' labels (tasks, colours, diseases, classifications) come
+// from the generated common/vocabulary.ts in the language chosen on the map (English when
+// the map's toggle chose it). Usable at 390 px. Nothing leaves this service: the navigate link is a
 // geo: URI handed to whatever map app the phone has, never a map website.
 import maplibregl from "maplibre-gl";
 import "maplibre-gl/dist/maplibre-gl.css";
@@ -20,6 +22,8 @@ import {
   type Me,
 } from "../common/api";
 import { $, clear, h, show } from "../common/dom";
+import { isTerm, label } from "../common/i18n";
+import { CLASSIFICATIONS, COLOURS, DISEASES, TASKS, type Colour, type TaskCode } from "../common/vocabulary";
 
 interface Entry {
   resident_id: string;
@@ -29,7 +33,7 @@ interface Entry {
   sex: number | string | null;
   disease: string;
   task_code: string;
-  colour: "red" | "yellow" | "green" | string;
+  colour: Colour | string;
   due_date: string | null;
   days_overdue: number | null;
   last_visit_date: string | null;
@@ -60,27 +64,8 @@ interface RouteAnswer {
   geometry?: GeoJSON.FeatureCollection;
 }
 
-const COLOURS: { key: string; label: string }[] = [
-  { key: "red", label: "红色 · 紧急" },
-  { key: "yellow", label: "黄色 · 重点" },
-  { key: "green", label: "绿色 · 常规" },
-];
-const DISEASE: Record<string, string> = { htn: "高血压", t2dm: "2型糖尿病" };
-const TASK: Record<string, string> = {
-  emergency_reading: "危急读数",
-  referral_suggested: "建议转诊",
-  post_discharge: "出院后随访",
-  uncontrolled_recheck: "未控制复查",
-  first_followup: "首次随访",
-  routine_followup: "常规随访",
-  suspected_unmanaged: "疑似未管理",
-};
-const CLASSIFICATION: Record<string, string> = {
-  satisfactory: "控制满意",
-  unsatisfactory: "控制不满意",
-  adverse: "不良反应",
-  complication: "并发症",
-};
+/** Case finding: no managed patient yet, so no follow-up form (checked and dismissed). */
+const CASE_FINDING: TaskCode = "suspected_unmanaged";
 const SEX: Record<string, string> = { M: "男", F: "女", male: "男", female: "女", "1": "男", "2": "女" };
 
 const state = {
@@ -175,7 +160,7 @@ function lastValues(e: Entry): string {
   if (e.last_visit_date) parts.push(`上次 ${e.last_visit_date}`);
   if (e.last_sbp !== null && e.last_sbp !== undefined) parts.push(`血压 ${e.last_sbp}/${e.last_dbp ?? "—"}`);
   if (e.last_glucose !== null && e.last_glucose !== undefined) parts.push(`血糖 ${e.last_glucose}`);
-  if (e.last_classification) parts.push(CLASSIFICATION[e.last_classification] ?? e.last_classification);
+  if (e.last_classification) parts.push(label(CLASSIFICATIONS, e.last_classification));
   return parts.length ? parts.join(" · ") : "无随访记录";
 }
 
@@ -193,8 +178,7 @@ function card(e: Entry): HTMLElement {
     const ll = `${e.lat.toFixed(6)},${e.lng.toFixed(6)}`;
     actions.append(h("a", { class: "btn", href: `geo:${ll}?q=${ll}` }, "导航"));
   }
-  if (e.task_code === "suspected_unmanaged") {
-    // Case finding: no managed patient yet, so no follow-up form; check and dismiss.
+  if (e.task_code === CASE_FINDING) {
     actions.append(h("button", { type: "button", class: "btn dismiss", onclick: () => void dismiss(e) }, "核实后忽略"));
   } else {
     actions.append(
@@ -215,12 +199,12 @@ function card(e: Entry): HTMLElement {
       stop ? h("span", { class: "stop-no" }, String(stop)) : null,
       h("strong", { class: "name" }, e.name ?? e.resident_id),
       h("span", { class: "muted" }, who),
-      h("span", { class: "tag" }, DISEASE[e.disease] ?? e.disease),
+      h("span", { class: "tag" }, label(DISEASES, e.disease)),
     ),
     h(
       "p",
       { class: "reason" },
-      h("b", {}, TASK[e.task_code] ?? e.task_code),
+      h("b", {}, label(TASKS, e.task_code)),
       e.days_overdue ? h("span", { class: "overdue" }, ` 逾期${e.days_overdue}天`) : null,
       e.reason_zh ? ` · ${e.reason_zh}` : "",
     ),
@@ -238,20 +222,21 @@ function renderList(): void {
     list.append(h("p", { class: "empty" }, "今天没有待随访任务。"));
     return;
   }
-  for (const { key, label } of COLOURS) {
+  for (const key of Object.keys(COLOURS) as Colour[]) {
+    const name = label(COLOURS, key);
     const group = state.entries.filter((e) => e.colour === key);
-    counts.append(h("a", { class: `count ${key}`, href: `#group-${key}` }, `${label.split(" ")[0]} ${group.length}`));
+    counts.append(h("a", { class: `count ${key}`, href: `#group-${key}` }, `${name.split(" ")[0]} ${group.length}`));
     if (group.length === 0) continue;
     list.append(
       h(
         "section",
         { class: `group ${key}`, id: `group-${key}` },
-        h("h2", {}, `${label}（${group.length}）`),
+        h("h2", {}, `${name}（${group.length}）`),
         ...group.map(card),
       ),
     );
   }
-  const other = state.entries.filter((e) => !COLOURS.some((c) => c.key === e.colour));
+  const other = state.entries.filter((e) => !isTerm(COLOURS, e.colour));
   if (other.length) list.append(h("section", { class: "group" }, h("h2", {}, "其他"), ...other.map(card)));
 }
 
@@ -382,7 +367,7 @@ function openVisit(e: Entry): void {
   const form = $("#visit-form") as HTMLFormElement;
   form.reset();
   $("#visit-error").textContent = "";
-  $("#visit-who").textContent = `${e.name ?? e.resident_id} · ${DISEASE[e.disease] ?? e.disease} · ${TASK[e.task_code] ?? e.task_code}`;
+  $("#visit-who").textContent = `${e.name ?? e.resident_id} · ${label(DISEASES, e.disease)} · ${label(TASKS, e.task_code)}`;
   field("resident_id").value = e.resident_id;
   field("disease").value = e.disease;
   const visitDate = state.date || localToday();
@@ -448,7 +433,7 @@ async function onVisitSubmit(ev: SubmitEvent): Promise<void> {
 }
 
 async function dismiss(e: Entry): Promise<void> {
-  const reason = window.prompt(`忽略 ${e.name ?? e.resident_id} 的任务「${TASK[e.task_code] ?? e.task_code}」的原因：`);
+  const reason = window.prompt(`忽略 ${e.name ?? e.resident_id} 的任务「${label(TASKS, e.task_code)}」的原因：`);
   if (!reason || !reason.trim()) return;
   try {
     await postJSON("/api/v1/tasks/dismiss", {

@@ -1,0 +1,151 @@
+"""Data in: the sample county, ingesting a delivery, its quarantine, the schema, the build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from healthmap.cli.common import (
+    AsOfOption,
+    DbOption,
+    FormatOption,
+    parse_date,
+    progress,
+    use_db,
+)
+from healthmap.cli.output import console, emit_frame, out
+
+quarantine_app = typer.Typer(help="Rows that could not be loaded.", no_args_is_help=True)
+db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
+
+
+def sample(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the delivery to.")],
+    scale: Annotated[
+        float, typer.Option(help="1.0 = a Shouguang-sized county (~1M people).")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 0,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Last day the data covers (default today).")
+    ] = None,
+    dirty: Annotated[
+        bool, typer.Option("--dirty", help="Also inject bad rows and files, with a manifest.")
+    ] = False,
+) -> None:
+    """Write a synthetic Shouguang-like county in the data-contract format."""
+    from pipelines.sample.county import generate_county
+
+    with progress() as bar:
+        task = bar.add_task("sample", total=None)
+
+        def tick(step: str, done: int, total: int) -> None:
+            bar.update(task, description=f"sample: {step}", completed=done, total=total)
+
+        manifest = generate_county(
+            out_dir, scale=scale, seed=seed, as_of=parse_date(as_of), dirty=dirty, progress=tick
+        )
+    counts = manifest.get("counts", {})
+    console.print(f"wrote {sum(counts.values()):,} rows in {len(counts)} tables to {out_dir}")
+
+
+def ingest(
+    folder: Annotated[Path, typer.Argument(help="A delivery folder (one file per table).")],
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Load a county delivery into the store (validate, geocode, index onto cells, upsert)."""
+    from pipelines.ingest.delivery import ingest_delivery
+
+    state = use_db(db)
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{folder} is not a folder")
+    engine = state.engine()
+    with progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def tick(table: str, file: str, done: int, total: int | None) -> None:
+            if file not in tasks:
+                tasks[file] = bar.add_task(f"{table}: {file}", total=total or None)
+            bar.update(tasks[file], completed=done, total=total or None)
+
+        summary = ingest_delivery(
+            folder, engine, state.settings.ingest, state.settings.rules, progress=tick
+        )
+    if as_json:
+        out.print_json(summary.model_dump_json())
+        return
+    table = Table(title=f"ingest {folder}")
+    for col in ("table", "files", "read", "loaded", "updated", "quarantined", "rejected"):
+        table.add_column(col, justify="right" if col != "table" else "left")
+    for name, t in summary.tables.items():
+        table.add_row(
+            name,
+            str(t.files),
+            f"{t.read:,}",
+            f"{t.loaded:,}",
+            f"{t.updated:,}",
+            f"{t.quarantined:,}",
+            str(len(t.rejected_files)),
+        )
+    out.print(table)
+    for name, t in summary.tables.items():
+        for rejected in t.rejected_files:
+            console.print(f"[red]rejected[/red] {name}: {rejected}")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    table: Annotated[str | None, typer.Option("--table", help="Only this table.")] = None,
+    fmt: FormatOption = "csv",
+    db: DbOption = None,
+) -> None:
+    """List quarantined rows with file, row, column, value and reason code."""
+    from pipelines.ingest.delivery import list_quarantine
+
+    state = use_db(db)
+    emit_frame(list_quarantine(state.engine(), table=table), fmt, title="quarantine")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Create or upgrade the store's schema (Alembic migrations)."""
+    state = use_db(db)
+    state.engine()
+    console.print(f"store at head: {state.settings.database_url}")
+
+
+@db_app.command("bump-version")
+def db_bump_version(db: DbOption = None) -> None:
+    """Tell running services the store changed (after a manual SQL edit of the data).
+
+    Moves the ``store_version`` counter on, so every worker recomputes its cached push
+    lists at the next request. Ingests, builds and the API's writes do this themselves.
+    """
+    from store.version import bump_store_version, store_version
+
+    engine = use_db(db).engine()
+    bump_store_version(engine)
+    console.print(f"store version now {store_version(engine)[0]}")
+
+
+def build(as_of: AsOfOption = None, db: DbOption = None) -> None:
+    """Compute indicators, grid health index, disease burden and hotspots; swap atomically."""
+    from pipelines.build import build_periods, run_build
+
+    state = use_db(db)
+    when = parse_date(as_of)
+    engine = state.engine()
+    with progress() as bar:
+        task = bar.add_task("build", total=len(build_periods(when)) + 2)
+
+        def tick(step: str, done: int, total: int) -> None:
+            bar.update(task, description=f"build: {step}", completed=done, total=total)
+
+        summary = run_build(engine, when, state.settings.rules, progress=tick)
+    rows = ", ".join(f"{n:,} {t}" for t, n in summary["rows"].items())
+    console.print(
+        f"build {summary['build_id']} for {when} is current ({summary['seconds']} s): {rows}"
+    )
