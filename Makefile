@@ -4,9 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCALE  ?= 0.05
+SEED   ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint typecheck bench install frontend clean help
+.PHONY: demo test test-fast lint typecheck bench install frontend fonts clean help
 
 help:
 	@echo "make demo      - install, generate the sample county, ingest, build, serve on :8000"
@@ -31,8 +32,17 @@ $(FRONTEND_STAMP): $(shell find frontend -path frontend/node_modules -prune -o -
 
 frontend: $(FRONTEND_STAMP)
 
-demo: $(STAMP) frontend
-	$(BIN)/healthmap demo --scale $(SCALE)
+# Server-side maps and the PDF report draw Chinese: Debian's Noto CJK font (the intranet
+# has no font server). Installed when missing and apt-get can (root); said otherwise.
+fonts:
+	@fc-list :lang=zh family 2>/dev/null | grep -q . || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -qq fonts-noto-cjk >/dev/null || { apt-get update -qq && apt-get install -y -qq fonts-noto-cjk >/dev/null; }; \
+	  else echo "warning: no CJK font; install Debian's fonts-noto-cjk (Chinese in maps and reports)"; fi; }
+
+# Regenerates the county when SCALE, SEED or the date differ from the one in var/.
+demo: $(STAMP) frontend fonts
+	$(BIN)/healthmap demo --scale $(SCALE) --seed $(SEED)
 
 # The layers (healthmap > service > pipelines > store > geo): [tool.importlinter] in pyproject.toml.
 lint: $(STAMP)

@@ -17,6 +17,9 @@ It reports requests per second, p50/p99 latency and errors as a markdown section
 push-list read adds an audit record — use a demo or benchmark store, never production.
 
     python benchmarks/http_load.py --db sqlite:///var/healthmap.db
+
+``--scenario mixed`` runs the mixed load instead (doctors recording visits while centres
+and the bureau read; ``benchmarks/http_mixed.py``).
 """
 
 from __future__ import annotations
@@ -26,18 +29,22 @@ import asyncio
 import math
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy.engine import make_url
 
+T = TypeVar("T")
 BIN = Path(sys.executable).parent
 HEALTHMAP = str(BIN / "healthmap")
 HOST = "127.0.0.1"
@@ -80,19 +87,42 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: Per server process (by pid): the folder holding its stderr and its access log.
+_SERVER_LOGS: dict[int, Path] = {}
+
+
 def start_server(store_url: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     """``healthmap serve`` on 127.0.0.1:port with ``workers`` processes, rate limits and the
-    scheduler off."""
+    scheduler off.
+
+    The access log stays on (the service's default, so its cost is measured) and goes to a
+    scratch folder, as does the server's stderr: stderr must not be a pipe nobody reads,
+    because the access log writes a line per request to it and a full pipe (64 KB, a few
+    hundred requests) blocks every worker.
+    """
+    logs = Path(tempfile.mkdtemp(prefix="healthmap-bench-"))
     env = {
         **os.environ,
         "HEALTHMAP_SERVICE__RATE_LIMIT_PER_MINUTE": "0",
         "HEALTHMAP_SERVICE__SCHEDULER_ENABLED": "false",
+        "HEALTHMAP_SERVICE__ACCESS_LOG_FILE": str(logs / "access.log"),
     }
     cmd = [HEALTHMAP, "serve", "--db", store_url, "--host", HOST, "--port", str(port)]
     cmd += ["--workers", str(workers)]
-    return subprocess.Popen(
-        [*cmd, "--demo-users"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    with open(logs / "stderr.log", "wb") as stderr:
+        proc = subprocess.Popen(
+            [*cmd, "--demo-users"], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    _SERVER_LOGS[proc.pid] = logs
+    return proc
+
+
+def server_stderr(proc: subprocess.Popen[bytes], tail: int = 2000) -> str:
+    """The last ``tail`` characters the server wrote to stderr."""
+    logs = _SERVER_LOGS.get(proc.pid)
+    if logs is None or not (logs / "stderr.log").exists():
+        return ""
+    return (logs / "stderr.log").read_bytes().decode(errors="replace")[-tail:]
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
@@ -100,8 +130,7 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 180.0)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise RuntimeError(f"healthmap serve exited ({proc.returncode}): {err[-2000:]}")
+            raise RuntimeError(f"healthmap serve exited ({proc.returncode}): {server_stderr(proc)}")
         try:
             if httpx.get(f"{base}/readyz", timeout=2.0).status_code == 200:
                 return
@@ -118,6 +147,9 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+    logs = _SERVER_LOGS.pop(proc.pid, None)
+    if logs is not None:
+        shutil.rmtree(logs, ignore_errors=True)
 
 
 def tile_at(lng: float, lat: float, z: int) -> tuple[int, int]:
@@ -175,6 +207,11 @@ class Connection:
 
     async def get(self, request: bytes) -> int:
         """Send a prepared request; the response's status (its body read and dropped)."""
+        status, _ = await self.fetch(request, keep_body=False)
+        return status
+
+    async def fetch(self, request: bytes, keep_body: bool = True) -> tuple[int, bytes]:
+        """Send a prepared request; the response's status and body (``b""`` unless kept)."""
         if self.writer is None or self.reader is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         reader, writer = self.reader, self.writer
@@ -192,17 +229,18 @@ class Connection:
                 chunked = "chunked" in value
             elif key == "connection":
                 close = value == "close"
+        parts: list[bytes] = []
         if chunked:
             while True:
                 size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                await reader.readexactly(size + 2)
+                parts.append((await reader.readexactly(size + 2))[:size])
                 if size == 0:
                     break
         elif length:
-            await reader.readexactly(length)
+            parts.append(await reader.readexactly(length))
         if close:
             await self.close()
-        return status
+        return status, b"".join(parts) if keep_body else b""
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -210,11 +248,24 @@ class Connection:
         self.reader = self.writer = None
 
 
-def request_bytes(host: str, port: int, path: str, headers: dict[str, str]) -> bytes:
-    """A GET request as sent on the wire."""
-    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: */*"]
+def request_bytes(
+    host: str, port: int, path: str, headers: dict[str, str], json_body: bytes | None = None
+) -> bytes:
+    """A request as sent on the wire: a GET, or with ``json_body`` a POST of that JSON."""
+    method = "GET" if json_body is None else "POST"
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: */*"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    if json_body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(json_body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (json_body or b"")
+
+
+def spread(items: Sequence[T], n: int) -> list[T]:
+    """``n`` of ``items`` evenly spaced (all of them when there are no more)."""
+    if n >= len(items):
+        return list(items)
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
 
 
 async def _load(
@@ -386,21 +437,49 @@ def run_http_bench(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", required=True, help="Store URL (with a build).")
-    parser.add_argument("--clients", type=int, default=CLIENTS)
-    parser.add_argument("--seconds", type=float, default=SECONDS)
+    parser.add_argument(
+        "--scenario",
+        choices=("read", "mixed"),
+        default="read",
+        help="read: three endpoints one after the other (default); mixed: doctors recording"
+        " visits, centres and the bureau at once (benchmarks/http_mixed.py).",
+    )
+    parser.add_argument("--clients", type=int, help=f"Default {CLIENTS}; mixed: 200.")
+    parser.add_argument("--seconds", type=float, help=f"Default {SECONDS:g}; mixed: 120.")
     parser.add_argument("--max-requests", type=int, default=MAX_REQUESTS)
     parser.add_argument("--workers", type=int, default=WORKERS)
     parser.add_argument(
         "--pace",
         type=float,
         default=0.0,
-        help="Seconds between a client's requests (0: back to back).",
+        help="Seconds between a client's requests (0: back to back; read scenario only).",
+    )
+    parser.add_argument(
+        "--visit-rate",
+        type=float,
+        default=None,
+        help="mixed: visits recorded per second across the doctors (default 2.2).",
     )
     args = parser.parse_args(argv)
+    if args.scenario == "mixed":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import http_mixed
+
+        outcome = http_mixed.run_mixed_bench(
+            args.db,
+            clients=args.clients or http_mixed.CLIENTS,
+            seconds=args.seconds or http_mixed.SECONDS,
+            workers=args.workers,
+            rate=http_mixed.VISIT_RATE if args.visit_rate is None else args.visit_rate,
+        )
+        sys.stdout.write(outcome.text)
+        if outcome.problems:
+            raise SystemExit("verification failed: " + "; ".join(outcome.problems))
+        return
     text: Any = run_http_bench(
         args.db,
-        clients=args.clients,
-        seconds=args.seconds,
+        clients=args.clients or CLIENTS,
+        seconds=args.seconds or SECONDS,
         max_requests=args.max_requests,
         workers=args.workers,
         pace=args.pace,

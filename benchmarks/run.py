@@ -336,6 +336,42 @@ def bench_http(scale: float) -> None:
     write_section("http", "\n".join(parts))
 
 
+#: The mixed load of issue 17: 200 clients at a user's pace for 2 minutes on each store.
+MIXED_CLIENTS = 200
+MIXED_SECONDS = 120.0
+
+
+def bench_mixed(scale: float) -> None:
+    """Doctors recording visits while centres and the bureau read (``http_mixed``), on each
+    store; the section is written even when the writes' verification fails, then the step
+    fails."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from http_mixed import VISIT_RATE, run_mixed_bench
+
+    parts = [
+        header(f"HTTP mixed load ({MIXED_CLIENTS} clients, visits recorded meanwhile)", scale),
+        f"Target: p99 < 150 ms and no errors with {MIXED_CLIENTS} clients at a user's pace "
+        f"(each a request a second), doctors recording {VISIT_RATE:g} visits a second (ten "
+        "times a county's morning peak) and reading their lists, centres and the bureau "
+        "reading indicator pages, a town's figures and tiles; every acknowledged visit must "
+        "be in the store and its task closed (issue 17). Beside the read-only figures of "
+        '"HTTP load".',
+    ]
+    problems = []
+    for name, url in stores():
+        before = load_average()
+        outcome = run_mixed_bench(url, clients=MIXED_CLIENTS, seconds=MIXED_SECONDS)
+        text = outcome.text.replace("## HTTP mixed load\n", "")
+        parts.append(
+            f"### {name}\n{text}\nLoad average (1 min) of the machine before/after: "
+            f"{before} / {load_average()} (client and server share its cores)."
+        )
+        problems += [f"{name}: {p}" for p in outcome.problems]
+    write_section("mixed", "\n\n".join(parts))
+    if problems:
+        raise SystemExit("mixed load: writes not verified: " + "; ".join(problems))
+
+
 def load_average() -> str:
     """The 1-minute load average (other work on the machine makes the figures noisy)."""
     try:
@@ -410,6 +446,7 @@ STEPS: dict[str, Callable[[float], None]] = {
     "model": bench_model,
     "tiles": bench_tiles,
     "http": bench_http,
+    "mixed": bench_mixed,
 }
 
 

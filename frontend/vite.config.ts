@@ -31,6 +31,8 @@ export default defineConfig({
       input: {
         map: resolve(__dirname, "index.html"),
         phone: resolve(__dirname, "m/index.html"),
+        console: resolve(__dirname, "console/index.html"),
+        planner: resolve(__dirname, "planner/index.html"),
       },
       output: {
         // MapLibre (shared by both pages, changes rarely) in a chunk of its own; the

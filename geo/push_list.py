@@ -100,7 +100,26 @@ def push_list(
     t["risk_score"] = _risk_for(t, risk)
     t["days_overdue"] = (d - due.loc[keep]).dt.days.astype("int64")
     t["colour"] = _colours(t["task_code"], t["days_overdue"], config)
-    t["_colour_rank"] = t["colour"].map(COLOUR_RANK)
+    return in_list_order(t)
+
+
+def in_list_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s rows in push-list order, with a fresh index.
+
+    Colour (red, yellow, green), risk score descending, days_overdue descending,
+    resident_id, disease, task_code: a total order, so a list spliced from parts comes out
+    as the list computed whole.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Rows with colour, risk_score, days_overdue, resident_id, disease and task_code.
+
+    Returns
+    -------
+    DataFrame
+    """
+    t = frame.assign(_colour_rank=frame["colour"].map(COLOUR_RANK))
     t = t.sort_values(
         ["_colour_rank", "risk_score", "days_overdue", "resident_id", "disease", "task_code"],
         ascending=[True, False, False, True, True, True],

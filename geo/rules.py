@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from geo.coverage_config import CoverageConfig
 from geo.vocabulary import DISEASE_TERMS, codes
 
 Disease = Literal["htn", "t2dm"]
@@ -211,21 +212,6 @@ class SurveillanceConfig(BaseModel):
     """Vaccination targets: residents at least this old ..."""
     vaccination_chronic_age: int = 60
     """... and managed htn/t2dm patients at least this old."""
-
-
-class CoverageConfig(BaseModel):
-    """Travel model and service-circle settings (planners)."""
-
-    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
-
-    detour_factor: float = 1.3
-    """Straight-line distance is multiplied by this without a road network."""
-    speeds_kmh: dict[str, float] = {"walk": 4.5, "ebike": 15.0, "drive": 30.0}
-    """Travel speeds by mode (km/h)."""
-    service_minutes: float = 15.0
-    """Service circle: travel time limit (minutes)."""
-    catchment_minutes: float = 30.0
-    """2SFCA catchment (minutes)."""
 
 
 class RulesConfig(BaseModel):

@@ -126,6 +126,26 @@ HOTSPOT_CLASS_TERMS: tuple[Term, ...] = (
     Term("none", "不显著", "Not significant"),
 )
 
+#: Change monitoring's flags (RULES.md "Change monitoring"; geo.change_monitoring).
+CHANGE_FLAG_TERMS: tuple[Term, ...] = (
+    Term("up", "显著上升", "Significant rise"),
+    Term("down", "显著下降", "Significant fall"),
+    Term("none", "无显著变化", "No significant change"),
+)
+
+#: Facility types of the data contract (``facilities.type``), as the map's legend names them.
+FACILITY_TYPE_TERMS: tuple[Term, ...] = (
+    Term("county_hospital", "县级医院", "County hospital"),
+    Term("tcm_hospital", "中医医院", "Traditional Chinese medicine hospital"),
+    Term("mch_hospital", "妇幼保健院", "Maternal and child health hospital"),
+    Term("township_hc", "乡镇卫生院", "Township health centre"),
+    Term("community_hc", "社区卫生服务中心", "Community health centre"),
+    Term("village_clinic", "村卫生室", "Village clinic"),
+    Term("community_station", "社区卫生服务站", "Community health station"),
+    Term("other", "其他机构", "Other facility"),
+)
+FACILITY_TYPES: tuple[str, ...] = codes(FACILITY_TYPE_TERMS)
+
 #: Units of the indicators (``geo.indicator_defs.IndicatorDef.unit``).
 UNIT_TERMS: tuple[Term, ...] = (
     Term("fraction", "比例（以百分数显示）", "Fraction (shown as a percentage)"),
@@ -145,6 +165,8 @@ ROLE_TERMS: tuple[Term, ...] = (
 ROLES: tuple[str, ...] = codes(ROLE_TERMS)
 #: Roles that read aggregates (indicators, hotspots, burden, exports, analyst tiles).
 ANALYST_ROLES: frozenset[str] = frozenset({"chronic_center", "bureau", "planner", "admin"})
+#: Who may read the planners' coverage, standards and siting (aggregates only).
+PLANNING_ROLES: frozenset[str] = frozenset({"planner", "bureau", "admin"})
 #: Roles that work patient lists (a doctor its team's, a centre its township's teams').
 CARE_ROLES: frozenset[str] = frozenset({"doctor", "chronic_center"})
 #: The role scoped to one township (its ``town_code``).

@@ -16,6 +16,10 @@ the next build, which deletes its rows (``dropped``) in a spawned process while 
 the store — a core is idle then, and the delete is off the build's critical path. The
 early warning, which needs no claims, is forked as soon as the other tables are read;
 the periods once the claims are read and reduced.
+
+Every child process dies with this one (:func:`store.children.die_with_parent`): a
+``kill -9`` of the build leaves no worker behind, and its ``building`` row, which records
+its owner process, is dropped by the next build (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from pipelines.surveillance import (
     delete_surveillance_rows,
     store_surveillance,
 )
+from store.children import die_with_parent, owner_alive, process_owner
 from store.engine import analyze, make_engine
 from store.frames import read_frames_in_two
 from store.partitions import add_build_partition, drop_build_indicators
@@ -185,7 +190,10 @@ _WORKER: dict[str, Any] = {}
 SURVEILLANCE = "surveillance"
 
 
-def _init_worker(frames: dict[str, Any], rules: RulesConfig) -> None:
+def _init_worker(frames: dict[str, Any], rules: RulesConfig, parent: int) -> None:
+    # A forked worker holds copies of every pipe of the build: orphaned, it would block on
+    # them for good (issue 17), so it goes when the build goes.
+    die_with_parent(parent)
     # Forked workers inherit the frames without pickling; this keeps a reference per process.
     _WORKER["frames"], _WORKER["rules"] = frames, rules
 
@@ -239,7 +247,7 @@ class _Jobs:
             max_workers=min(processes or self.n, self.n, len(jobs)),
             mp_context=mp.get_context("fork"),
             initializer=_init_worker,
-            initargs=(frames, self.rules),
+            initargs=(frames, self.rules, os.getpid()),
         )
         self._pools.append(pool)
         for job in jobs:  # a fork context forks every worker at the first submit
@@ -302,7 +310,10 @@ def run_build(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     with Session(engine) as session:
-        build = Build(as_of=as_of, started_at=_now(), status="building")
+        # The owner process: a build killed mid-way is told from one still running.
+        build = Build(
+            as_of=as_of, started_at=_now(), status="building", summary={"owner": process_owner()}
+        )
         session.add(build)
         session.commit()
         build_id = build.build_id
@@ -310,7 +321,12 @@ def run_build(
     jobs = _Jobs(as_of, rules, workers)
     # The superseded build's rows are deleted by a spawned process (a store connection of
     # its own, nothing inherited) while this one reads: a core is idle then.
-    dropper = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+    dropper = ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=mp.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
     try:
         t0 = time.perf_counter()
         keep = {build_id, current_build_id(engine)}
@@ -464,7 +480,8 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-#: A build still ``building`` this long after it started is taken for dead.
+#: A build still ``building`` this long after it started is taken for dead when its owner
+#: process cannot be checked (another host, or a build from before owners were recorded).
 STALE_BUILD = dt.timedelta(hours=6)
 
 
@@ -476,8 +493,9 @@ def _aware(value: dt.datetime) -> dt.datetime:
 def drop_superseded_builds(engine: Engine, keep: set[int | None]) -> list[int]:
     """Delete the rows of the ``superseded`` builds not in ``keep``; mark them ``dropped``.
 
-    A build still ``building`` after :data:`STALE_BUILD` was killed (a failing build
-    deletes its own rows): its rows go too.
+    A build still ``building`` whose owner process is gone (on this host), or after
+    :data:`STALE_BUILD` when that cannot be told, was killed (a failing build deletes its
+    own rows): its rows go too.
 
     The indicator rows go first (:func:`store.partitions.drop_build_indicators`:
     a partition dropped on PostgreSQL, a key range per period deleted on SQLite), then the
@@ -498,15 +516,14 @@ def drop_superseded_builds(engine: Engine, keep: set[int | None]) -> list[int]:
     stale = _now() - STALE_BUILD
     with Session(engine) as session:
         rows = session.execute(
-            select(Build.build_id, Build.status, Build.started_at).where(
+            select(Build.build_id, Build.status, Build.started_at, Build.summary).where(
                 Build.status.in_(("superseded", "building"))
             )
         ).all()
     old = [
         b
-        for b, status, started in rows
-        if b not in keep
-        and (status == "superseded" or _aware(started) < stale)  # a build killed mid-way
+        for b, status, started, summary in rows
+        if b not in keep and (status == "superseded" or _killed(started, summary, stale))
     ]
     for build_id in old:
         drop_build_indicators(engine, build_id)
@@ -516,6 +533,12 @@ def drop_superseded_builds(engine: Engine, keep: set[int | None]) -> list[int]:
                 update(Build).where(Build.build_id == build_id).values(status="dropped")
             )
     return old
+
+
+def _killed(started: dt.datetime, summary: Any, stale: dt.datetime) -> bool:
+    """Whether a ``building`` build was killed mid-way."""
+    alive = owner_alive(summary.get("owner") if isinstance(summary, dict) else None)
+    return _aware(started) < stale if alive is None else not alive
 
 
 def _delete_build_rows(session: Session, build_id: int) -> None:

@@ -83,6 +83,18 @@ def _check_scope(role: str, team_id: str | None, town_code: str | None) -> None:
         raise Invalid(f"Role {role} takes no township.")
 
 
+def check_scope_known(session: Session, team_id: str | None, town_code: str | None) -> None:
+    """422 unless the team and the township are in the store (a typo such as ``NOPE99``
+    would make an account that sees nothing). The command line and the API's account
+    routes call it; :func:`add_user` does not, so accounts can be seeded before data."""
+    if team_id is not None and session.get(Team, team_id) is None:
+        raise Invalid(f"No team {team_id!r} in the store (load the teams first).")
+    if town_code is not None and (
+        session.scalar(select(Area.level).where(Area.area_code == town_code)) != "town"
+    ):
+        raise Invalid(f"No township {town_code!r} in the store (load the areas first).")
+
+
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise Invalid(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")

@@ -31,8 +31,10 @@ from starlette.middleware import Middleware
 
 import store.accounts  # noqa: F401  (registers the account tables on Base)
 from geo.errors import HealthmapError
+from service.access_log import configure_access_log
 from service.audit import AuditWriter
 from service.caching import SingleFlightLRU
+from service.client import HostCheckMiddleware, allowed_hosts
 from service.errors import (
     PROBLEM_MEDIA_TYPE,
     PROBLEM_SCHEMA,
@@ -50,11 +52,14 @@ from service.middleware import (
     content_security_policy,
 )
 from service.ratelimit import DEFAULT_BURST, DEFAULT_PER_MINUTE, TokenBucketLimiter
+from service.reports import routes as report_routes
 from service.routes import (
     admin,
     aggregates,
     auth,
     care,
+    console,
+    coverage,
     health,
     meta,
     operations,
@@ -214,6 +219,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     middleware = [
         Middleware(RequestContextMiddleware),
         Middleware(SecurityHeadersMiddleware, csp=content_security_policy(origins)),
+        # Before anything reads the Host header to build a URL (service.client).
+        Middleware(HostCheckMiddleware, allowed_hosts=allowed_hosts(settings.service)),
     ]
     if settings.service.cors_origins:
         middleware.append(
@@ -246,6 +253,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         responses=PROBLEM_RESPONSES,
     )
     app.state.settings = settings
+    configure_access_log(settings)  # in each worker: uvicorn's workers each create the app
     app.state.schema_heads = schema_heads()
     per_minute = getattr(settings.service, "rate_limit_per_minute", DEFAULT_PER_MINUTE)
     burst = getattr(settings.service, "rate_limit_burst", DEFAULT_BURST)
@@ -265,6 +273,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for module in (health, auth, admin, meta, overview, aggregates, care, records, operations):
         app.include_router(module.router)
     app.include_router(surveillance.router)
+    app.include_router(console.router)
+    app.include_router(coverage.router)
+    app.include_router(report_routes.router)
     app.include_router(tiles.router)
     # Last: the pages' catch-all routes must not shadow the API.
     app.include_router(pages.router)

@@ -4,19 +4,28 @@ Append-only. This module has no update or delete function, the API has no such e
 and the store's triggers (migration ``0002``) reject UPDATE and DELETE on ``audit_log``.
 
 What goes in: the account (id, username, role), the action (``read``, ``write``,
-``export``, ``login``, ``admin``), the endpoint (method and route template), the resource
-type and id (e.g. ``resident`` / ``R000123``), the client address and a small JSON
-``detail`` (filters, counts). What never goes in: a resident's name, ID number, phone or
-address, or any value read from the store — the audit log must be safe to hand to an
+``export``, ``login``, ``admin``, ``denied``), the endpoint (method and route template),
+the resource type and id (e.g. ``resident`` / ``R000123``), the client address and a small
+JSON ``detail`` (filters, counts). What never goes in: a resident's name, ID number, phone
+or address, or any value read from the store — the audit log must be safe to hand to an
 inspector.
+
+Refusals are recorded too (:class:`DenialAudit`, called by the access-log middleware for
+every answer): a 401 to a credential that did not hold, a 403 to a role, a 404 to a signed
+in caller (an id outside its scope answers exactly like an unknown one) — who, which
+endpoint and id, and why, as action ``denied``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import logging
 import queue
+import re
 import threading
+from collections.abc import MutableMapping
 from concurrent.futures import Future
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,8 +37,11 @@ from sqlalchemy.orm import Session
 
 from service.auth import Principal, utcnow
 from service.errors import Invalid
+from service.ratelimit import TokenBucketLimiter
 from service.schemas.common import Page, fill_page
 from store.accounts import AUDIT_ACTIONS, AuditAction, AuditLog
+
+logger = logging.getLogger("healthmap.service")
 
 #: Local time zone of date filters (RULES.md: dates are Asia/Shanghai dates).
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -147,10 +159,18 @@ class AuditWriter:
 
         Raises what the commit raised (the request then fails: no record, no answer).
         """
+        self.submit(**fields).result(timeout=self.timeout)
+
+    def submit(self, **fields: Any) -> Future[None]:
+        """Queue one record; the future is done when its batch is committed (or failed).
+
+        For the event loop, which must not block on the commit: ``await
+        asyncio.wrap_future(writer.submit(...))``.
+        """
         done: Future[None] = Future()
         self._queue.put((audit_values(**fields), done))
         self._start()
-        done.result(timeout=self.timeout)
+        return done
 
     def close(self) -> None:
         """Commit what is queued and stop the thread."""
@@ -196,6 +216,111 @@ class AuditWriter:
             else:
                 for _, done in batch:
                     done.set_result(None)
+
+
+# ----------------------------------------------------------------------------------------
+# Refusals
+# ----------------------------------------------------------------------------------------
+#: Values of a path parameter that must not reach the log even as "the id asked for": an
+#: ID-card number (18 or 15 characters) or a mobile number typed where an id belongs.
+_PERSONAL_VALUE = re.compile(r"^(\d{17}[\dXx]|\d{15}|1\d{10})$")
+#: Refusals recorded per client address and minute in one worker (and at once, after a
+#: pause); past that a flood of forged tokens would grow the append-only log without end.
+#: What is not recorded is still in the access log.
+DENIALS_PER_MINUTE, DENIALS_BURST = 60, 30
+
+
+def denial_reason(status: int, www_authenticate: str | None, signed_in: bool) -> str | None:
+    """Why a request was refused, or None when the refusal is not audited.
+
+    A 401 with no credential at all (``WWW-Authenticate: Bearer``: a page opened before
+    logging in) says nothing about anyone and is left to the access log; a 404 is audited
+    only for a signed-in caller (an unknown problem page is no probe).
+    """
+    if status == 401:
+        challenge = www_authenticate or ""
+        if 'error="invalid_grant"' in challenge:
+            return "bad_credentials"
+        if 'error="invalid_token"' in challenge:
+            return "invalid_token"
+        return None
+    if status == 403 and signed_in:
+        return "role_not_allowed"
+    if status == 404 and signed_in:
+        return "not_found_or_out_of_scope"
+    return None
+
+
+def _safe_id(value: object) -> str:
+    text = str(value)[:100]
+    return "[personal value withheld]" if _PERSONAL_VALUE.match(text) else text
+
+
+def denial_values(
+    scope: MutableMapping[str, Any], status: int, reason: str, client: str | None
+) -> dict[str, Any]:
+    """The record of a refused request (the :func:`record_audit` fields).
+
+    The resource is the route's first path parameter (``resident_id`` → ``resident``); the
+    others go into ``detail``. A value shaped like an ID-card or phone number is withheld.
+    """
+    route = scope.get("route")
+    template = str(scope.get("root_path", "")) + str(getattr(route, "path", ""))
+    params = {k: _safe_id(v) for k, v in (scope.get("path_params") or {}).items()}
+    first = next(iter(params), None)
+    detail: dict[str, Any] = {"reason": reason, "status": status}
+    if len(params) > 1:
+        detail["path_params"] = params
+    return {
+        "action": "denied",
+        "endpoint": f"{scope.get('method')} {template}",
+        "user": scope.get("state", {}).get("principal"),
+        "resource_type": first.removesuffix("_id") if first else None,
+        "resource_id": params[first] if first else None,
+        "client": client,
+        "detail": detail,
+    }
+
+
+class DenialAudit:
+    """Records refused requests through the app's :class:`AuditWriter` (group commit).
+
+    Called by the access-log middleware after the answer has left, so the refusal costs
+    the client no commit; the record is committed before the request's task ends.
+    """
+
+    def __init__(self, per_minute: float = DENIALS_PER_MINUTE, burst: int = DENIALS_BURST) -> None:
+        self.budget = TokenBucketLimiter(per_minute=per_minute, burst=burst)
+        #: Refusals not recorded for want of budget (they are in the access log).
+        self.skipped = 0
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        status: int,
+        www_authenticate: str | None,
+        client: str | None,
+    ) -> bool:
+        """Record the refusal, if it is one; whether a record was written."""
+        if scope.get("route") is None:  # unmatched path: no endpoint, no id; access log only
+            return False
+        signed_in = scope.get("state", {}).get("principal") is not None
+        reason = denial_reason(status, www_authenticate, signed_in)
+        if reason is None:
+            return False
+        app = scope.get("app")
+        writer: AuditWriter | None = getattr(getattr(app, "state", None), "audit_writer", None)
+        if writer is None:  # the app was not started (no store): nothing to write to
+            return False
+        if not self.budget.allow(f"denied:{client}"):
+            self.skipped += 1
+            return False
+        try:
+            await asyncio.wrap_future(writer.submit(**denial_values(scope, status, reason, client)))
+        except Exception:  # the answer is sent already; the store may be down (→ 503s)
+            logger.warning("a refused request could not be audited", exc_info=True)
+            return False
+        return True
 
 
 def query_audit(

@@ -30,6 +30,7 @@ from geo.vocabulary import ANALYST_ROLES, CARE_ROLES, ROLES, TEAM_SCOPED_ROLE, T
 from service.audit import AuditWriter, record_audit
 from service.auth import Principal, decode_token, principal_from_claims
 from service.caching import SingleFlightLRU
+from service.client import client_address  # its home is service.client
 from service.errors import Forbidden, NotFound, Unauthorized
 from service.ratelimit import TokenBucketLimiter
 from service.settings import Settings
@@ -91,11 +92,6 @@ AnswersDep = Annotated[SingleFlightLRU[bytes], Depends(get_answers)]
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
-def client_address(request: Request) -> str | None:
-    """The peer address (behind a proxy, run uvicorn with ``--proxy-headers``)."""
-    return request.client.host if request.client else None
-
-
 def _caller(
     request: Request,
     token: str | None,
@@ -113,6 +109,8 @@ def _caller(
     release(session)
     # The access log reads this: it logs the numeric id, never the username.
     request.state.user_id = principal.id
+    # The access log's role and the audit of a refusal (403, 404) read the principal.
+    request.state.principal = principal
     return principal
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -126,7 +127,11 @@ _TYPES = [
         "An unexpected error; the instance (request id) is in the server log.",
     ),
     ProblemType(
-        "unavailable", 503, "Service unavailable", "The store is unreachable or not migrated."
+        "unavailable",
+        503,
+        "Service unavailable",
+        "The store is unreachable, busy or not migrated; retry after Retry-After seconds."
+        " A write answered 503 was not stored (retry it with the same id).",
     ),
 ]
 #: Every problem type, by slug.
@@ -224,6 +229,88 @@ STATUS_CODES: dict[type[Exception], ProblemType] = {
 }
 
 
+#: Seconds a client is told to wait (``Retry-After``) when the store is unavailable: a
+#: PostgreSQL restart takes a few; clients retrying at once would only add to the queue.
+RETRY_AFTER_SECONDS = 5
+
+#: Messages of SQLite's errors that mean the file cannot be used now (locked by a writer
+#: beyond the busy timeout, missing or unreadable, read-only, failing disk), not a bug.
+_SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "database table is locked",
+    "unable to open database",
+    "disk i/o error",
+    "readonly database",
+    "database or disk is full",
+)
+
+
+def _store_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store cannot be reached or used now.
+
+    PostgreSQL (psycopg): the connection is lost or refused, the server shuts down or
+    starts (SQLAlchemy's disconnect detection, ``connection_invalidated``), or any
+    ``OperationalError``/``InterfaceError`` of the driver (classes 08, 53, 57, 58) —
+    wrapped by SQLAlchemy or, from a raw-connection read (``COPY``), not. A session whose
+    connection died mid-transaction says so with ``PendingRollbackError``. SQLite: the
+    messages of :data:`_SQLITE_UNAVAILABLE`. The causes of ``exc`` are looked at too (a
+    reader may re-raise). A constraint violation or an SQL error is not an outage (it
+    stays a 500, or the route's own 409).
+    """
+    seen: set[int] = set()
+    err: BaseException | None = exc
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if _unavailable_itself(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _unavailable_itself(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.PendingRollbackError):
+        return True  # no pooled connection free in time; a connection lost mid-transaction
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        if not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return False
+        return _driver_unavailable(exc.orig)
+    return _driver_unavailable(exc)
+
+
+def _driver_unavailable(orig: BaseException | None) -> bool:
+    """Whether a driver's own exception (not SQLAlchemy's wrapper) is an outage."""
+    if orig is None:
+        return False
+    module = type(orig).__module__
+    names = {c.__name__ for c in type(orig).__mro__}
+    if module.startswith("sqlite3"):
+        if not names & {"OperationalError", "InterfaceError"}:
+            return False
+        message = str(orig).lower()
+        return any(m in message for m in _SQLITE_UNAVAILABLE)
+    return module.startswith("psycopg") and bool(names & {"OperationalError", "InterfaceError"})
+
+
+def domain_error(exc: BaseException) -> BaseException:
+    """The domain error a library error stands for, or ``exc`` itself.
+
+    The store's unavailability, however the driver says it, is an
+    :class:`~geo.errors.UnavailableError` (503 with ``Retry-After``): the table below
+    maps that error, so an outage is one row, not a handler per driver.
+    """
+    if isinstance(exc, HealthmapError):
+        return exc  # already the product's own error (its detail is the route's)
+    if _store_unavailable(exc):
+        logger.warning("store unavailable: %s", type(exc.__cause__ or exc).__name__)
+        return UnavailableError(
+            "The store is unavailable for the moment; nothing was changed. Retry after"
+            f" {RETRY_AFTER_SECONDS} seconds."
+        )
+    return exc
+
+
 def problem_type_of(error: type[BaseException]) -> ProblemType | None:
     """The problem type of an error class: its nearest ancestor's in :data:`STATUS_CODES`."""
     for cls in error.__mro__:
@@ -292,6 +379,7 @@ def problem_response(exc: BaseException, scope: Scope) -> ProblemResponse:
     headers: dict[str, str] = {}
     extra: dict[str, Any] = {}
     problem: ProblemType | None
+    exc = domain_error(exc)
     mapped = problem_type_of(type(exc))
     if mapped is not None:
         problem, status = mapped, mapped.status
@@ -318,6 +406,9 @@ def problem_response(exc: BaseException, scope: Scope) -> ProblemResponse:
             request_id(scope),
             exc_info=(type(exc), exc, exc.__traceback__),
         )
+    if status == 503:
+        # RFC 9110 §10.2.3: when to come back (a route's own value wins).
+        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
     body = problem_body(problem, status, detail, scope, **extra)
     headers.pop("content-length", None)
     return ProblemResponse(body, status_code=status, headers=headers)
@@ -347,6 +438,9 @@ def install_error_handlers(app: FastAPI) -> None:
     """
     app.add_exception_handler(RequestValidationError, problem_handler)
     app.add_exception_handler(StarletteHTTPException, problem_handler)
+    # The store's errors: an outage becomes a 503 (domain_error), anything else a 500.
+    app.add_exception_handler(sa_exc.DBAPIError, problem_handler)
+    app.add_exception_handler(sa_exc.TimeoutError, problem_handler)
     # Last resort behind the catch-all middleware (e.g. a failure inside a middleware).
     app.add_exception_handler(Exception, problem_handler)
 

@@ -13,22 +13,21 @@ plain-text 500 page, and a body is measured before it is scanned for NUL charact
 
 from __future__ import annotations
 
-import json
-import logging
 import re
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.access_log import access_fields, access_logger, log_path, write_access_line
+from service.audit import DenialAudit
 from service.errors import BadRequest, PayloadTooLarge, problem_response
 
-access_logger = logging.getLogger("healthmap.access")
+__all__ = ["access_logger", "log_path"]  # their home is service.access_log
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
@@ -37,13 +36,14 @@ _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 # Request context and access log
 # ----------------------------------------------------------------------------------------
 class RequestContextMiddleware:
-    """Give each request an id and write one JSON access-log line when it ends.
+    """Give each request an id, write its access-log line and audit it if it was refused.
 
-    The line has method, path, query parameter *names*, status, duration in ms, the user's
-    numeric id (set by the auth dependency) and the request id. It never has query values
-    or path parameters: they may be a resident id, an ID number or a name. The path is the
-    route template (``/residents/{resident_id}``); an unmatched path has every segment that
-    contains a digit replaced by ``*``.
+    The line (``service.access_log``) has method, route template, query parameter
+    *names*, status, duration, the account's numeric id and role (set by the auth
+    dependency), the client address and the request id — never query values or path
+    parameters: they may be a resident id, an ID number or a name. A refusal (401 to a
+    credential, 403, 404 to a signed-in caller) is then recorded in the audit log
+    (:class:`service.audit.DenialAudit`), after the answer has left.
 
     A UUID in an incoming ``X-Request-ID`` (from the reverse proxy) is kept; anything else
     is replaced, so the id is always safe to log and to put in ``instance``.
@@ -51,6 +51,7 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.denials = DenialAudit()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,43 +63,30 @@ class RequestContextMiddleware:
         state["request_id"] = rid
         start = time.perf_counter()
         status = 500
+        challenge: str | None = None
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, challenge
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = rid
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rid
+                challenge = headers.get("www-authenticate")
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            fields: dict[str, Any] = {
-                "event": "access",
-                "method": scope.get("method"),
-                "path": log_path(scope),
-                "query": sorted({k for k, _ in parse_qsl(_qs(scope), keep_blank_values=True)}),
-                "status": status,
-                "duration_ms": round((time.perf_counter() - start) * 1000, 1),
-                "user": state.get("user_id"),
-                "request_id": rid,
-            }
-            access_logger.info(json.dumps(fields, ensure_ascii=False), extra={"access": fields})
+            names = sorted({k for k, _ in parse_qsl(_qs(scope), keep_blank_values=True)})
+            fields = access_fields(scope, status, (time.perf_counter() - start) * 1000, rid, names)
+            write_access_line(fields)
+            if status in (401, 403, 404):
+                await self.denials(scope, status, challenge, fields["client"])
 
 
 def _qs(scope: Scope) -> str:
     raw = scope.get("query_string", b"")
     return raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
-
-
-def log_path(scope: Scope) -> str:
-    """The path to log: the matched route's template, else a masked path."""
-    route = scope.get("route")
-    template = getattr(route, "path", None) or getattr(route, "path_format", None)
-    if isinstance(template, str):
-        return scope.get("root_path", "") + template
-    path = str(scope.get("path", ""))
-    return "/".join("*" if any(c.isdigit() for c in seg) else seg for seg in path.split("/"))[:200]
 
 
 # ----------------------------------------------------------------------------------------
@@ -177,6 +165,9 @@ class SecurityHeadersMiddleware:
                     headers.setdefault("Strict-Transport-Security", "max-age=31536000")
                 if "json" in headers.get("content-type", ""):
                     headers.setdefault("Cache-Control", "no-store")
+                elif "csv" in headers.get("content-type", ""):
+                    # Exports are audited one by one; a kept copy would skip the audit.
+                    headers.setdefault("Cache-Control", "private, no-store")
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

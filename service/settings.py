@@ -8,16 +8,45 @@ Environment variables are ``HEALTHMAP_<FIELD>`` for top-level fields and
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.rules import RulesConfig
 from pipelines.ingest.settings import IngestSettings
 
-DEFAULT_DATABASE_URL = "sqlite:///var/healthmap.db"
+#: The store's file name inside ``data_dir`` (the default ``database_url``).
+STORE_FILE = "healthmap.db"
+#: A source checkout: this module's repository (``make demo`` keeps its files in ``var/``).
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def default_data_dir() -> Path:
+    """Where healthmap keeps its files when ``HEALTHMAP_DATA_DIR`` is not set.
+
+    Never the current folder: a command run from anywhere finds the same store. In a
+    source checkout (``pyproject.toml`` beside the packages: ``make demo``, the tests) it
+    is the checkout's ``var/``; an installed package uses ``$XDG_DATA_HOME/healthmap``
+    (``~/.local/share/healthmap``). Called when the settings are made, not at import.
+    """
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "service").is_dir():
+        return _CHECKOUT / "var"
+    import os
+
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "healthmap"
+
+
+def sqlite_url(data_dir: Path) -> str:
+    """The default store URL: ``sqlite:///<data_dir>/healthmap.db`` (an absolute path)."""
+    return f"sqlite:///{Path(data_dir).expanduser().resolve() / STORE_FILE}"
+
+
+#: For documentation only: the default store URL is made from ``data_dir`` (sqlite_url).
+DEFAULT_DATABASE_URL = "sqlite:///<data_dir>/healthmap.db"
 
 
 class AuthSettings(BaseModel):
@@ -31,6 +60,18 @@ class AuthSettings(BaseModel):
     max_failed_logins: int = Field(5, description="Failed logins before the back-off starts.")
     lockout_minutes: int = Field(15, description="How long a locked account waits.")
     min_password_length: int = Field(10, description="Shortest accepted password.")
+    address_free_failures: int = Field(
+        10, ge=1, description="Failed logins from one address (per window) before its back-off."
+    )
+    address_backoff_seconds: float = Field(
+        1.0, gt=0, description="First back-off of an address; doubles with each failure."
+    )
+    address_backoff_max_seconds: float = Field(
+        900.0, gt=0, description="Longest back-off of an address after one failure."
+    )
+    address_window_minutes: int = Field(
+        60, ge=1, description="An address's failure count starts again this long after its first."
+    )
 
 
 class ServiceSettings(BaseModel):
@@ -68,6 +109,52 @@ class ServiceSettings(BaseModel):
     rate_limit_burst: int = Field(
         60, description="Requests a user may make at once after a pause (bucket size)."
     )
+    access_log: bool = Field(
+        True, description="Write the JSON access log (stderr and access_log_file)."
+    )
+    access_log_file: str = Field(
+        "access.log",
+        description="Access-log file; relative paths are under data_dir; empty = stderr only.",
+    )
+    access_log_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Size at which the access-log file is rotated."
+    )
+    access_log_backups: int = Field(
+        10, ge=0, description="Rotated access-log files kept (access.log.1 … .N)."
+    )
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="Host names the service answers to (`Host` header; `*.example.org`"
+        " matches subdomains, `*` turns the check off); empty = the bind host, localhost and"
+        " 127.0.0.1. Any other Host gets a 400.",
+    )
+    public_url: str | None = Field(
+        None,
+        description="Public base URL (e.g. `https://map.example.org/healthmap`) of the"
+        " absolute URLs the service writes (TileJSON tile URLs); none = the request's own,"
+        " with its checked Host.",
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="Reverse proxies (IP addresses or networks) whose `X-Forwarded-For` is"
+        " believed; empty = none: the TCP peer is the client (docs/security.md).",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the entry
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            wild = "*" in pattern[1:] or (pattern.startswith("*") and not pattern.startswith("*."))
+            if wild and pattern != "*":
+                raise ValueError(f"{pattern!r}: a wildcard is `*.example.org` or `*`")
+        return value
 
 
 class Settings(BaseSettings):
@@ -77,15 +164,39 @@ class Settings(BaseSettings):
         env_prefix="HEALTHMAP_", env_nested_delimiter="__", frozen=True, extra="ignore"
     )
 
-    database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the store.")
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL of the store; unset = the SQLite file `healthmap.db` in"
+        " data_dir (absolute: the same store from any folder).",
+    )
     mode: Literal["demo", "production"] = Field(
         "demo", description="`production` refuses to start with default secrets."
     )
-    data_dir: Path = Field(Path("var"), description="Where the demo keeps files (store, caches).")
+    data_dir: Path = Field(
+        Path("<checkout>/var or ~/.local/share/healthmap"),
+        description="Where healthmap keeps its files (the default store, the risk model,"
+        " uploads, logs): a source checkout's `var/`, else `$XDG_DATA_HOME/healthmap`;"
+        " never the current folder. `healthmap settings` prints it.",
+    )
     ingest: IngestSettings = IngestSettings()
     auth: AuthSettings = AuthSettings()
     service: ServiceSettings = ServiceSettings()
     rules: RulesConfig = RulesConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _locate_store(cls, data: object) -> object:
+        # The data directory is resolved once, here; the default store lives in it.
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        given = data.get("data_dir")
+        if given in (None, "", cls.model_fields["data_dir"].default):
+            data["data_dir"] = default_data_dir()
+        data["data_dir"] = Path(data["data_dir"]).expanduser()
+        if data.get("database_url") in (None, "", DEFAULT_DATABASE_URL):
+            data["database_url"] = sqlite_url(data["data_dir"])
+        return data
 
 
 def load_settings(**overrides: object) -> Settings:

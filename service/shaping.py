@@ -13,14 +13,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from fastapi import Query
+from sqlalchemy import Engine
 
 from geo.vocabulary import TEAM_SCOPED_ROLE
-from service.errors import Invalid
+from service.errors import Conflict, Invalid
 
-#: Dates the service accepts as a day D or a period: pandas cannot represent much beyond
-#: these, and nothing in a county's health data is older or later.
-MIN_DATE = dt.date(1900, 1, 1)
-MAX_DATE = dt.date(2200, 12, 31)
+# The bounds' home is service.schemas.common (the request types use them).
+from service.schemas.common import MAX_DATE, MIN_DATE
 
 
 def clean(value: Any) -> Any:
@@ -66,6 +65,35 @@ def check_date(value: dt.date, field: str) -> dt.date:
     return value
 
 
+#: How far before the current build's D a new build may go without ``force``: a month's
+#: correction is routine; a build years back (a typo such as 1999) would replace every
+#: map and list with stale figures.
+MAX_BUILD_REWIND_DAYS = 31
+
+
+def check_build_date(engine: Engine, when: dt.date, *, force: bool = False) -> None:
+    """Refuse (409) a build for ``when`` far older than the current build's D.
+
+    Building makes the new build current for every reader, so an admin who builds for a
+    D more than :data:`MAX_BUILD_REWIND_DAYS` before the current one must say so
+    (``force``: ``?force=true`` on the API, ``--force`` on the command line). The first
+    build, and any later D, need nothing.
+    """
+    from store.queries import NoBuildError, current_build
+
+    if force:
+        return
+    try:
+        current: dt.date = current_build(engine)["as_of"]
+    except NoBuildError:
+        return
+    if (current - when).days > MAX_BUILD_REWIND_DAYS:
+        raise Conflict(
+            f"The current build is for {current}; a build for {when} would replace it with"
+            f" one {(current - when).days} days older. Repeat with force to do it anyway."
+        )
+
+
 def invalid_field(field: str, message: str, kind: str = "value_error") -> Invalid:
     """A 422 problem naming the field, shaped like FastAPI's own validation problems."""
     return Invalid(
@@ -87,10 +115,35 @@ def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 def _csv_value(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        # Formula injection: a cell starting with these runs as a formula in Excel.
+    return neutralise_cell(value)
+
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV
+#: injection"): ``=HYPERLINK(…)`` in a resident's name would run when the export opens.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs as a formula: text starting with one of
+    :data:`FORMULA_STARTS` gets a leading ``'`` (``=HYPERLINK(…)`` → ``'=HYPERLINK(…)``).
+
+    The one function of every CSV export, the API's (:func:`csv_text`) and the command
+    line's (``healthmap.cli.output.emit_frame``). Numbers are left alone (``-3`` is a
+    number, not a formula); full-width ``＝＋－＠`` count, as Chinese input methods type them
+    and Excel reads them as formulas in some locales.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with :func:`neutralise_cell` applied to every text cell (a copy)."""
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    out = frame.copy()
+    for column in text:
+        out[column] = frame[column].map(neutralise_cell, na_action="ignore")
+    return out
 
 
 #: Longest reason a centre may give to unmask names and phones.

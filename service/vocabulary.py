@@ -71,9 +71,12 @@ _EXAMPLE: dict[str, Any] = {
     ],
     "hotspot_levels": ["h3:8", "grid"],
     "hotspot_classes": [{"code": "hot", "zh": "热点", "en": "Hot spot"}],
+    "change_flags": [{"code": "up", "zh": "显著上升", "en": "Significant rise"}],
+    "facility_types": [{"code": "village_clinic", "zh": "村卫生室", "en": "Village clinic"}],
     "roles": [{"code": "doctor", "zh": "家庭医生", "en": "Family doctor"}],
     "analyst_roles": ["chronic_center", "bureau", "planner", "admin"],
     "care_roles": ["doctor", "chronic_center"],
+    "planning_roles": ["bureau", "planner", "admin"],
     "town_scoped_role": "chronic_center",
     "team_scoped_role": "doctor",
     "indicators": [
@@ -112,9 +115,14 @@ class Vocabulary(BaseModel):
     hotspot_indicators: list[TermOut]
     hotspot_levels: list[str] = Field(description="Levels hotspots are computed at.")
     hotspot_classes: list[TermOut]
+    change_flags: list[TermOut] = Field(description="Change monitoring's flags.")
+    facility_types: list[TermOut] = Field(
+        description="Facility types (data contract `facilities.type`)."
+    )
     roles: list[TermOut]
     analyst_roles: list[str] = Field(description="Roles that read aggregates.")
     care_roles: list[str] = Field(description="Roles that work patient lists.")
+    planning_roles: list[str] = Field(description="Roles that read coverage and plan sites.")
     town_scoped_role: str = Field(description="The role scoped to one township.")
     team_scoped_role: str = Field(description="The role scoped to one team.")
     indicators: list[IndicatorTermOut] = Field(description="Indicators, in RULES.md order.")
@@ -157,9 +165,12 @@ def vocabulary() -> Vocabulary:
         hotspot_indicators=_terms(v.HOTSPOT_INDICATOR_TERMS),
         hotspot_levels=list(v.HOTSPOT_LEVELS),
         hotspot_classes=_terms(v.HOTSPOT_CLASS_TERMS),
+        change_flags=_terms(v.CHANGE_FLAG_TERMS),
+        facility_types=_terms(v.FACILITY_TYPE_TERMS),
         roles=_terms(v.ROLE_TERMS),
         analyst_roles=_in_role_order(v.ANALYST_ROLES),
         care_roles=_in_role_order(v.CARE_ROLES),
+        planning_roles=_in_role_order(v.PLANNING_ROLES),
         town_scoped_role=v.TOWN_SCOPED_ROLE,
         team_scoped_role=v.TEAM_SCOPED_ROLE,
         indicators=indicator_terms(),
@@ -233,9 +244,12 @@ def typescript_source() -> str:
         ),
         _list("HOTSPOT_LEVELS", "Levels hotspots are computed at.", voc.hotspot_levels),
         _record("HOTSPOT_CLASSES", "Hotspot classes.", voc.hotspot_classes),
+        _record("CHANGE_FLAGS", "Change monitoring's flags.", voc.change_flags),
+        _record("FACILITY_TYPES", "Facility types (data contract).", voc.facility_types),
         _record("ROLES", "Roles, least to most administrative.", voc.roles),
         _list("ANALYST_ROLES", "Roles that read aggregates.", voc.analyst_roles),
         _list("CARE_ROLES", "Roles that work patient lists.", voc.care_roles),
+        _list("PLANNING_ROLES", "Roles that read coverage and plan sites.", voc.planning_roles),
         f"/** The role scoped to one township. */\n"
         f"export const TOWN_SCOPED_ROLE = {_js(voc.town_scoped_role)};",
         f"/** The role scoped to one team. */\n"

@@ -17,11 +17,18 @@ resident's teams unreachable at once: their next request misses and recomputes; 
 teams' lists stay cached. Old entries are evicted as new ones
 arrive (:class:`service.caching.SingleFlightLRU`). Concurrent misses of one key wait for a
 single computation (50 phones opening the same list at 08:00 do not compute it 50 times).
+
+A miss after live writes only (the team's counter moved, nothing else of the version did)
+does not recompute the whole list: the team's latest list is brought up to date by
+recomputing the residents written since and splicing them in
+(:func:`pipelines.pushlist.refresh_team_list`), whichever worker recorded the write.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +40,7 @@ from sqlalchemy import Connection, Engine
 from geo.followup import ENTRY_COLUMNS, mask_names, mask_phones
 from geo.routing import Route
 from geo.rules import RulesConfig
-from pipelines.pushlist import team_push_list, team_route
+from pipelines.pushlist import TeamList, refresh_team_list, team_list, team_route
 from service.caching import SingleFlightLRU
 from service.schemas import PushList, PushListEntryOut
 from service.shaping import csv_text, records
@@ -90,6 +97,14 @@ class WorklistCache:
         self.rules = rules
         self.model_path = model_path
         self._cache: SingleFlightLRU[Any] = SingleFlightLRU(max_items)
+        # The latest list of each (team, day) and its version: what a miss after live
+        # writes splices from. Bounded like the cache (one per team and day in use).
+        self._latest: OrderedDict[tuple[str, dt.date], tuple[Hashable, TeamList]] = OrderedDict()
+        self._latest_lock = threading.Lock()
+        self._max_items = max_items
+        #: Lists computed whole and lists spliced (for the tests and the benchmark).
+        self.computed = 0
+        self.spliced = 0
 
     # ------------------------------------------------------------------------------
     def version(self, team_id: str, bind: Engine | Connection | None = None) -> tuple[Any, ...]:
@@ -109,6 +124,8 @@ class WorklistCache:
 
     def clear(self) -> None:
         self._cache.clear()
+        with self._latest_lock:
+            self._latest.clear()
 
     # ------------------------------------------------------------------------------
     def entries(self, version: Hashable, team_id: str, day: dt.date) -> pd.DataFrame:
@@ -120,16 +137,24 @@ class WorklistCache:
             No such team.
         """
         return self._get_or_make(
-            (version, "entries", team_id, day),
-            lambda: team_push_list(
-                self.engine,
-                team_id,
-                day,
-                self.rules,
-                masked=False,
-                model_path=self.model_path,
-            ),
+            (version, "entries", team_id, day), lambda: self._list(version, team_id, day)
         )
+
+    def _list(self, version: Hashable, team_id: str, day: dt.date) -> pd.DataFrame:
+        with self._latest_lock:
+            latest = self._latest.get((team_id, day))
+        if latest is not None and only_live_writes_between(latest[0], version):
+            made = refresh_team_list(self.engine, latest[1], self.rules, model_path=self.model_path)
+            self.spliced += 1
+        else:
+            made = team_list(self.engine, team_id, day, self.rules, model_path=self.model_path)
+            self.computed += 1
+        with self._latest_lock:
+            self._latest[(team_id, day)] = (version, made)
+            self._latest.move_to_end((team_id, day))
+            while len(self._latest) > self._max_items:
+                self._latest.popitem(last=False)
+        return made.entries
 
     def rendered(
         self, version: Hashable, team_id: str, day: dt.date, *, masked: bool, fmt: str
@@ -181,6 +206,18 @@ class WorklistCache:
             )
 
         return self._get_or_make((version, "route", team_id, day, mode), make)
+
+
+def only_live_writes_between(old: Hashable, new: Hashable) -> bool:
+    """Whether two versions (:meth:`WorklistCache.version`) differ by live writes only.
+
+    Live writes move the team's counter, the last component of the store version; an
+    ingest, a build, ``db bump-version`` or a retrained model move another component.
+    """
+    if not (isinstance(old, tuple) and isinstance(new, tuple) and len(old) == len(new) == 2):
+        return False
+    (old_store, old_model), (new_store, new_model) = old, new
+    return bool(old_model == new_model and tuple(old_store)[:-1] == tuple(new_store)[:-1])
 
 
 def masked_entries(frame: pd.DataFrame) -> pd.DataFrame:

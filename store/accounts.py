@@ -1,4 +1,5 @@
-"""Service accounts, the audit log and login attempts (migration ``0002``).
+"""Service accounts, the audit log and login attempts (migration ``0002``); the login
+throttle per client address (migration ``0013``).
 
 These tables share :class:`store.models.Base`, so importing this module adds them
 to the one metadata the store has. They hold no personal data of residents: users are
@@ -15,7 +16,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal, cast
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Connection,
+    Integer,
+    String,
+    case,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -27,8 +40,10 @@ Role = Literal["doctor", "chronic_center", "bureau", "planner", "admin"]
 #: Every role, least to most administrative (docs/security.md has what each may see).
 ROLES: tuple[Role, ...] = cast("tuple[Role, ...]", vocabulary.ROLES)
 
-AuditAction = Literal["read", "write", "export", "login", "admin"]
-AUDIT_ACTIONS: tuple[AuditAction, ...] = ("read", "write", "export", "login", "admin")
+AuditAction = Literal["read", "write", "export", "login", "admin", "denied"]
+#: ``denied``: a request refused with 401/403/404 (who, which endpoint and id, why) —
+#: added by migration ``0013``.
+AUDIT_ACTIONS: tuple[AuditAction, ...] = ("read", "write", "export", "login", "admin", "denied")
 
 
 def _in_list(column: str, values: tuple[str, ...]) -> str:
@@ -123,5 +138,66 @@ class LoginAttempt(Base):
     reason: Mapped[str] = mapped_column(String(20))  # ok | bad_password | unknown_user | ...
 
 
+class LoginThrottle(Base):
+    """Failed logins per client address in the current window, and the block they earned.
+
+    One row per key (``addr:<address>``; an IPv6 address by its /64). Kept in the store,
+    not in a worker's memory, so every worker of ``healthmap serve --workers N`` sees the
+    same count and the same block (``service.ratelimit.LoginThrottle``).
+    """
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
 #: The account tables, in creation order.
-ACCOUNT_TABLES: tuple[str, ...] = ("users", "audit_log", "login_attempts")
+ACCOUNT_TABLES: tuple[str, ...] = ("users", "audit_log", "login_attempts", "login_throttle")
+
+_THROTTLE = LoginThrottle.__table__.c
+
+
+def login_blocked_until(conn: Connection, key: str, now: dt.datetime) -> dt.datetime | None:
+    """Until when logins under ``key`` are refused; None when they are not."""
+    until = conn.execute(select(_THROTTLE.blocked_until).where(_THROTTLE.key == key)).scalar()
+    return until if until is not None and _aware(until) > now else None
+
+
+def count_login_failure(conn: Connection, key: str, now: dt.datetime, window: dt.timedelta) -> int:
+    """Count one failed login under ``key``; the failures of its window, this one included.
+
+    One atomic upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``), so failures that
+    workers count at the same moment are all counted. A window older than ``window``
+    starts again at 1 (and its block, if it has run out, is forgotten).
+    """
+    cutoff = now - window
+    expired = _THROTTLE.window_start <= cutoff
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(LoginThrottle.__table__).values(
+        key=key, failures=1, window_start=now, blocked_until=None
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[_THROTTLE.key],
+        set_={
+            "failures": case((expired, 1), else_=_THROTTLE.failures + 1),
+            "window_start": case((expired, now), else_=_THROTTLE.window_start),
+        },
+    ).returning(_THROTTLE.failures)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def block_logins(conn: Connection, key: str, until: dt.datetime) -> None:
+    """Refuse logins under ``key`` until ``until`` (a later block already set stays)."""
+    conn.execute(
+        update(LoginThrottle)
+        .where(_THROTTLE.key == key)
+        .where((_THROTTLE.blocked_until.is_(None)) | (_THROTTLE.blocked_until < until))
+        .values(blocked_until=until)
+    )
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # Core selects of a TypeDecorator column come back through it (aware); be safe anyway.
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

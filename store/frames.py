@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Engine, inspect
+from sqlalchemy import exc as sa_exc
 
 from store import sqlite_arrow
 from store.engine import is_postgres
@@ -154,12 +155,14 @@ def _read_postgres(
     cols = ", ".join(f'"{c}"' for c in columns)
     buf = io.BytesIO()
     raw = engine.raw_connection()
+    query = f"COPY (SELECT {cols} FROM {table}{where}) TO STDOUT WITH (FORMAT csv, HEADER)"
     try:
         cur = raw.cursor()
-        query = f"COPY (SELECT {cols} FROM {table}{where}) TO STDOUT WITH (FORMAT csv, HEADER)"
         with cur.copy(query, params or None) as cp:
             for block in cp:
                 buf.write(block)
+    except engine.dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(engine, query, params, exc) from exc
     finally:
         raw.close()
     buf.seek(0)
@@ -178,13 +181,25 @@ def _read_sqlite(
     # say) does not share its file locks and can corrupt the store.
     cols = ", ".join(f'"{c}"' for c in columns)
     raw = engine.raw_connection()
+    query = f"SELECT {cols} FROM {table}{where}"
     try:
         cur = raw.cursor()
-        cur.execute(f"SELECT {cols} FROM {table}{where}", params)
+        cur.execute(query, params)
         rows = cur.fetchall()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(engine, query, params, exc) from exc
     finally:
         raw.close()
     return pd.DataFrame.from_records(rows, columns=list(columns))
+
+
+def _wrapped(engine: Engine, query: str, params: Any, exc: Exception) -> Exception:
+    """The driver's error on a raw connection as SQLAlchemy raises it everywhere else.
+
+    The service maps the store's errors by SQLAlchemy's classes (an outage is a 503,
+    ``service/errors.py``); a raw cursor's error would otherwise surface as a 500.
+    """
+    return sa_exc.DBAPIError.instance(query, params, exc, engine.dialect.loaded_dbapi.Error)
 
 
 _TRUE = ("t", "true", "1", "True")

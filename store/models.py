@@ -264,8 +264,14 @@ class Vaccination(Base):
 
 
 class Road(Base):
+    """A road line of ``roads.geojson`` or of an OpenStreetMap extract (``road_id`` = way id)."""
+
     __tablename__ = "roads"
-    road_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # BIGINT on PostgreSQL (OSM way ids pass 2**31); SQLite's INTEGER is 64-bit already.
+    road_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    name: Mapped[str | None] = mapped_column(String(200))
     highway: Mapped[str | None] = mapped_column(String(30))
     speed_kmh: Mapped[float | None] = mapped_column(Float)
     geom = mapped_column(GeometryType("LINESTRING"), nullable=True)

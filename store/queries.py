@@ -6,10 +6,11 @@ Every query joins through ``build_current``, so a rebuild in progress is invisib
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select, func, select, tuple_
 
 from geo.errors import NoBuildError
 from geo.rules import DEFAULT_RULES
@@ -98,6 +99,143 @@ def indicator_values(
     if unit_id:
         stmt = stmt.where(t.unit_id == unit_id)
     return _frame(engine, stmt)
+
+
+_INDICATOR_COLUMNS = (
+    IndicatorValue.period,
+    IndicatorValue.level,
+    IndicatorValue.unit_id,
+    IndicatorValue.indicator,
+    IndicatorValue.numerator,
+    IndicatorValue.denominator,
+    IndicatorValue.value,
+    IndicatorValue.suppressed,
+    IndicatorValue.suppression_reason,
+)
+
+
+def _indicator_where(
+    stmt: Select,
+    build_id: int,
+    level: str,
+    period: dt.date,
+    indicator: str | None,
+    unit_id: str | None,
+    units: Sequence[str] | None,
+) -> Select:
+    t = IndicatorValue
+    # The build id as a value, not the build_current subquery: PostgreSQL then prunes the
+    # other builds' partitions when it plans.
+    stmt = stmt.where(t.build_id == build_id, t.period == period, t.level == level)
+    if indicator:
+        stmt = stmt.where(t.indicator == indicator)
+    if unit_id:
+        stmt = stmt.where(t.unit_id == unit_id)
+    if units is not None:
+        stmt = stmt.where(t.unit_id.in_(list(units)))
+    return stmt
+
+
+def indicator_page_query(
+    build_id: int,
+    level: str,
+    period: dt.date,
+    *,
+    indicator: str | None = None,
+    unit_id: str | None = None,
+    units: Sequence[str] | None = None,
+    after: tuple[str, str] | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> Select:
+    """The statement of :func:`indicator_page` (for EXPLAIN)."""
+    t = IndicatorValue
+    stmt = _indicator_where(
+        select(*_INDICATOR_COLUMNS), build_id, level, period, indicator, unit_id, units
+    )
+    if after is not None:
+        # A range of the primary key (build_id, period, level, unit_id, indicator): the
+        # redundant unit_id bound lets either planner start the scan at the cursor.
+        stmt = stmt.where(t.unit_id >= after[0], tuple_(t.unit_id, t.indicator) > tuple_(*after))
+    stmt = stmt.order_by(t.unit_id, t.indicator).limit(limit)
+    return stmt.offset(offset) if offset else stmt
+
+
+def indicator_page(
+    engine: Engine,
+    build_id: int,
+    level: str,
+    period: dt.date,
+    *,
+    indicator: str | None = None,
+    unit_id: str | None = None,
+    units: Sequence[str] | None = None,
+    after: tuple[str, str] | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> pd.DataFrame:
+    """One page of a level's indicator rows in key order (unit_id, indicator).
+
+    Read along the primary key from ``after`` (the last row's ``(unit_id, indicator)`` of
+    the previous page, keyset pagination: the cost is the page's, whatever the level's
+    size) or, for the old clients, from ``offset`` (the rows skipped are still walked).
+
+    Parameters
+    ----------
+    engine : Engine
+    build_id : int
+        The build to read (the current one: :func:`current_build`).
+    level, period : str, date
+    indicator, unit_id : str, optional
+        Only this indicator, only this unit.
+    units : sequence of str, optional
+        Only these units (a centre's township).
+    after : (str, str), optional
+        The key after which the page starts.
+    offset, limit : int
+    """
+    return _frame(
+        engine,
+        indicator_page_query(
+            build_id,
+            level,
+            period,
+            indicator=indicator,
+            unit_id=unit_id,
+            units=units,
+            after=after,
+            offset=offset,
+            limit=limit,
+        ),
+    )
+
+
+def indicator_count(
+    engine: Engine,
+    build_id: int,
+    level: str,
+    period: dt.date,
+    *,
+    indicator: str | None = None,
+    unit_id: str | None = None,
+    units: Sequence[str] | None = None,
+) -> int:
+    """How many rows :func:`indicator_page` pages through (a page's ``total``).
+
+    Counting walks the level's keys; a build's rows never change once written, so a
+    caller may keep the count per build and filter (the service does).
+    """
+    stmt = _indicator_where(
+        select(func.count()).select_from(IndicatorValue),
+        build_id,
+        level,
+        period,
+        indicator,
+        unit_id,
+        units,
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
 
 
 def indicator_trend(engine: Engine, level: str, unit_id: str) -> pd.DataFrame:

@@ -114,7 +114,7 @@ class PendingTable:
             "params": list(params),
         }
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", __name__, json.dumps(job)],
+            [sys.executable, "-m", __name__, json.dumps(job), str(os.getpid())],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -139,4 +139,7 @@ class PendingTable:
 
 
 if __name__ == "__main__":
+    from store.children import die_with_parent
+
+    die_with_parent(int(sys.argv[2]))  # a reader whose build was killed stops reading
     export(**json.loads(sys.argv[1]))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from healthmap.cli import admin, care, data, results
+from healthmap.cli import admin, care, data, reports, results
 from healthmap.cli.common import DbOption
 from healthmap.cli.output import emit_frame
 
@@ -90,6 +90,7 @@ app.add_typer(admin.users_app, name="users")
 app.add_typer(data.db_app, name="db")
 app.add_typer(care.pushlist_app, name="pushlist")
 app.add_typer(care.model_app, name="model")
+app.add_typer(reports.report_app, name="report")
 
 __all__ = ["State", "app", "emit_frame", "main", "run", "state"]
 

@@ -17,8 +17,9 @@ from healthmap.cli.common import (
     parse_date,
     progress,
     use_db,
+    with_names,
 )
-from healthmap.cli.output import console, emit_frame, out
+from healthmap.cli.output import console, emit_frame, is_coordinate, out
 
 pushlist_app = typer.Typer(
     help="The morning follow-up lists of the family-doctor teams.", invoke_without_command=True
@@ -71,7 +72,14 @@ def pushlist(
             )
         except UnknownTeamError:
             raise typer.BadParameter(f"unknown team {team_id!r}") from None
-    emit_frame(pd.concat(parts, ignore_index=True), fmt, title=f"push list {when}")
+    frame = pd.concat(parts, ignore_index=True)
+    if not unmasked:
+        # A masked list does not point at a home: coordinates to 3 decimals (~100 m).
+        coords = [c for c in frame.columns if is_coordinate(c)]
+        frame[coords] = frame[coords].astype(float).round(3)
+    if fmt == "table":
+        frame = with_names(frame, engine)
+    emit_frame(frame, fmt, title=f"push list {when}")
 
 
 @pushlist_app.command("generate")

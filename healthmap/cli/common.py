@@ -106,6 +106,7 @@ def query(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """``fn(engine, *args, **kwargs)``; no build yet or an unknown name exits 1 with why."""
     from store.queries import NoBuildError
 
+    require_store()
     try:
         return fn(current_state().engine(), *args, **kwargs)
     except (NoBuildError, LookupError) as exc:
@@ -116,3 +117,96 @@ def query(fn: Any, *args: Any, **kwargs: Any) -> Any:
 def model_path() -> Path:
     """Where the follow-up risk model is saved (``data_dir/risk_model.joblib``)."""
     return current_state().settings.data_dir / "risk_model.joblib"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite store URL (None for another backend or an in-memory store)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def require_store() -> None:
+    """Stop with a clear message when the configured store does not exist yet.
+
+    A command that reads results would otherwise create an empty SQLite file (and its
+    folder) wherever the URL points and answer "No build yet". Creating a store is asked
+    for explicitly: ``healthmap db upgrade`` (empty) or ``healthmap ingest`` / ``demo``.
+    """
+    state = current_state()
+    settings = state.settings
+    path = sqlite_path(settings.database_url)
+    if path is None or path.exists():
+        return
+    console.print(
+        f"[red]No store at {path}[/red] (database_url {settings.database_url}; data_dir "
+        f"{settings.data_dir}).\nPoint HEALTHMAP_DATA_DIR or HEALTHMAP_DATABASE_URL (or --db) "
+        "at the county's store, or create one: `healthmap db upgrade` (empty) or "
+        "`healthmap ingest DIR`. Nothing was created."
+    )
+    raise typer.Exit(1)
+
+
+#: Code columns of result frames and the kind of place (:func:`place_names`) whose name
+#: goes beside them in table output; ``unit_id`` is looked up by its row's ``level``.
+_NAMED = {
+    "town_code": "town",
+    "village_code": "village",
+    "area_code": "area",
+    "grid_id": "grid",
+    "team_id": "team",
+}
+
+
+def place_names(engine: Any) -> dict[str, dict[str, str]]:
+    """Names of the county's places: kind (town, village, grid, team, area) → code → name."""
+    from sqlalchemy import select
+
+    from store.models import Area, Grid, Team
+
+    names: dict[str, dict[str, str]] = {"town": {}, "village": {}, "area": {}, "grid": {}}
+    with engine.connect() as conn:
+        for level, code, name in conn.execute(select(Area.level, Area.area_code, Area.name)):
+            if name:
+                names["area"][code] = name
+                names.setdefault(level, {})[code] = name
+        names["grid"] = {g: n for g, n in conn.execute(select(Grid.grid_id, Grid.name)) if n}
+        names["team"] = {t: n for t, n in conn.execute(select(Team.team_id, Team.name)) if n}
+    return names
+
+
+def with_names(frame: Any, engine: Any) -> Any:
+    """``frame`` with a ``…_name`` column after each code column a person cannot read.
+
+    For table output only (csv and json stay as the store has them): town, village, grid
+    and team codes get their names; ``unit_id`` gets the name of its ``level``'s unit.
+    """
+    if frame is None or len(frame) == 0:
+        return frame
+    names = place_names(engine)
+    out = frame.copy()
+    for column in list(frame.columns):
+        if column == "unit_id" and "level" in frame.columns:
+            looked = [
+                names.get(str(level), {}).get(str(unit))
+                for level, unit in zip(frame["level"], frame["unit_id"], strict=True)
+            ]
+        elif column in _NAMED:
+            table = names.get(_NAMED[column], {})
+            looked = [table.get(str(code)) for code in frame[column]]
+        else:
+            continue
+        if not any(looked):
+            continue
+        target = (
+            "unit_name"
+            if column == "unit_id"
+            else column.removesuffix("_code").removesuffix("_id") + "_name"
+        )
+        if target in out.columns:
+            continue
+        out.insert(out.columns.get_loc(column) + 1, target, [n or "" for n in looked])
+    return out

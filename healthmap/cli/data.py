@@ -131,13 +131,33 @@ def db_bump_version(db: DbOption = None) -> None:
     console.print(f"store version now {store_version(engine)[0]}")
 
 
-def build(as_of: AsOfOption = None, db: DbOption = None) -> None:
-    """Compute indicators, grid health index, disease burden and hotspots; swap atomically."""
+def build(
+    as_of: AsOfOption = None,
+    db: DbOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Build even for a D more than 31 days before the current build's."
+        ),
+    ] = False,
+) -> None:
+    """Compute indicators, grid health index, disease burden and hotspots; swap atomically.
+
+    The new build becomes current at once, for every reader: a D more than 31 days before
+    the current build's is refused without ``--force``.
+    """
+    from geo.errors import HealthmapError
     from pipelines.build import build_periods, run_build
+    from service.shaping import check_build_date
 
     state = use_db(db)
     when = parse_date(as_of)
     engine = state.engine()
+    try:
+        check_build_date(engine, when, force=force)
+    except HealthmapError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
     with progress() as bar:
         task = bar.add_task("build", total=len(build_periods(when)) + 2)
 

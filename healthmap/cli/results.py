@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from healthmap.cli.common import AsOfOption, DbOption, FormatOption, parse_date, query, use_db
+from healthmap.cli.common import (
+    AsOfOption,
+    DbOption,
+    FormatOption,
+    current_state,
+    parse_date,
+    query,
+    use_db,
+    with_names,
+)
 from healthmap.cli.output import emit_frame
+
+
+def show(frame: Any, fmt: str, title: str) -> None:
+    """Emit ``frame``; a table for a person gets the names of towns, grids and teams beside
+    their codes (csv and json stay as the store has them)."""
+    if fmt == "table":
+        frame = with_names(frame, current_state().engine())
+    emit_frame(frame, fmt, title=title)
 
 
 def indicators(
@@ -30,7 +47,7 @@ def indicators(
         raise typer.BadParameter(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
     period = parse_date(as_of) if as_of else None
     frame = query(indicator_values, level, period=period, indicator=indicator)
-    emit_frame(frame, fmt, title=f"indicators ({level})")
+    show(frame, fmt, f"indicators ({level})")
 
 
 def hotspots(
@@ -62,7 +79,7 @@ def hotspots(
         )
         sys.stdout.write("\n")
         return
-    emit_frame(frame, fmt, title=f"hotspots {indicator} ({level})")
+    show(frame, fmt, f"hotspots {indicator} ({level})")
 
 
 def burden(
@@ -74,7 +91,7 @@ def burden(
     from store.queries import burden as burden_rows
 
     use_db(db)
-    emit_frame(query(burden_rows, town_code=town), fmt, title="disease burden")
+    show(query(burden_rows, town_code=town), fmt, "disease burden")
 
 
 def alerts(
@@ -89,7 +106,7 @@ def alerts(
 
     use_db(db)
     frame = query(surveillance_alerts, day=parse_date(as_of) if as_of else None)
-    emit_frame(frame, fmt, title="early-warning alerts")
+    show(frame, fmt, "early-warning alerts")
 
 
 def vaccination_targets(
@@ -101,4 +118,4 @@ def vaccination_targets(
     from store.queries import vaccination_targets as targets
 
     use_db(db)
-    emit_frame(query(targets, team_id=team), fmt, title="vaccination targets")
+    show(query(targets, team_id=team), fmt, "vaccination targets")

@@ -9,6 +9,11 @@ whose sha256 is already recorded as loaded is skipped, so ingesting the same fol
 changes nothing. Foreign keys are checked against the store, which after each committed
 file holds everything this delivery has loaded so far.
 
+A batch row records its owner process (host, pid, start time) while it runs; a batch
+whose process was killed keeps ``finished_at`` NULL, and the next ingest marks it failed
+(:func:`fail_stale_batches`, docs/operations.md). Its files' transactions were rolled back
+with the process, so nothing of a half-loaded file is in the store.
+
 The store as validation context is :mod:`pipelines.ingest.store_context`, the derived
 columns :mod:`pipelines.ingest.derive`, the reports :mod:`pipelines.ingest.report`.
 """
@@ -51,6 +56,7 @@ from pipelines.ingest.schema import REASONS, SPECS
 from pipelines.ingest.settings import IngestSettings
 from pipelines.ingest.store_context import StoreContext
 from pipelines.ingest.validate import validate_chunk
+from store.children import owner_alive, process_owner
 from store.engine import analyze
 from store.models import IngestBatch, IngestFile, Quarantine
 
@@ -62,6 +68,71 @@ Progress = Callable[[str, str, int, int | None], None]
 # ----------------------------------------------------------------------------------------
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+#: An unfinished batch whose owner cannot be checked (another host, or a batch from before
+#: owners were recorded) is taken for dead this long after it started.
+STALE_BATCH = dt.timedelta(hours=24)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def fail_stale_batches(engine: Engine, now: dt.datetime | None = None) -> list[int]:
+    """Mark failed the unfinished batches whose ingest was killed; return their ids.
+
+    A batch without ``finished_at`` is dead when its owner process (recorded at its start)
+    no longer runs on this host, or, when that cannot be told (another host, no owner
+    recorded), when it started more than :data:`STALE_BATCH` ago. It gets ``finished_at``
+    and a summary ``{"status": "failed", "reason": ..., "owner": ...}``; the files it
+    committed stay loaded (each file is its own transaction), the one it was loading was
+    rolled back with the process.
+
+    Parameters
+    ----------
+    engine : Engine
+        The store.
+    now : datetime, optional
+        The time to compare with (default: now, UTC).
+
+    Returns
+    -------
+    list of int
+        The batches marked failed.
+    """
+    now = now or _now()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(IngestBatch.batch_id, IngestBatch.started_at, IngestBatch.summary).where(
+                IngestBatch.finished_at.is_(None)
+            )
+        ).all()
+    failed = []
+    for batch_id, started, summary in rows:
+        owner = summary.get("owner") if isinstance(summary, dict) else None
+        alive = owner_alive(owner)
+        if alive is None:
+            if _aware(started) >= now - STALE_BATCH:
+                continue
+            reason = f"unfinished {STALE_BATCH} after its start; its process cannot be checked"
+        elif alive:
+            continue
+        else:
+            assert isinstance(owner, dict)  # owner_alive is False only for a checked owner
+            reason = f"its process ({owner['pid']} on {owner['host']}) ended without finishing it"
+        with engine.begin() as conn:
+            conn.execute(
+                update(IngestBatch)
+                .where(IngestBatch.batch_id == batch_id, IngestBatch.finished_at.is_(None))
+                .values(
+                    finished_at=now,
+                    summary={"status": "failed", "reason": reason, "owner": owner},
+                )
+            )
+        failed.append(batch_id)
+    return failed
 
 
 def _loaded_hashes(engine: Engine) -> set[str]:
@@ -238,13 +309,20 @@ def ingest_delivery(
     aliases = Aliases(settings.alias_file)
     started = _now()
     t0 = time.perf_counter()
+    stale = fail_stale_batches(engine, started)
     with engine.begin() as conn:
         batch_id = conn.execute(
             insert(IngestBatch)
-            .values(source=str(folder.resolve()), started_at=started)
+            .values(
+                source=str(folder.resolve()),
+                started_at=started,
+                summary={"status": "running", "owner": process_owner()},
+            )
             .returning(IngestBatch.batch_id)
         ).scalar_one()
     summary = IngestSummary(batch_id=batch_id, folder=str(folder), started_at=started)
+    if stale:
+        summary.warnings.append(f"batches {stale} had been killed: marked failed")
     files, skipped = find_files(folder)
     summary.skipped = [SkippedReport(file=s.path.name, reason=s.reason) for s in skipped]
     ctx = StoreContext(engine, settings, rules)

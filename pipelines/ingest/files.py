@@ -111,17 +111,15 @@ def find_files(folder: Path) -> tuple[list[DeliveryFile], list[SkippedFile]]:
             continue
         hit = table_for(path)
         lower = path.name.lower()
+        if lower.endswith(".osm.pbf"):
+            # An OpenStreetMap extract is always roads, whatever it is called
+            # (Geofabrik's are shandong-latest.osm.pbf); read by pipelines.ingest.osm.
+            found.append(DeliveryFile(path, "roads", "osm", "" if hit is None else hit[1]))
+            continue
         if hit is None:
             skipped.append(SkippedFile(path, "unknown table (file stem matches no contract table)"))
             continue
         table, label = hit
-        if lower.endswith(".osm.pbf"):
-            skipped.append(
-                SkippedFile(
-                    path, "OpenStreetMap .osm.pbf extracts are not read yet; deliver roads.geojson"
-                )
-            )
-            continue
         fmt = SUFFIXES.get(path.suffix.lower())
         if fmt is None:
             skipped.append(SkippedFile(path, f"unsupported file type {path.suffix!r}"))

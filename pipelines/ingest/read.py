@@ -440,5 +440,9 @@ def read_chunks(
         yield from read_parquet_chunks(f, spec, aliases, chunk_rows)
     elif f.fmt == "geojson":
         yield from read_geojson_chunks(f, spec, aliases, chunk_rows)
+    elif f.fmt == "osm":
+        from pipelines.ingest.osm import read_osm_chunks  # it reads through this module
+
+        yield from read_osm_chunks(f, spec, aliases, chunk_rows)
     else:  # pragma: no cover
         raise FileRejected(f"{f.name}: unsupported format {f.fmt}")

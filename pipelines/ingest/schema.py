@@ -511,14 +511,15 @@ _add(
         "roads",
         "道路",
         (
-            C("road_id", "int", "id", "道路编号", lo=0),
+            C("road_id", "int", "id", "道路编号", "osm_id", lo=0),
+            C("name", "str", "道路名称", "名称"),
             C("highway", "str", "道路等级"),
-            C("speed_kmh", "float", "限速", "速度", lo=0),
+            C("speed_kmh", "float", "限速", "速度", "maxspeed", lo=0),
             C("geometry_wkt", "wkt", "geometry", "wkt", store=False),
             COORD,
         ),
         key=("road_id",),
-        doc="roads.geojson LineStrings (optional).",
+        doc="roads.geojson LineStrings, or an OpenStreetMap .osm.pbf extract (optional).",
     )
 )
 

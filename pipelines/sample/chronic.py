@@ -7,12 +7,15 @@ over patients / visits with numpy.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.sample import common as sc
+from pipelines.sample.care import HISTORY_DAYS, Care, next_due, simulate_care
 from pipelines.sample.geography import Geography
 from pipelines.sample.people import ACTIVE, DISEASES, HTN, MOVED, T2DM, People
 
@@ -36,7 +39,9 @@ def build_registry(geo: Geography, people: People, seed: int, as_of: dt.date) ->
     d0 = sc.day_number(as_of)
     res, dis = np.nonzero(people.enrolled)  # row-major: sorted by resident then disease
     m = res.size
-    recent = rng.random(m) < 0.10
+    # About 4 % a year enrol (the programme grows slowly), so the management rate of the
+    # first built month is within a few points of D's.
+    recent = rng.random(m) < 0.04
     enrolled = np.where(recent, d0 - rng.integers(0, 365, m), d0 - rng.integers(365, 8 * 365, m))
     adult_day = sc.add_years(people.birth[res], 18)
     enrolled = np.maximum(enrolled, adult_day)
@@ -104,155 +109,230 @@ def build_registry(geo: Geography, people: People, seed: int, as_of: dt.date) ->
 SYMPTOMS = np.array(
     ["头痛", "头晕", "心悸", "胸闷", "乏力", "视物模糊", "多饮", "多尿", "下肢水肿"]
 )
+METHODS = ["clinic", "home", "phone", "online"]
+ADHERENCE = ["regular", "intermittent", "none"]
+CLASSIFICATIONS = ["satisfactory", "unsatisfactory", "adverse", "complication"]
+#: Follow-up rows generated and written at a time (bounds the memory at scale 1.0).
+FOLLOWUP_CHUNK = 500_000
 
 
-def build_followups(geo: Geography, people: People, seed: int, as_of: dt.date) -> pa.Table:
-    """A year of follow-up visits for registered patients (``followups``).
+@dataclass
+class FollowupBatches:
+    """The follow-up rows as record batches, generated lazily in file order."""
+
+    num_rows: int
+    batches: Iterator[pa.RecordBatch]
+
+
+def _list_figures(care: Care, people: People, d0: int) -> dict[str, float]:
+    """Push-list figures on D from the visit chains (follow-up tasks only).
+
+    The chain's open task is the RULES.md one for its last visit (emergency readings,
+    referral, recheck, first and routine follow-up; post-discharge and case finding come
+    from claims and are left out here).
+    """
+    m = people.reg_res.size
+    order = np.lexsort((care.day, care.chain))
+    ch = care.chain[order]
+    is_last = np.r_[ch[1:] != ch[:-1], True] if ch.size else np.array([], bool)
+    last_i = order[is_last]
+    prev_bad = np.zeros(m, dtype=bool)
+    has_prev = np.r_[False, ch[1:] == ch[:-1]] if ch.size else np.array([], bool)
+    pv = np.zeros(ch.size, dtype=bool)
+    pv[1:] = ~care.satisfactory[order][:-1]
+    prev_bad[ch[is_last]] = (has_prev & pv)[is_last]
+    has = np.zeros(m, dtype=bool)
+    has[care.chain[last_i]] = True
+    due = people.reg_enrolled + 14
+    sat = np.ones(m, dtype=bool)
+    ref = np.zeros(m, dtype=bool)
+    c = care.chain[last_i]
+    sat[c], ref[c] = care.satisfactory[last_i], care.referred[last_i]
+    due[c] = next_due(care.day[last_i], sat[c], ref[c], care.next_visit[last_i])
+    em = np.zeros(m, dtype=bool)
+    em[care.ev_chain[care.ev_open]] = True
+    red = em | (has & ~sat & prev_bad & ~ref)
+    managed = people.managed(d0)
+    listed = managed & (red | (due <= d0))
+    per_team = np.bincount(people.reg_mteam[listed], minlength=int(people.reg_mteam.max()) + 1)
+    over = listed & ~red & (d0 - due > 90)
+    return {
+        "followup_tasks_per_team_median": float(np.median(per_team)),
+        "followup_tasks_red_share": round(float(red[listed].mean()) if listed.any() else 0.0, 3),
+        "followup_tasks_overdue_90_share": round(
+            float(over[listed].mean()) if listed.any() else 0.0, 3
+        ),
+    }
+
+
+def build_followups(geo: Geography, people: People, seed: int, as_of: dt.date) -> FollowupBatches:
+    """Three years of follow-up visits, simulated as the teams' work (``followups``).
+
+    The visit days come from :func:`pipelines.sample.care.simulate_care`; this function
+    turns each visit into a row (readings that agree with what the visit found, the
+    classification on some rows, the next visit date, the visiting doctor).
 
     Parameters
     ----------
     geo : Geography
     people : People
-        Registry filled; follow-up arrays are stored back.
+        Registry filled; follow-up and emergency-reading arrays are stored back.
     seed : int
     as_of : datetime.date
 
     Returns
     -------
-    pyarrow.Table
+    FollowupBatches
+        The row count and the rows as record batches of :data:`FOLLOWUP_CHUNK`, drawn
+        when iterated (iterate once, before anything else uses ``seed``'s follow-up
+        stream).
     """
     rng = sc.stream(seed, sc.K_FOLLOWUPS)
     d0 = sc.day_number(as_of)
     res, dis = people.reg_res, people.reg_dis
     m = res.size
-    ws = np.maximum(d0 - 364, people.reg_enrolled)
     end = np.full(m, d0, dtype=np.int64)
     end = np.where(people.reg_closed >= 0, np.minimum(end, people.reg_closed - 1), end)
     end = np.minimum(end, people.status_day[res] - 1)
-
-    ctrl = np.where(dis == HTN, people.mu_sbp[res] < 140, people.mu_glu[res] < 7.0)
-    q = rng.random(m)
-    good = q < np.where(ctrl, 0.62, 0.45)
-    medium = ~good & (q < np.where(ctrl, 0.90, 0.82))
-    n = np.where(
-        good,
-        rng.choice([4, 5, 6], m, p=[0.5, 0.3, 0.2]),
-        np.where(medium, rng.integers(2, 4, m), 1),
+    hard = np.where(dis == HTN, people.mu_sbp[res] >= 140, people.mu_glu[res] >= 7.0)
+    n_dis = np.bincount(res, minlength=people.n)
+    # A blood-pressure emergency opens a task for every managed disease of the patient;
+    # the simulation answers it in one chain, so only single-disease patients get them
+    # (patients with both get glucose emergencies, which concern t2dm alone).
+    may_alert = (n_dis[res] == 1) | (dis == T2DM)
+    care = simulate_care(
+        rng,
+        d0=d0,
+        enrolled=people.reg_enrolled,
+        end=end,
+        team=people.reg_mteam,
+        cap=np.asarray(geo.team_max_visits, dtype=np.int64),
+        hard=hard,
+        may_alert=may_alert,
+        poor=people.poor[res],
     )
-    recent = people.reg_enrolled > d0 - 365
-    none = rng.random(m) < np.where(recent, 0.25, 0.03)
-    overdue = rng.random(m) < 0.12
-    lag = np.where(overdue, rng.integers(121, 221, m), rng.integers(0, 86, m))
-    last = end - lag
-    last = np.where(last < ws, end, last)
-    span = last - ws
-    n = np.where(none | (span < 0), 0, np.minimum(n, span // 25 + 1))
-    people.notes["registry_rows_without_visit_in_window"] = int((n == 0).sum())
+    people.notes.update({k: v for k, v in care.stats.items()})
+    people.ev_res = res[care.ev_chain]
+    people.ev_dis = dis[care.ev_chain]
+    people.ev_day = care.ev_day
+    people.ev_open = care.ev_open
+    people.ev_bp = n_dis[people.ev_res] == 1
 
-    rep = np.repeat(np.arange(m), n)
-    first = np.cumsum(n) - n
-    kk = np.arange(rep.size) - first[rep]
-    from_end = n[rep] - 1 - kk
-    jitter = np.where(from_end == 0, 0.0, rng.uniform(-0.3, 0.3, rep.size))
-    date = last[rep] - np.round(span[rep] * (from_end + jitter) / n[rep]).astype(np.int64)
-    date = np.clip(date, ws[rep], last[rep])
-    keep = np.r_[True, (rep[1:] != rep[:-1]) | (date[1:] != date[:-1])]
-    rep, date, from_end = rep[keep], date[keep], from_end[keep]
-    v = rep.size
-    r_res = res[rep]
-    r_dis = dis[rep]
-
-    sbp = people.mu_sbp[r_res] + rng.normal(0, 7, v)
-    dbp = people.mu_dbp[r_res] + 0.4 * (sbp - people.mu_sbp[r_res]) + rng.normal(0, 4, v)
-    glu = people.mu_glu[r_res] + rng.normal(0, 0.6, v)
-    # Planted pattern: the last two visits both uncontrolled (referral suggested).
-    n_kept = np.bincount(rep, minlength=m)
-    two_bad = (n_kept >= 2) & (rng.random(m) < 0.02)
-    tb = two_bad[rep] & (from_end <= 1)
-    sbp[tb] = np.maximum(sbp[tb], 0) + 32
-    glu[tb & (r_dis == T2DM)] += 4.0
-    sbp = np.clip(np.round(sbp), 90, 230)
-    dbp = np.clip(np.round(dbp), 50, 130)
-    dbp = np.minimum(dbp, sbp - 20)
-    glu = np.clip(np.round(glu, 1), 3.0, 25.0)
-    hr = np.clip(np.round(rng.normal(76, 9, v)), 48, 130)
+    people.notes.update(_list_figures(care, people, d0))
+    # File order: by visit date (a typical export), ties by resident and disease. The
+    # visits are put in that order first and every value is drawn in it, chunk by chunk,
+    # so nothing is re-ordered and only one chunk's columns are in memory at a time.
+    v = care.chain.size
+    key = (care.day * people.n + res[care.chain]) * 2 + dis[care.chain]
+    order = np.argsort(key, kind="stable")
+    del key
+    rep = care.chain[order]
+    date = care.day[order]
+    sat = care.satisfactory[order]
+    referred = care.referred[order]
+    nxt = care.next_visit[order]
+    in_person = care.in_person[order]
+    people.fu_res = res[rep]
+    people.fu_dis = dis[rep]
+    people.fu_date = date
+    people.fu_sat = sat
     height = np.round(np.where(people.sex == 1, 168.0, 157.0) + rng.normal(0, 6, people.n), 0)
     bmi = rng.normal(25.3, 3.0, people.n)
-    weight = np.round(bmi[r_res] * (height[r_res] / 100) ** 2 + rng.normal(0, 0.8, v), 1)
-
-    adverse = rng.random(v) < 0.03
-    adverse[tb] = False
-    age_v = sc.age_on(people.birth[r_res], date)
-    bp_ok = (sbp < np.where(age_v >= 65, 150, 140)) & (dbp < 90)
-    target = np.where(r_dis == HTN, bp_ok, glu < 7.0)
-    cls = np.where(adverse, "adverse", np.where(target, "satisfactory", "unsatisfactory"))
-    not_sat = cls != "satisfactory"
-    referred = not_sat & (rng.random(v) < 0.03)
-    referred[tb] = False
-    given = rng.random(v) < 0.15
-    complication = given & (cls == "unsatisfactory") & (rng.random(v) < 0.05)
-    cls_out = np.where(complication, "complication", cls)
-    adh = np.where(
-        target,
-        sc.pick(rng, ["regular", "intermittent", "none"], [0.82, 0.14, 0.04], v),
-        sc.pick(rng, ["regular", "intermittent", "none"], [0.55, 0.30, 0.15], v),
-    )
-    method = sc.pick(rng, ["clinic", "home", "phone", "online"], [0.45, 0.30, 0.20, 0.05], v)
-    nxt = date + np.where(not_sat & (rng.random(v) < 0.5), 14, 90 + rng.integers(-5, 6, v))
-    nxt_missing = rng.random(v) < 0.05
-    s1 = SYMPTOMS[rng.integers(0, SYMPTOMS.size, v)]
-    s2 = SYMPTOMS[rng.integers(0, SYMPTOMS.size, v)]
-    two = rng.random(v) < 0.4
-    sym = np.where(two & (s1 != s2), np.strings.add(np.strings.add(s1, ";"), s2), s1)
-    sym_missing = rng.random(v) > np.where(target, 0.15, 0.45)
-
+    # The day each patient turns 65 (the blood-pressure target is 150 from then on).
+    turns_65 = sc.add_years(people.birth, 65)
     # The visiting doctor is a gp or village doctor of the managing team.
-    team = people.reg_mteam[rep]
     sizes = np.asarray([d.size for d in geo.team_doctors])
     offsets = np.cumsum(sizes) - sizes
     flat = np.concatenate(geo.team_doctors)
-    staff = flat[offsets[team] + (rng.random(v) * sizes[team]).astype(np.int64)]
+    width = max(8, len(str(v)))
 
-    # File order: by visit date (a typical export), ties by resident.
-    order = np.lexsort((r_dis, r_res, date))
-    people.fu_res = r_res[order]
-    people.fu_dis = r_dis[order]
-    people.fu_date = date[order]
-    people.notes["two_unsatisfactory_last_visits_planted"] = int(two_bad.sum())
-    is_dm = r_dis == T2DM
+    def batch(lo: int, hi: int) -> pa.RecordBatch:
+        k = hi - lo
+        r_res, r_dis, day, ok = people.fu_res[lo:hi], people.fu_dis[lo:hi], date[lo:hi], sat[lo:hi]
+        thr = np.where(day >= turns_65[r_res], 150, 140)
+        is_htn = r_dis == HTN
+        # Readings agree with what the visit found: below target when satisfactory.
+        base = people.mu_sbp[r_res] + rng.normal(0, 7, k)
+        sbp_ok = np.minimum(np.minimum(base, 136 + (thr - 140)), thr - 1)
+        sbp_bad = np.maximum(base, thr + np.abs(rng.normal(0, 9, k)))
+        sbp = np.where(is_htn, np.where(ok, sbp_ok, sbp_bad), np.minimum(base, thr - 1))
+        dbp = people.mu_dbp[r_res] + 0.4 * (sbp - people.mu_sbp[r_res]) + rng.normal(0, 4, k)
+        dbp = np.where(is_htn & ok | ~is_htn, np.minimum(dbp, 89), dbp)
+        glu_ok = np.minimum(rng.normal(6.1, 0.4, k), 6.9)
+        glu_bad = 7.0 + rng.exponential(1.6, k)
+        glu = np.where(
+            is_htn, people.mu_glu[r_res] + rng.normal(0, 0.6, k), np.where(ok, glu_ok, glu_bad)
+        )
+        sbp = np.clip(np.round(sbp), 90, 178)
+        dbp = np.clip(np.round(dbp), 50, 108)
+        dbp = np.minimum(dbp, sbp - 20)
+        glu_hi = np.where(is_htn, 25.0, np.where(ok, 6.9, 16.0))
+        glu = np.clip(np.round(glu, 1), np.where(is_htn | ok, 3.0, 7.0), glu_hi)
+        hr = np.clip(np.round(rng.normal(76, 9, k)), 48, 130)
+        weight = np.round(bmi[r_res] * (height[r_res] / 100) ** 2 + rng.normal(0, 0.8, k), 1)
+        adverse = ~ok & (rng.random(k) < 0.03)
+        given = rng.random(k) < 0.15
+        complication = given & ~adverse & ~ok & (rng.random(k) < 0.05)
+        # classification: 0 satisfactory, 1 unsatisfactory, 2 adverse, 3 complication.
+        cls = np.where(ok, 0, np.where(adverse, 2, np.where(complication, 3, 1)))
+        adh = np.where(
+            ok,
+            sc.pick_index(rng, [0.82, 0.14, 0.04], k),
+            sc.pick_index(rng, [0.55, 0.30, 0.15], k),
+        )
+        method = np.where(
+            in_person[lo:hi],
+            sc.pick_index(rng, [0.6, 0.4], k),
+            2 + sc.pick_index(rng, [0.85, 0.15], k),
+        )
+        s1 = rng.integers(0, SYMPTOMS.size, k)
+        s2 = rng.integers(0, SYMPTOMS.size, k)
+        two = (rng.random(k) < 0.4) & (s1 != s2)
+        sym_missing = rng.random(k) > np.where(ok, 0.15, 0.45)
+        sym = pc.if_else(
+            pa.array(two),
+            pc.binary_join_element_wise(sc.take_str(SYMPTOMS, s1), sc.take_str(SYMPTOMS, s2), ";"),
+            sc.take_str(SYMPTOMS, s1),
+        )
+        team = people.reg_mteam[rep[lo:hi]]
+        staff = flat[offsets[team] + (rng.random(k) * sizes[team]).astype(np.int64)]
+        n_v = nxt[lo:hi]
+        is_dm = r_dis == T2DM
+        return pa.RecordBatch.from_pydict(
+            {
+                "followup_id": sc.make_ids("F", lo + 1, k, width),
+                "resident_id": people.resident_id.take(pa.array(r_res)),
+                "disease": sc.take_str(DISEASES, r_dis),
+                "visit_date": sc.date_array(day),
+                "method": sc.take_str(METHODS, method),
+                "sbp": sbp.astype(np.int64),
+                "dbp": dbp.astype(np.int64),
+                "fasting_glucose": sc.num_array(glu, ~is_dm),
+                "heart_rate": hr.astype(np.int64),
+                "weight_kg": weight,
+                "height_cm": height[r_res],
+                "adherence": sc.take_str(ADHERENCE, adh),
+                "adverse_reaction": adverse.astype(np.int64),
+                "symptoms": pc.if_else(pa.array(sym_missing), pa.scalar(None, pa.string()), sym),
+                "classification": sc.take_str(CLASSIFICATIONS, cls, ~given),
+                "referred": referred[lo:hi].astype(np.int64),
+                "next_visit_date": sc.date_array(np.maximum(n_v, 0), n_v < 0),
+                "staff_id": sc.take_str(geo.staff_id, staff),
+            }
+        )
 
-    def o(a: np.ndarray) -> np.ndarray:
-        return a[order]
-
-    return pa.table(
-        {
-            "followup_id": sc.make_ids("F", 1, v, max(8, len(str(v)))),
-            "resident_id": people.resident_id.take(pa.array(o(r_res))),
-            "disease": sc.take_str(DISEASES, o(r_dis)),
-            "visit_date": sc.date_array(o(date)),
-            "method": pa.array(o(method)),
-            "sbp": o(sbp).astype(np.int64),
-            "dbp": o(dbp).astype(np.int64),
-            "fasting_glucose": sc.num_array(o(glu), ~o(is_dm)),
-            "heart_rate": o(hr).astype(np.int64),
-            "weight_kg": o(weight),
-            "height_cm": o(height[r_res]),
-            "adherence": pa.array(o(adh)),
-            "adverse_reaction": o(adverse).astype(np.int64),
-            "symptoms": sc.str_array(o(sym).astype(str), o(sym_missing)),
-            "classification": sc.str_array(o(cls_out), ~o(given)),
-            "referred": o(referred).astype(np.int64),
-            "next_visit_date": sc.date_array(o(nxt), o(nxt_missing)),
-            "staff_id": sc.take_str(geo.staff_id, o(staff)),
-        }
+    return FollowupBatches(
+        v, (batch(lo, min(lo + FOLLOWUP_CHUNK, v)) for lo in range(0, v, FOLLOWUP_CHUNK))
     )
 
 
 def build_measurements(geo: Geography, people: People, seed: int, as_of: dt.date) -> pa.Table:
-    """Smart-terminal readings of managed patients in the last 60 days (``measurements``).
+    """Smart-terminal readings of managed patients over three years (``measurements``).
 
-    Ordinary readings are kept below every emergency threshold, so the planted
-    emergency readings (recorded in ``people.planted``) are exactly the emergencies.
+    Ordinary readings are kept below every emergency threshold, so the emergency readings
+    are exactly those of the care simulation (``people.ev_*``): each was answered by a
+    visit within three days, except those still open on D, which are recorded in
+    ``people.planted`` (the manifest's ``planted_emergency_readings``).
 
     Parameters
     ----------
@@ -267,14 +347,16 @@ def build_measurements(geo: Geography, people: People, seed: int, as_of: dt.date
     """
     rng = sc.stream(seed, sc.K_MEASUREMENTS)
     d0 = sc.day_number(as_of)
+    lo = d0 - HISTORY_DAYS
     managed = people.managed(d0)
     pats = np.unique(people.reg_res[managed])
     has_dm = np.zeros(people.n, dtype=bool)
     has_dm[people.reg_res[managed & (people.reg_dis == T2DM)]] = True
-    k = rng.poisson(0.3, pats.size)
+    # About a third of patients measure at a terminal, a couple of times a year.
+    k = rng.poisson(np.where(rng.random(pats.size) < 0.35, 2.0, 0.1) * HISTORY_DAYS / 365)
     res = np.repeat(pats, k)
     v = res.size
-    day = d0 - rng.integers(0, 60, v)
+    day = d0 - rng.integers(0, HISTORY_DAYS, v)
     sec = rng.integers(6 * 3600, 21 * 3600, v)
     sbp = np.clip(np.round(people.mu_sbp[res] + rng.normal(0, 8, v)), 95, 175)
     dbp = np.clip(np.round(people.mu_dbp[res] + rng.normal(0, 5, v)), 55, 105)
@@ -285,38 +367,32 @@ def build_measurements(geo: Geography, people: People, seed: int, as_of: dt.date
     glu = np.clip(np.round(glu, 1), 4.2, 16.0)
     with_glu = has_dm[res] & (rng.random(v) < 0.75)
 
-    # Planted emergencies: after every follow-up of the patient, within the last 7 days.
-    n_plant = max(3, round(20 * people.n / 1_000_000))
-    last_visit = np.full(people.n, -1, dtype=np.int64)
-    np.maximum.at(last_visit, people.fu_res, people.fu_date)
-    first_enrol = np.full(people.n, 10**7, dtype=np.int64)
-    np.minimum.at(first_enrol, people.reg_res[managed], people.reg_enrolled[managed])
-    cand = pats[
-        (last_visit[pats] >= 0) & (last_visit[pats] < d0 - 8) & (first_enrol[pats] < d0 - 8)
-    ]
-    chosen = rng.choice(cand, size=min(n_plant, cand.size), replace=False)
-    chosen.sort()
+    # Emergency readings of the care simulation (after the last visit, in history).
+    keep = people.ev_day >= lo
+    chosen = people.ev_res[keep]
     p = chosen.size
-    p_day = d0 - rng.integers(0, 6, p)
+    p_day = people.ev_day[keep]
+    p_open = people.ev_open[keep]
+    p_dis = people.ev_dis[keep]
     p_sec = rng.integers(7 * 3600, 20 * 3600, p)
+    bp_ok = people.ev_bp[keep]
+    glu_kind = (p_dis == T2DM) & (~bp_ok | (rng.random(p) < 0.5))
     kind = np.where(rng.random(p) < 0.6, "sbp", "dbp")
-    dm_c = has_dm[chosen]
-    glu_kind = dm_c & (rng.random(p) < 0.5)
     kind = np.where(glu_kind, np.where(rng.random(p) < 0.7, "glucose_high", "glucose_low"), kind)
-    p_sbp = np.where(kind == "sbp", rng.integers(182, 206, p), rng.integers(135, 170, p)).astype(
+    p_sbp = np.where(kind == "sbp", rng.integers(182, 206, p), rng.integers(140, 170, p)).astype(
         float
     )
-    p_dbp = np.where(kind == "dbp", rng.integers(111, 121, p), rng.integers(80, 100, p)).astype(
+    p_dbp = np.where(kind == "dbp", rng.integers(111, 121, p), rng.integers(75, 100, p)).astype(
         float
     )
     p_dbp = np.where(kind == "sbp", rng.integers(95, 108, p), p_dbp)
+    p_dbp = np.minimum(p_dbp, p_sbp - 15)
     p_glu = np.where(
         kind == "glucose_high",
         np.round(rng.uniform(17.0, 24.0, p), 1),
         np.round(rng.uniform(2.6, 3.7, p), 1),
     )
-    p_with_glu = glu_kind
-    p_glu = np.where(p_with_glu, p_glu, np.nan)
+    p_glu = np.where(glu_kind, p_glu, np.nan)
 
     all_res = np.r_[res, chosen]
     all_day = np.r_[day, p_day]
@@ -326,7 +402,7 @@ def build_measurements(geo: Geography, people: People, seed: int, as_of: dt.date
     all_hr = np.r_[hr, rng.integers(70, 110, p).astype(float)]
     all_glu = np.r_[np.where(with_glu, glu, np.nan), p_glu]
     all_gt = np.r_[gtype, sc.pick(rng, ["random", "fasting"], [0.6, 0.4], p)]
-    planted_flag = np.r_[np.zeros(v, bool), np.ones(p, bool)]
+    planted_flag = np.r_[np.zeros(v, bool), p_open]
     order = np.lexsort((all_res, all_sec, all_day))
     ts = (all_day[order] * 86400 + all_sec[order]).astype("datetime64[s]")
     measured_at = pc.strftime(pa.array(ts), format="%Y-%m-%dT%H:%M:%S")
@@ -341,30 +417,38 @@ def build_measurements(geo: Geography, people: People, seed: int, as_of: dt.date
         np.strings.add("CD", np.char.zfill(fac.astype(str), 4)),
     )
     glu_sorted = all_glu[order]
-    # Record the planted readings with the diseases they are emergencies for.
-    pos = np.flatnonzero(planted_flag[order])
+    sbp_sorted, dbp_sorted = all_sbp[order], all_dbp[order]
+    last_visit = np.full((people.n, 2), -1, dtype=np.int64)
+    np.maximum.at(last_visit, (people.fu_res, people.fu_dis), people.fu_date)
+    # The open emergency readings (no visit after them by D), with the diseases they are
+    # emergencies for.
     planted = []
-    for i in pos:
+    for i in np.flatnonzero(planted_flag[order]):
         r = int(r_sorted[i])
         mine = managed & (people.reg_res == r)
         diseases = [str(DISEASES[d]) for d in people.reg_dis[mine]]
         g = glu_sorted[i]
-        bp_em = all_sbp[order][i] >= 180 or all_dbp[order][i] >= 110
+        bp_em = sbp_sorted[i] >= 180 or dbp_sorted[i] >= 110
         em = [d for d in diseases if bp_em or (d == "t2dm" and (g >= 16.7 or g <= 3.9))]
+        lv = (
+            max(int(last_visit[r, int(np.flatnonzero(d == DISEASES)[0])]) for d in em) if em else -1
+        )
         planted.append(
             {
                 "measurement_id": str(mids[i]),
                 "resident_id": str(people.resident_id[r]),
                 "measured_at": str(measured_at[i]),
-                "sbp": int(all_sbp[order][i]),
-                "dbp": int(all_dbp[order][i]),
+                "sbp": int(sbp_sorted[i]),
+                "dbp": int(dbp_sorted[i]),
                 "glucose": None if np.isnan(g) else float(g),
                 "emergency_for": em,
                 "managed_diseases": diseases,
-                "last_followup": str(sc.to_date(last_visit[r])),
+                "last_followup": None if lv < 0 else str(sc.to_date(lv)),
             }
         )
     people.planted = planted
+    people.notes["emergency_readings_in_history"] = int(p)
+    people.notes["emergency_readings_open_on_d"] = len(planted)
     return pa.table(
         {
             "measurement_id": mids,
@@ -372,8 +456,8 @@ def build_measurements(geo: Geography, people: People, seed: int, as_of: dt.date
             "measured_at": measured_at,
             "device_id": pa.array(device.astype(str)),
             "facility_id": sc.str_array(geo.fac_id[fac], home),
-            "sbp": all_sbp[order].astype(np.int64),
-            "dbp": all_dbp[order].astype(np.int64),
+            "sbp": sbp_sorted.astype(np.int64),
+            "dbp": dbp_sorted.astype(np.int64),
             "heart_rate": all_hr[order].astype(np.int64),
             "glucose": sc.num_array(glu_sorted),
             "glucose_type": sc.str_array(all_gt[order], np.isnan(glu_sorted)),

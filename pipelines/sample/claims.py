@@ -126,6 +126,18 @@ ICD_VOCAB = sorted(
     )
 )
 _ICD_INDEX = {c: i for i, c in enumerate(ICD_VOCAB)}
+# Codes in the post-discharge ranges of RULES.md (I10–I15, E10–E14, I20–I25, I60–I64).
+_POST_DISCHARGE = np.asarray(
+    [
+        i
+        for i, c in enumerate(ICD_VOCAB)
+        if c[:3]
+        in {f"I{k}" for k in (*range(10, 16), *range(20, 26), *range(60, 65))}
+        | {f"E1{k}" for k in range(5)}
+    ],
+    dtype=np.int64,
+)
+_OTHER_INPATIENT: CodeTable = (["K80.2", "M51.2", "J18.9", "N20.0"], [1.0, 1.0, 2.0, 1.0])
 
 
 @dataclass
@@ -140,6 +152,7 @@ class ClaimsContext:
     home_clinic: np.ndarray
     home_thc: np.ndarray
     town_clinics: list[np.ndarray]
+    last_fu: np.ndarray  # the earliest of the patient's latest visits per managed disease
 
 
 def claim_batches(as_of: dt.date) -> list[tuple[str, int, int]]:
@@ -183,8 +196,9 @@ def claims_context(geo: Geography, people: People, seed: int) -> ClaimsContext:
     dm_enr = people.enrolled[:, T2DM]
     # Some unregistered patients are treated at clinics under their diagnosis: the
     # case-finding targets (>= 2 I10/E11 outpatient claims, no registry row).
-    undiag_htn = people.htn_prev & ~htn_enr & (rng.random(people.n) < 0.1)
-    undiag_dm = people.t2dm_prev & ~dm_enr & (rng.random(people.n) < 0.1)
+    # About 1 % of them: a few case-finding tasks per team, not dozens.
+    undiag_htn = people.htn_prev & ~htn_enr & (rng.random(people.n) < 0.012)
+    undiag_dm = people.t2dm_prev & ~dm_enr & (rng.random(people.n) < 0.012)
     base = np.select([age < 15, age < 45, age < 65], [5.0, 4.5, 8.0], 12.0)
     base = base + 6.0 * (htn_enr | dm_enr) + 2.0 * (undiag_htn | undiag_dm)
     rate = base * CLAIMS_PER_RESIDENT_YEAR / base.mean()
@@ -195,7 +209,14 @@ def claims_context(geo: Geography, people: People, seed: int) -> ClaimsContext:
     clinic = np.where(geo.fac_open[clinic] == 1, clinic, thc)
     open_clinics = geo.clinic_fac[geo.fac_open[geo.clinic_fac] == 1]
     town_clinics = [open_clinics[geo.fac_town[open_clinics] == t] for t in range(N_TOWNS)]
-    return ClaimsContext(rate, htn_enr, dm_enr, undiag_htn, undiag_dm, clinic, thc, town_clinics)
+    last = np.full((people.n, 2), -1, dtype=np.int64)
+    np.maximum.at(last, (people.fu_res, people.fu_dis), people.fu_date)
+    last_fu = np.where(
+        htn_enr & dm_enr, last.min(axis=1), np.where(htn_enr, last[:, HTN], last[:, T2DM])
+    )
+    return ClaimsContext(
+        rate, htn_enr, dm_enr, undiag_htn, undiag_dm, clinic, thc, town_clinics, last_fu
+    )
 
 
 def _draw(rng: np.random.Generator, table: CodeTable, n: int) -> np.ndarray:
@@ -294,6 +315,17 @@ def build_claims_batch(
     los = np.minimum(los, 40)
     discharge = day + los
     no_dis = (vt != 3) | (discharge > d0)
+    # Teams visit a managed patient within about ten days of a discharge for a
+    # cardiovascular or diabetic cause (the post-discharge task): such a discharge with
+    # no visit after it is only left where it is recent, else its diagnosis is another.
+    stale = (
+        (vt == 3)
+        & chronic
+        & np.isin(icd, _POST_DISCHARGE)
+        & (discharge <= d0 - 10)
+        & (discharge >= ctx.last_fu[res])
+    )
+    icd[stale] = _draw(rng, _OTHER_INPATIENT, int(stale.sum()))
 
     kind = np.empty(v, dtype=np.int64)
     for t_i, name in enumerate(VISIT_TYPES):

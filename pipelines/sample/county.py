@@ -24,7 +24,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,11 @@ from pipelines.sample import common as sc
 from pipelines.sample import dirty as sd
 from pipelines.sample import events as se
 from pipelines.sample import geography as sg
+from pipelines.sample import patterns as spt
 from pipelines.sample import people as sp
+from pipelines.sample import roads as sr
 from pipelines.sample import services as ss
+from pipelines.sample.care import HISTORY_DAYS
 
 __all__ = ["CONTRACT_TABLES", "generate_county"]
 
@@ -60,6 +63,7 @@ CONTRACT_TABLES = [
     "mobility",
     "case_reports",
     "vaccinations",
+    "roads",
 ]
 
 _FIXED_FILES = [
@@ -74,8 +78,10 @@ _FIXED_FILES = [
     "measurements.csv",
     "population.csv",
     "mobility.csv",
+    "mobility.parquet",
     "case_reports.csv",
     "vaccinations.parquet",
+    "roads.geojson",
     "followups_bad.csv",
     "measurements_bad.csv",
     "manifest.json",
@@ -140,10 +146,52 @@ class _Writer:
         if good_rows is not None:
             self.counts[table] = self.counts.get(table, 0) + good_rows
 
+    def write_rows(
+        self,
+        name: str,
+        table: str,
+        rows: pa.Table | Iterable[pa.RecordBatch],
+        header: list[str] | None = None,
+    ) -> int:
+        """Stream a table (or record batches) as CSV; every row is a good row."""
+        n = sc.write_csv(self.out_dir / name, rows, header)
+        self.files[name] = table
+        self.counts[table] = self.counts.get(table, 0) + n
+        return n
+
     def step(self, name: str) -> None:
         self.done += 1
         if self.progress is not None:
             self.progress(name, self.done, self.total)
+
+
+def care_figures(people: sp.People, geo: sg.Geography, as_of: dt.date) -> dict[str, Any]:
+    """What the care simulation aimed for and what it got (the manifest's ``care``).
+
+    "Got" is counted from the generated rows with the RULES.md task order simplified to
+    the visit chain (the push list itself is computed by the product after ingestion).
+    """
+    d0 = sc.day_number(as_of)
+    managed = people.managed(d0)
+    adults = float(((people.age >= 18) & (people.status == sp.ACTIVE)).sum())
+    got: dict[str, Any] = {k: v for k, v in people.notes.items() if isinstance(v, int | float)}
+    for d, name, prev in (
+        (sp.HTN, "htn", sp.HTN_PREVALENCE),
+        (sp.T2DM, "t2dm", sp.T2DM_PREVALENCE),
+    ):
+        n_m = int((managed & (people.reg_dis == d)).sum())
+        got[f"{name}_management_rate"] = round(n_m / max(1.0, adults * prev), 3)
+    return {
+        "history_days": HISTORY_DAYS,
+        "aimed": {
+            "team_list_median": [8, 30],
+            "red_share_max": 0.10,
+            "management_rate": [0.40, 0.60],
+            "control_rate": [0.50, 0.65],
+            "visits_per_team_working_day": "about 9 in person (capacity max_daily_visits)",
+        },
+        "got": got,
+    }
 
 
 def generate_county(
@@ -191,12 +239,18 @@ def generate_county(
         old.unlink()
 
     batches = scl.claim_batches(as_of)
-    total_steps = 13 + len(batches) + (1 if dirty else 0) + 1
+    total_steps = 14 + len(batches) + (1 if dirty else 0) + 1
     w = _Writer(out_dir, total_steps, progress)
     log = sd.DirtyLog()
 
     geo = sg.build_geography(seed, scale)
     ss.build_services(geo, seed, scale)
+    # The residents first: beds and the staff outside the teams are sized by them.
+    people = sp.build_residents(geo, seed, scale, as_of)
+    planted_patterns = spt.plant_patterns(geo, people, seed)
+    resources = ss.size_resources(
+        geo, np.bincount(people.village[people.status == sp.ACTIVE], minlength=geo.n_villages), seed
+    )
     w.write("areas.csv", "areas", sc.csv_bytes(t := sg.areas_table(geo)), t.num_rows)
     w.step("areas")
 
@@ -228,28 +282,36 @@ def generate_county(
     w.step("teams")
     w.write("grids.csv", "grids", sc.csv_bytes(t := ss.grids_table(geo)), t.num_rows)
     w.step("grids")
+    roads = sr.build_roads(geo, seed)
+    w.write("roads.geojson", "roads", sr.roads_geojson(geo, roads), len(roads))
+    w.step("roads")
 
-    people = sp.build_residents(geo, seed, scale, as_of)
     rid_width = max(7, len(str(people.n)))
-    data = sc.csv_bytes(people.table)
     if dirty:
+        data = sc.csv_bytes(people.table)
         inj = sd.Injector(seed, 3)
         head, lines = inj.split(data)
         bad = sd.residents_bad(inj, head, lines, people.id_number, rid_width)
         data = inj.splice(log, "residents", "residents.csv", head, lines, bad)
         del lines
-    w.write("residents.csv", "residents", data, people.n)
-    del data
+        w.write("residents.csv", "residents", data, people.n)
+        del data
+    else:
+        w.write_rows("residents.csv", "residents", people.table)
     people.table = pa.table({})  # free the big table; arrays stay
     w.step("residents")
 
     t = sch.build_registry(geo, people, seed, as_of)
-    w.write("chronic_registry.csv", "chronic_registry", sc.csv_bytes(t), t.num_rows)
+    w.write_rows("chronic_registry.csv", "chronic_registry", t)
     w.step("chronic_registry")
 
-    t = sch.build_followups(geo, people, seed, as_of)
-    data = sc.csv_bytes(t)
-    if dirty:
+    fb = sch.build_followups(geo, people, seed, as_of)
+    if not dirty:
+        # The biggest table (about 4.9 million rows at scale 1.0): streamed, never whole.
+        w.write_rows("followups.csv", "followups", fb.batches)
+    else:
+        t = pa.Table.from_batches(list(fb.batches))
+        data = sc.csv_bytes(t)
         inj = sd.Injector(seed, 4)
         head, lines = inj.split(data)
         fw = max(8, len(str(t.num_rows)))
@@ -270,12 +332,15 @@ def generate_county(
                 "missing_columns": ["visit_date", "disease"],
             }
         )
-    w.write("followups.csv", "followups", data, t.num_rows)
+        w.write("followups.csv", "followups", data, t.num_rows)
+        del t, data
     w.step("followups")
 
     t = sch.build_measurements(geo, people, seed, as_of)
-    data = sc.csv_bytes(t)
-    if dirty:
+    if not dirty:
+        w.write_rows("measurements.csv", "measurements", t)
+    else:
+        data = sc.csv_bytes(t)
         inj = sd.Injector(seed, 5)
         head, lines = inj.split(data)
         mw = max(7, len(str(t.num_rows)))
@@ -297,7 +362,9 @@ def generate_county(
                 "missing_columns": ["measured_at"],
             }
         )
-    w.write("measurements.csv", "measurements", data, t.num_rows)
+        w.write("measurements.csv", "measurements", data, t.num_rows)
+        del data
+    del t
     w.step("measurements")
 
     ctx = scl.claims_context(geo, people, seed)
@@ -309,32 +376,38 @@ def generate_county(
         n_good = t.num_rows
         next_id += n_good
         name = f"claims_{label}.csv"
+        if not (dirty and plan[b]):
+            w.write_rows(name, "claims", t)
+            del t
+            w.step(f"claims {label}")
+            continue
         data = sc.csv_bytes(t)
         del t
-        if dirty and plan[b]:
-            inj = sd.Injector(seed, 10 + b)
-            head, lines = inj.split(data)
-            rng_ids = np.asarray(
-                people.id_number.take(pa.array(inj.rng.integers(0, people.n, 3))).to_pylist()
-            )
-            bad = sd.claims_bad(
-                inj, head, lines, plan[b], bad_claims, rid_width, [str(x) for x in rng_ids]
-            )
-            bad_claims += len(bad)
-            data = inj.splice(log, "claims", name, head, lines, bad)
-            del lines
+        inj = sd.Injector(seed, 10 + b)
+        head, lines = inj.split(data)
+        rng_ids = np.asarray(
+            people.id_number.take(pa.array(inj.rng.integers(0, people.n, 3))).to_pylist()
+        )
+        bad = sd.claims_bad(
+            inj, head, lines, plan[b], bad_claims, rid_width, [str(x) for x in rng_ids]
+        )
+        bad_claims += len(bad)
+        data = inj.splice(log, "claims", name, head, lines, bad)
+        del lines
         w.write(name, "claims", data, n_good)
         del data
         w.step(f"claims {label}")
 
     t = se.population_table(geo, people, seed, as_of)
-    w.write("population.csv", "population", sc.csv_bytes(t), t.num_rows)
+    w.write_rows("population.csv", "population", t)
     w.step("population")
+    # Mobile operators deliver their heat product as Parquet (eight weeks of hours for
+    # every cell: as CSV it would be most of a small delivery's bytes).
     t = se.mobility_table(geo, people, seed, as_of)
-    w.write("mobility.csv", "mobility", sc.csv_bytes(t), t.num_rows)
+    w.write("mobility.parquet", "mobility", _parquet_bytes(t), t.num_rows)
     w.step("mobility")
     t, outbreaks = se.case_reports_table(geo, people, seed, as_of)
-    w.write("case_reports.csv", "case_reports", sc.csv_bytes(t), t.num_rows)
+    w.write_rows("case_reports.csv", "case_reports", t)
     w.step("case_reports")
     t = se.vaccinations_table(geo, people, seed, as_of)
     w.write("vaccinations.parquet", "vaccinations", _parquet_bytes(t), t.num_rows)
@@ -355,14 +428,18 @@ def generate_county(
         "files": dict(sorted(w.files.items())),
         "planted_emergency_readings": people.planted,
         "planted_outbreaks": outbreaks,
+        "planted_patterns": planted_patterns,
+        "care": care_figures(people, geo, as_of),
         "converted_facilities": geo.converted_facilities,
+        "resources": resources,
         "dirty": log.summary() if dirty else None,
         "notes": {
             "claims_batches": [f"claims_{lab}.csv" for lab, _, _ in batches],
             "staff_csv": "GB18030, CRLF line ends, Chinese header aliases, licensed as 是/否",
             "claims_id_number_only": "about 2% of claims have empty resident_id and an id_number",
-            "emergency_readings": "ordinary readings stay below every emergency threshold, so "
-            "planted_emergency_readings are all the emergency readings in measurements.csv",
+            "emergency_readings": "ordinary readings stay below every emergency threshold; "
+            "every emergency reading in measurements.csv was answered by a follow-up of its "
+            "disease within days, except planted_emergency_readings (still open on as_of)",
             "mobility": "rows with empty origin_h3 are hourly heat; rows with origin_h3 are the "
             "30 largest origin-destination flows per hour",
             **{k: v for k, v in people.notes.items()},

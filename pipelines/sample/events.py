@@ -141,6 +141,16 @@ def mobility_table(geo: Geography, people: People, seed: int, as_of: dt.date) ->
     weights = np.r_[0.75 * pop, 0.25 * pop]
     ok = origins != dests
     origins, dests, weights = origins[ok], dests[ok], weights[ok]
+    # A cell whose town seat is the county seat sends both flows to the same cell: one
+    # (origin, destination, hour) row each, so the flows are summed per pair.
+    pair, inv = np.unique(origins * c + dests, return_inverse=True)
+    weights = np.bincount(inv, weights=weights, minlength=pair.size)
+    origins, dests = pair // c, pair % c
+    # A cell whose town seat is in the county seat's cell sends both flows there: one pair
+    # (twice the same key would be quarantined as duplicate_key).
+    pair, inv = np.unique(origins * c + dests, return_inverse=True)
+    weights = np.bincount(inv.ravel(), weights=weights)
+    origins, dests = pair // c, pair % c
     top = np.argsort(-weights, kind="stable")[:30]
     od = np.round(
         weights[top][:, None] * away[None, :] * 0.9 * rng.lognormal(0, 0.08, (top.size, hours))
@@ -323,13 +333,16 @@ def vaccinations_table(geo: Geography, people: People, seed: int, as_of: dt.date
 
     cur_lo = sc.day_number(dt.date(season_year, 9, 1))
     cur_hi = sc.day_number(dt.date(season_year, 11, 30))
-    prev_lo = sc.day_number(dt.date(season_year - 1, 9, 1))
-    prev_hi = sc.day_number(dt.date(season_year - 1, 11, 30))
     u = rng.random(n)
     add(old & (u < 0.30), "influenza", cur_lo, cur_hi)
     add(act & ~old & (u < 0.04), "influenza", cur_lo, cur_hi)
-    u = rng.random(n)
-    add(old & (u < 0.25), "influenza", prev_lo, prev_hi)
+    # Earlier seasons at the same uptake (three years of history: the first built
+    # month's season rate matches D's).
+    for back in (1, 2, 3):
+        lo_b = sc.day_number(dt.date(season_year - back, 9, 1))
+        hi_b = sc.day_number(dt.date(season_year - back, 11, 30))
+        u = rng.random(n)
+        add(old & (u < 0.30), "influenza", lo_b, hi_b)
     u = rng.random(n)
     add(old & (u < 0.06), "pneumococcal", d0 - 3 * 365, d0)
     u = rng.random(n)

@@ -141,6 +141,7 @@ class Geography:
     staff_role: np.ndarray = field(default_factory=lambda: np.array([]))
     staff_licensed: np.ndarray = field(default_factory=lambda: np.array([]))
     staff_team: np.ndarray = field(default_factory=lambda: np.array([]))  # -1 none
+    n_team_staff: int = 0  # team members come first in the staff arrays
     grid_workers: list[list[int]] = field(default_factory=list)
     # team -> staff indices that do follow-ups (gp and village doctors)
     team_doctors: list[np.ndarray] = field(default_factory=list)

@@ -74,9 +74,18 @@ class People:
     fu_res: np.ndarray = field(default_factory=lambda: np.array([], np.int64))
     fu_dis: np.ndarray = field(default_factory=lambda: np.array([], np.int64))
     fu_date: np.ndarray = field(default_factory=lambda: np.array([], np.int64))
+    poor: np.ndarray = field(default_factory=lambda: np.array([], bool))  # planted poor control
+    fu_sat: np.ndarray = field(default_factory=lambda: np.array([], bool))
+    # emergency readings of the care simulation (resident, disease, day, still open on D,
+    # blood-pressure kind allowed)
+    ev_res: np.ndarray = field(default_factory=lambda: np.array([], np.int64))
+    ev_dis: np.ndarray = field(default_factory=lambda: np.array([], np.int64))
+    ev_day: np.ndarray = field(default_factory=lambda: np.array([], np.int64))
+    ev_open: np.ndarray = field(default_factory=lambda: np.array([], bool))
+    ev_bp: np.ndarray = field(default_factory=lambda: np.array([], bool))
     # measurements
     planted: list[dict[str, object]] = field(default_factory=list)
-    notes: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, float] = field(default_factory=dict)
 
     def managed(self, as_of_day: int) -> np.ndarray:
         """Boolean mask over registry rows managed on ``as_of_day``."""
@@ -234,7 +243,11 @@ def build_residents(geo: Geography, seed: int, scale: float, as_of: dt.date) -> 
     p_other = float(np.clip((0.55 - 0.8 * k) / max(1e-9, 1 - k), 0.05, 0.95))
     signed = rng.random(n) < np.where(key_pop, 0.8, p_other)
     signed_team = np.where(signed, geo.village_team[village], -1)
-    signed_day = d0 - rng.integers(0, 3 * 365, n)
+    # Signing is old news for most (the programme started years ago): ~6 % signed in the
+    # last year, so the first built month's signing rate is close to D's.
+    signed_day = np.where(
+        rng.random(n) < 0.06, d0 - rng.integers(0, 365, n), d0 - rng.integers(365, 8 * 365, n)
+    )
 
     rid = sc.make_ids("R", 1, n, max(7, len(str(n))))
     table = pa.table(
@@ -276,4 +289,5 @@ def build_residents(geo: Geography, seed: int, scale: float, as_of: dt.date) -> 
         mu_glu=mu_glu,
         status_day=status_day,
         table=table,
+        poor=np.zeros(n, dtype=bool),
     )

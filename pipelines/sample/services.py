@@ -1,10 +1,14 @@
 """The county's health services: facilities, grids, family-doctor teams and staff.
 
 :func:`build_services` adds them to a :class:`~pipelines.sample.geography.Geography`
-(in place); the ``*_table`` functions write their contract tables.
+(in place) with staff sized by the scale; :func:`size_resources` then sizes beds and the
+staff outside the teams by the residents (once they are known) and puts the county
+hospitals where people live; the ``*_table`` functions write their contract tables.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +16,7 @@ import shapely
 
 from geo.coordinates import wgs84_to_bd09, wgs84_to_gcj02
 from pipelines.sample import common as sc
-from pipelines.sample.geography import N_TOWNS, TOWN_NAMES, Geography
+from pipelines.sample.geography import N_TOWNS, TOWN_NAMES, URBAN_TOWNS, Geography
 
 
 def _village_at(geo: Geography, x: float, y: float, town: int) -> int:
@@ -254,7 +258,6 @@ def _build_teams_and_staff(geo: Geography, seed: int, scale: float) -> None:
     s_team: list[int] = []
     leader = np.empty(n_t, dtype=np.int64)
     doctors: list[list[int]] = [[] for _ in range(n_t)]
-    clinic_has_doctor: set[int] = set()
 
     def hire(fac: int, role: str, team: int) -> int:
         s_fac.append(int(fac))
@@ -282,46 +285,75 @@ def _build_teams_and_staff(geo: Geography, seed: int, scale: float) -> None:
                 break
             doctors[i].append(len(s_fac))
             hire(c, "village_doctor", i)
-            clinic_has_doctor.add(c)
             members += 1
         while members < 3:
             hire(base, "nurse", i)
             members += 1
+    geo.n_team_staff = len(s_fac)
+    geo.staff_fac = np.asarray(s_fac, dtype=np.int64)
+    geo.staff_role = np.asarray(s_role)
+    geo.staff_team = np.asarray(s_team, dtype=np.int64)
+    # Before the residents exist the unattached staff follow the scale; size_resources
+    # re-hires them from the population once it is known.
+    _hire_unattached(
+        geo,
+        seed,
+        thc_gps=np.full(N_TOWNS, max(1, round(5 * scale)), dtype=np.int64),
+        specialists=np.asarray([max(3, round(n * scale)) for n in (450, 200, 150)]),
+        cdc=max(2, round(40 * scale)),
+        grid_workers=max(n_grid, round(1156 * scale)),
+    )
+    geo.team_leader = leader
+    geo.team_doctors = [np.asarray(d, dtype=np.int64) for d in doctors]
+
+
+def _hire_unattached(
+    geo: Geography,
+    seed: int,
+    *,
+    thc_gps: np.ndarray,
+    specialists: np.ndarray,
+    cdc: int,
+    grid_workers: int,
+) -> None:
+    """Replace the staff after the team members, then draw everyone's licence and name.
+
+    Team members (the first ``geo.n_team_staff``) keep their indices, so the teams, their
+    leaders and the follow-up doctors stay valid; the rest is hired anew: a village doctor
+    for every clinic without a team one, ``thc_gps[t]`` GPs at town ``t``'s health centre,
+    ``specialists`` at the three county hospitals, CDC staff and grid workers.
+    """
+    n0 = geo.n_team_staff
+    s_fac = geo.staff_fac[:n0].tolist()
+    s_role = geo.staff_role[:n0].tolist()
+    s_team = geo.staff_team[:n0].tolist()
+
+    def hire(fac: int, role: str, k: int = 1) -> None:
+        s_fac.extend([int(fac)] * k)
+        s_role.extend([role] * k)
+        s_team.extend([-1] * k)
+
+    has_doctor = {f for f, r in zip(s_fac, s_role, strict=True) if r == "village_doctor"}
     for c in geo.clinic_fac:
-        if int(c) not in clinic_has_doctor:
-            hire(int(c), "village_doctor", -1)
+        if int(c) not in has_doctor:
+            hire(int(c), "village_doctor")
     for t in range(N_TOWNS):
-        for _ in range(max(1, round(5 * scale))):
-            hire(int(geo.thc_fac[t]), "gp", -1)
-    for h, n_spec in zip(geo.hospital_fac, (450, 200, 150), strict=True):
-        for _ in range(max(3, round(n_spec * scale))):
-            hire(int(h), "specialist", -1)
-    for _ in range(max(2, round(40 * scale))):
-        hire(geo.cdc_fac, "cdc", -1)
+        hire(int(geo.thc_fac[t]), "gp", int(thc_gps[t]))
+    for h, k in zip(geo.hospital_fac, specialists, strict=True):
+        hire(int(h), "specialist", int(k))
+    hire(geo.cdc_fac, "cdc", cdc)
     # Grid workers: at least one per grid, the rest where grids hold more villages.
-    n_gw = max(n_grid, round(1156 * scale))
+    n_grid = geo.grid_id.size
     vill_per_grid = np.bincount(geo.village_grid, minlength=n_grid)
-    gw_per_grid = sc.largest_remainder(n_gw, vill_per_grid, 1, 99)
-    grid_workers: list[list[int]] = []
+    gw_per_grid = sc.largest_remainder(max(n_grid, grid_workers), vill_per_grid, 1, 99)
+    geo.grid_workers = []
     for g in range(n_grid):
-        ws = []
-        for _ in range(int(gw_per_grid[g])):
-            ws.append(len(s_fac))
-            hire(int(geo.grid_clinic[g]), "grid_worker", -1)
-        grid_workers.append(ws)
+        geo.grid_workers.append(list(range(len(s_fac), len(s_fac) + int(gw_per_grid[g]))))
+        hire(int(geo.grid_clinic[g]), "grid_worker", int(gw_per_grid[g]))
+    rng = sc.stream(seed, sc.K_STAFF, 1)
     role = np.asarray(s_role)
     n_s = role.size
-    p_lic = np.select(
-        [
-            role == "gp",
-            role == "specialist",
-            role == "village_doctor",
-            role == "public_health",
-            role == "cdc",
-        ],
-        [1.0, 0.96, 0.85, 0.2, 0.4],
-        0.0,
-    )
+    p_lic = np.select([role == r for r in LICENSED_SHARE], list(LICENSED_SHARE.values()), 0.0)
     lic = rng.random(n_s) < p_lic
     sex = np.where(np.isin(role, ["nurse"]), 2, rng.integers(1, 3, n_s))
     geo.staff_id = np.asarray([f"S{i + 1:05d}" for i in range(n_s)])
@@ -330,9 +362,133 @@ def _build_teams_and_staff(geo: Geography, seed: int, scale: float) -> None:
     geo.staff_role = role
     geo.staff_licensed = lic
     geo.staff_team = np.asarray(s_team, dtype=np.int64)
-    geo.team_leader = leader
-    geo.team_doctors = [np.asarray(d, dtype=np.int64) for d in doctors]
-    geo.grid_workers = grid_workers
+
+
+# --- resources sized by the people ---------------------------------------------------------
+
+#: Share of each role holding a practising (assistant) physician licence (执业(助理)医师);
+#: those are the "doctors" of doctors_per_1000. Nurses and grid workers hold none.
+LICENSED_SHARE: dict[str, float] = {
+    "gp": 1.0,
+    "specialist": 0.96,
+    "village_doctor": 0.85,
+    "public_health": 0.2,
+    "cdc": 0.4,
+}
+#: Beds per 1000 of the county's people at the county, TCM and MCH hospitals, and the
+#: specialists per 1000 there (Shandong counties: about 6 beds and 2.8 doctors per 1000,
+#: a little over half of the beds and a third of the doctors in the county hospitals).
+HOSPITAL_BEDS_PER_1000 = (1.9, 0.8, 0.4)
+HOSPITAL_SPECIALISTS_PER_1000 = (0.55, 0.22, 0.13)
+CDC_STAFF_PER_1000 = 0.04
+GRID_WORKERS_PER_1000 = 1.156  # Shouguang: 1156 grid workers for about a million people
+#: Beds per 1000 of the town's people at its health centre: township hospitals (卫生院) keep
+#: inpatient wards, the urban community health centres (社区卫生服务中心) few beds.
+THC_BEDS_PER_1000 = {"rural": (2.2, 3.8), "urban": (0.6, 1.4)}
+#: Licensed primary-care doctors (team GPs, licensed village doctors, health-centre GPs)
+#: per 1000 of a town's people.
+PRIMARY_DOCTORS_PER_1000 = (1.6, 2.2)
+
+
+def _stochastic_round(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Round down or up with the fraction as the chance of up: totals stay unbiased."""
+    return np.floor(np.asarray(x, np.float64) + rng.random(np.shape(x))).astype(np.int64)
+
+
+def size_resources(geo: Geography, residents_per_village: np.ndarray, seed: int) -> dict[str, Any]:
+    """Size beds and unattached staff by the people, and put the hospitals where they live.
+
+    Facilities and teams already follow ``scale`` (clinics, grids and teams per village);
+    what a county sizes by its population is done here, once the residents are known:
+
+    * the county, TCM and MCH hospitals go to the three most populous urban towns (街道
+      and the development zone), so no town of few people holds a county's beds;
+    * hospital beds and specialists are per 1000 of the county's people, health-centre
+      beds per 1000 of the town's (wards in township hospitals, few beds in urban
+      community centres), village clinics keep no inpatient beds;
+    * each health centre gets the GPs that bring its town's expected licensed
+      primary-care doctors to :data:`PRIMARY_DOCTORS_PER_1000` (none where the teams'
+      own doctors already reach it, as in a tiny sample county).
+
+    Counts are rounded stochastically, so tiny counties keep the expected totals.
+
+    Parameters
+    ----------
+    geo : Geography
+        From :func:`build_services` (changed in place).
+    residents_per_village : ndarray
+        Active residents per village index.
+    seed : int
+        Run seed.
+
+    Returns
+    -------
+    dict
+        What was aimed for (the manifest's ``resources``).
+    """
+    rng = sc.stream(seed, sc.K_FACILITIES, 2)
+    pop_v = np.asarray(residents_per_village, dtype=np.float64)
+    town_pop = np.bincount(geo.village_town, weights=pop_v, minlength=N_TOWNS)
+    county_pop = float(town_pop.sum())
+    urban = sorted(URBAN_TOWNS, key=lambda t: (-town_pop[t], t))
+    for h, t in zip(geo.hospital_fac, urban, strict=False):
+        x, y = _near_seat(geo, t, rng)
+        geo.fac_xy[h] = (x, y)
+        geo.fac_town[h] = t
+        geo.fac_area[h] = geo.village_codes[_village_at(geo, x, y, t)]
+    beds = np.zeros(geo.fac_id.size, dtype=np.float64)
+    beds[geo.hospital_fac] = county_pop / 1000.0 * np.asarray(HOSPITAL_BEDS_PER_1000)
+    beds[geo.hospital_fac] *= rng.uniform(0.95, 1.05, geo.hospital_fac.size)
+    kind = ["urban" if t in URBAN_TOWNS else "rural" for t in range(N_TOWNS)]
+    rate = np.asarray([rng.uniform(*THC_BEDS_PER_1000[k]) for k in kind])
+    beds[geo.thc_fac] = town_pop / 1000.0 * rate
+    geo.fac_beds = _stochastic_round(beds, rng)
+
+    # Expected licensed primary-care doctors of each town's teams and clinics.
+    n0 = geo.n_team_staff
+    share = np.asarray([LICENSED_SHARE.get(str(r), 0.0) for r in geo.staff_role[:n0]])
+    have = np.bincount(geo.fac_town[geo.staff_fac[:n0]], weights=share, minlength=N_TOWNS)
+    no_doc = set(geo.clinic_fac.tolist()) - {
+        int(f)
+        for f, r in zip(geo.staff_fac[:n0], geo.staff_role[:n0], strict=True)
+        if r == "village_doctor"
+    }
+    for c in no_doc:
+        have[geo.fac_town[c]] += LICENSED_SHARE["village_doctor"]
+    target = town_pop / 1000.0 * rng.uniform(*PRIMARY_DOCTORS_PER_1000, N_TOWNS)
+    thc_gps = _stochastic_round(np.maximum(target - have, 0.0), rng)
+    spec = _stochastic_round(county_pop / 1000.0 * np.asarray(HOSPITAL_SPECIALISTS_PER_1000), rng)
+    cdc = int(_stochastic_round(np.asarray([county_pop / 1000.0 * CDC_STAFF_PER_1000]), rng)[0])
+    _hire_unattached(
+        geo,
+        seed,
+        thc_gps=thc_gps,
+        specialists=spec,
+        cdc=max(1, cdc),
+        grid_workers=round(county_pop / 1000.0 * GRID_WORKERS_PER_1000),
+    )
+    return {
+        "hospital_towns": {
+            str(geo.fac_id[h]): TOWN_NAMES[int(geo.fac_town[h])] for h in geo.hospital_fac
+        },
+        "population": int(county_pop),
+        "beds": (beds_n := int(geo.fac_beds[geo.fac_open == 1].sum())),
+        "doctors": (docs_n := int(geo.staff_licensed[geo.fac_open[geo.staff_fac] == 1].sum())),
+        "beds_per_1000": round(beds_n / max(county_pop, 1.0) * 1000.0, 2),
+        "doctors_per_1000": round(docs_n / max(county_pop, 1.0) * 1000.0, 2),
+        "aimed_per_1000": {"beds": [4.0, 8.0], "doctors": [2.0, 4.0]},
+    }
+
+
+def _near_seat(geo: Geography, town: int, rng: np.random.Generator) -> tuple[float, float]:
+    """A point 700-2500 m from the town's seat, inside the town (the seat if none fits)."""
+    seat = geo.town_xy[town]
+    for _ in range(50):
+        ang, rr = rng.uniform(0, 2 * np.pi), rng.uniform(700.0, 2500.0)
+        x, y = seat[0] + rr * np.cos(ang), seat[1] + rr * np.sin(ang)
+        if geo.town_polys[town].contains(shapely.Point(x, y)):
+            return float(x), float(y)
+    return float(seat[0]), float(seat[1])
 
 
 def facilities_table(geo: Geography, seed: int) -> pa.Table:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from service.audit import MAX_PAGE, AuditPage, query_audit
 from service.deps import AdminUser, AuditDep, SessionDep, SettingsDep, release
+from service.schemas.common import DateParam, Offset, limit_query
 from store.accounts import AuditAction
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -22,10 +22,10 @@ def audit_log(
     audit: AuditDep,
     username: Annotated[str | None, Query(max_length=64, alias="user")] = None,
     action: AuditAction | None = None,
-    since: Annotated[dt.date | None, Query(description="First local date, inclusive.")] = None,
-    until: Annotated[dt.date | None, Query(description="Last local date, inclusive.")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[DateParam, Query(description="First local date, inclusive.")] = None,
+    until: Annotated[DateParam, Query(description="Last local date, inclusive.")] = None,
+    limit: Annotated[int, limit_query(MAX_PAGE)] = 100,
+    offset: Offset = 0,
 ) -> AuditPage:
     """Audit records, newest first, filtered by username, action and local dates."""
     page = query_audit(

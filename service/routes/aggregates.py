@@ -9,12 +9,16 @@ cells, towns, the county, H3 hotspots and the burden per town are county-wide fo
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import json
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pandas as pd
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -40,6 +44,7 @@ from service.schemas import (
     UnitIndicator,
     fill_page,
 )
+from service.schemas.common import DateParam, Offset
 from service.scope import aggregate_units, ensure_unit_visible
 from service.shaping import csv_text, records
 from store import queries
@@ -67,7 +72,7 @@ else:
     HotspotIndicator = Literal[tuple(HOTSPOT_INDICATORS)]
 
 PeriodQuery = Annotated[
-    dt.date | None,
+    DateParam,
     Query(description="A built period (see `/api/v1/meta`); default the build's as-of date."),
 ]
 LevelQuery = Annotated[Level, Query(description="Aggregation level.")]
@@ -115,8 +120,76 @@ def scoped_indicators(
     return frame.reset_index(drop=True)
 
 
+# ----------------------------------------------------------------------------------------
+# Keyset pagination of the indicator list
+# ----------------------------------------------------------------------------------------
+def encode_cursor(position: dict[str, Any]) -> str:
+    """An opaque cursor: the listing's filters and the last row's key, base64url JSON."""
+    raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    """The position of :func:`encode_cursor`'s cursor; 422 for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position = json.loads(raw.decode("utf-8"))
+        if not isinstance(position, dict):
+            raise ValueError
+        after = position["after"]
+        if not (
+            isinstance(after, list) and len(after) == 2 and all(isinstance(a, str) for a in after)
+        ):
+            raise ValueError
+        int(position["offset"])
+    except (binascii.Error, ValueError, UnicodeDecodeError, KeyError, TypeError):
+        raise _bad_cursor("is not a cursor of this list") from None
+    return position
+
+
+def _bad_cursor(msg: str) -> Invalid:
+    return Invalid(
+        f"cursor {msg}.",
+        extra={"errors": [{"loc": "query.cursor", "msg": msg, "type": "bad_cursor"}]},
+    )
+
+
+class _Counts:
+    """Row counts per (build, filters) in this app: a build's rows never change."""
+
+    def __init__(self, max_items: int = 4096) -> None:
+        self._items: OrderedDict[tuple[Any, ...], int] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_items
+
+    def get(self, key: tuple[Any, ...]) -> int | None:
+        with self._lock:
+            n = self._items.get(key)
+            if n is not None:
+                self._items.move_to_end(key)
+            return n
+
+    def put(self, key: tuple[Any, ...], n: int) -> None:
+        with self._lock:
+            self._items[key] = n
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+
+
+_COUNTS_LOCK = threading.Lock()
+
+
+def _counts(request: Request) -> _Counts:
+    with _COUNTS_LOCK:
+        counts = getattr(request.app.state, "indicator_counts", None)
+        if counts is None:
+            counts = request.app.state.indicator_counts = _Counts()
+    return counts
+
+
 @router.get("/indicators", summary="Indicator values of one level (paginated)")
 def list_indicators(
+    request: Request,
     user: AggregateUser,
     engine: EngineDep,
     session: SessionDep,
@@ -125,27 +198,98 @@ def list_indicators(
     indicator: Annotated[IndicatorCode | None, Query(description="Only this indicator.")] = None,
     unit_id: Annotated[str | None, Query(max_length=40, description="Only this unit.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=1000,
+            description="Where the page starts: the `next` of the previous page (opaque).",
+        ),
+    ] = None,
 ) -> IndicatorPage:
     """Every indicator row of ``level`` for ``period``, ordered by unit and indicator.
 
     Suppressed rows are included with ``value`` null and the reason, so the map can say why
     a cell is blank. A chronic-disease centre gets only its own township's grids, villages
     and teams.
+
+    Paging: follow ``next`` (a link holding an opaque ``cursor``; null on the last page).
+    A page is read from the store's key after the previous page's last row, so every page
+    costs the same whatever the level's size. ``offset`` still works (the rows skipped are
+    read and thrown away: the deeper, the slower); it cannot be combined with ``cursor``.
     """
     build = build_or_404(engine)
     when = built_period(build, period)
-    frame = scoped_indicators(engine, session, user, level, when, indicator, unit_id)
-    window = frame.iloc[offset : offset + limit]
+    filters = {"level": level, "period": when.isoformat(), "indicator": indicator, "unit": unit_id}
+    after: tuple[str, str] | None = None
+    if cursor is not None:
+        if offset:
+            raise _bad_cursor("and offset cannot be used together")
+        position = decode_cursor(cursor)
+        if {k: position.get(k) for k in filters} != filters:
+            raise _bad_cursor("belongs to another listing (level, period or filters differ)")
+        after = (position["after"][0], position["after"][1])
+        offset = int(position["offset"])
+    allowed = aggregate_units(user, session, level)
+    release(session)
+    units = None if allowed is None else sorted(allowed)
+    key = (
+        build["build_id"],
+        level,
+        when,
+        indicator,
+        unit_id,
+        None if units is None else tuple(units),
+    )
+    counts = _counts(request)
+    total = counts.get(key)
+    if total is None:
+        total = queries.indicator_count(
+            engine,
+            build["build_id"],
+            level,
+            when,
+            indicator=indicator,
+            unit_id=unit_id,
+            units=units,
+        )
+        counts.put(key, total)
+    window = queries.indicator_page(
+        engine,
+        build["build_id"],
+        level,
+        when,
+        indicator=indicator,
+        unit_id=unit_id,
+        units=units,
+        after=after,
+        offset=0 if after is not None else offset,
+        limit=limit,
+    )
+    following = None
+    if len(window) == limit and offset + limit < total:
+        last = window.iloc[-1]
+        token = encode_cursor(
+            {
+                **filters,
+                "after": [str(last["unit_id"]), str(last["indicator"])],
+                "offset": offset + limit,
+            }
+        )
+        link = request.url.remove_query_params(["offset", "cursor"]).include_query_params(
+            cursor=token
+        )
+        following = f"{link.path}?{link.query}"
     return fill_page(
         IndicatorPage,
         [IndicatorRow(**r) for r in records(window, ["period"])],
-        total=len(frame),
+        total=total,
         limit=limit,
         offset=offset,
         as_of=build["as_of"],
         period=when,
         level=level,
+        next=following,
     )
 
 

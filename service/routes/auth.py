@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from service.audit import record_audit
 from service.auth import Principal, authenticate, decode_token, issue_token, principal_from_claims
 from service.deps import CurrentUser, EngineDep, LimiterDep, SessionDep, SettingsDep, client_address
+from service.errors import TooManyRequests, Unauthorized
+from service.ratelimit import LoginBackoff, LoginThrottle
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -62,11 +64,21 @@ def login(
     """Exchange ``username`` and ``password`` (form fields) for an access and a refresh token.
 
     401 for wrong credentials; 429 ``account-locked`` after ``auth.max_failed_logins``
-    failures, for ``auth.lockout_minutes``.
+    failures, for ``auth.lockout_minutes``; 429 ``too-many-requests`` while the client's
+    address backs off after ``auth.address_free_failures`` failures (docs/security.md).
     """
     client = client_address(request)
     limiter.hit(f"client:{client}")
-    principal = authenticate(session, form.username, form.password, settings.auth, client=client)
+    # In the store, so every worker counts the same failures (service.ratelimit).
+    throttle = LoginThrottle(LoginBackoff.of(settings.auth))
+    throttle.check(session, client)
+    try:
+        principal = authenticate(
+            session, form.username, form.password, settings.auth, client=client
+        )
+    except (Unauthorized, TooManyRequests):  # wrong credentials, or an account locked
+        throttle.failed(session, client)
+        raise
     request.state.user_id = principal.id
     record_audit(engine, action="login", endpoint="POST /auth/token", user=principal, client=client)
     return _pair(principal, settings)

@@ -29,6 +29,7 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import func, select
 
 from geo.rules import age_on_scalar
+from geo.vocabulary import TEAM_SCOPED_ROLE
 from pipelines.pushlist import UnknownTeamError
 from service.auth import utcnow
 from service.deps import (
@@ -55,6 +56,7 @@ from service.schemas import (
     RouteOut,
     RouteStop,
 )
+from service.schemas.common import DateParam
 from service.scope import ensure_resident_for_doctor, ensure_team_visible, managing_team
 from service.settings import Settings
 from service.shaping import (
@@ -65,6 +67,7 @@ from service.shaping import (
     masking,
     records,
 )
+from store.list_opens import record_list_opened
 from store.models import ChronicRegistry, Followup, Measurement
 from store.version import bump_team_versions
 from store.worklists import PushListEntry, PushListRun, TaskDismissal
@@ -76,7 +79,7 @@ NOT_YOURS: dict[int | str, dict[str, Any]] = {
     404: problem_doc("Unknown team, or not the doctor's own / not in the centre's township."),
 }
 TeamId = Annotated[str, Path(max_length=40, description="A family-doctor team.", examples=["T01"])]
-DayQuery = Annotated[dt.date | None, Query(description="The day D (local date); default today.")]
+DayQuery = Annotated[DateParam, Query(description="The day D (local date); default today.")]
 #: Follow-ups and readings shown on a resident's record.
 RECORD_FOLLOWUPS = 10
 RECORD_MEASUREMENTS = 20
@@ -151,6 +154,8 @@ def pushlist(
         detail["unmasked"] = True
         detail["reason"] = (reason or "").strip()
     audit("export" if format == "csv" else "read", "pushlist", team_id, detail=detail)
+    if user.role == TEAM_SCOPED_ROLE:  # the centre's console shows when the team opened it
+        record_list_opened(worklists.engine, team_id, when, user.username, utcnow())
     if format == "csv":
         return Response(
             rendered.body,

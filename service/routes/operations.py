@@ -8,7 +8,6 @@ the job; ``GET /api/v1/admin/jobs/{job_id}`` follows it. Uploaded deliveries are
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import shutil
 import zipfile
@@ -19,12 +18,21 @@ from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi import Path as PathParam
 
 from service import accounts
-from service.deps import AdminUser, AuditDep, EngineDep, SessionDep, SettingsDep, client_address
+from service.deps import (
+    AdminUser,
+    AuditDep,
+    EngineDep,
+    SessionDep,
+    SettingsDep,
+    client_address,
+    release,
+)
 from service.errors import Invalid, NotFound
 from service.jobs import Job, JobRegistry, new_job_id
 from service.schemas import JobList, JobOut, RoleIn, UserIn, UserList, UserOut
+from service.schemas.common import DateParam
 from service.settings import Settings
-from service.shaping import check_date, local_today
+from service.shaping import check_build_date, check_date, local_today
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -160,12 +168,19 @@ def build(
     engine: EngineDep,
     settings: SettingsDep,
     audit: AuditDep,
-    as_of: Annotated[dt.date | None, Query(description="D (local date); default today.")] = None,
+    as_of: Annotated[DateParam, Query(description="D (local date); default today.")] = None,
     months: Annotated[int, Query(ge=0, le=36, description="Month-ends before D.")] = 12,
+    force: Annotated[
+        bool,
+        Query(description="Build even for a D more than 31 days before the current build's."),
+    ] = False,
 ) -> JobOut:
     """Run ``healthmap build`` for D in the background; readers switch to the new build
-    atomically when it is done. The job's summary is the build summary."""
+    atomically when it is done. The job's summary is the build summary. 409 for a D more
+    than 31 days before the current build's (a typo would replace every map), unless
+    ``force=true``."""
     when = check_date(as_of, "query.as_of") if as_of else local_today(settings.rules.timezone)
+    check_build_date(engine, when, force=force)
 
     def work() -> dict[str, Any]:
         from pipelines.build import run_build  # heavy: only when a job runs
@@ -173,7 +188,12 @@ def build(
         return run_build(engine, when, settings.rules, months=months)
 
     job = registry(request).submit("build", {"as_of": when.isoformat(), "months": months}, work)
-    audit("admin", "build", job.job_id, detail={"as_of": when.isoformat(), "months": months})
+    audit(
+        "admin",
+        "build",
+        job.job_id,
+        detail={"as_of": when.isoformat(), "months": months, "force": force},
+    )
     return _accepted(response, job)
 
 
@@ -187,7 +207,7 @@ def pushlists(
     engine: EngineDep,
     settings: SettingsDep,
     audit: AuditDep,
-    date: Annotated[dt.date | None, Query(description="The day D; default today.")] = None,
+    date: Annotated[DateParam, Query(description="The day D; default today.")] = None,
 ) -> JobOut:
     """Materialise the morning lists of D (what the 06:00 scheduler does); replaces that
     day's lists. The job's summary has teams, entries, colours and seconds."""
@@ -249,9 +269,11 @@ def _actor(request: Request, user: Any) -> accounts.Actor:
 
 
 @router.get("/users", summary="Service accounts")
-def list_users(user: AdminUser, session: SessionDep) -> UserList:
+def list_users(user: AdminUser, session: SessionDep, audit: AuditDep) -> UserList:
     """Every account by username, with role, scope and state (never a password hash)."""
     frame = accounts.list_users(session)
+    release(session)  # one pooled connection at a time (the audit commits on its own)
+    audit("read", "users", detail={"returned": len(frame)})
     items = [
         UserOut(
             **{
@@ -267,7 +289,9 @@ def list_users(user: AdminUser, session: SessionDep) -> UserList:
 @router.post("/users", summary="Create an account", status_code=201)
 def add_user(request: Request, body: UserIn, user: AdminUser, session: SessionDep) -> UserOut:
     """A new account: a doctor needs ``team_id``, a centre ``town_code``, no other role
-    takes either. 409 when the username is taken; 422 for a weak password."""
+    takes either. 409 when the username is taken; 422 for a weak password, or a team or
+    township the store does not hold."""
+    accounts.check_scope_known(session, body.team_id, body.town_code)
     info = accounts.add_user(
         session,
         body.username,
@@ -301,6 +325,7 @@ def set_role(
     request: Request, username: Username, body: RoleIn, user: AdminUser, session: SessionDep
 ) -> UserOut:
     """New role and scope; the account's existing tokens stop working (log in again)."""
+    accounts.check_scope_known(session, body.team_id, body.town_code)
     info = accounts.set_role(
         session,
         username,

@@ -4,7 +4,9 @@ The front end is built with npm from ``frontend/`` into ``service/static/`` (``m
 frontend``) and shipped inside the package; nothing is loaded from outside the server.
 
 - ``/`` → ``static/index.html`` (the map), ``/m/`` → ``static/m/index.html`` (the phone
-  page), ``/login`` → ``/`` (both pages have their own login form);
+  page), ``/c/`` → ``static/console/index.html`` (the centre's console), ``/planner/`` →
+  ``static/planner/index.html`` (the planner's page), ``/login`` →
+  ``/`` (the pages have their own login form);
 - ``/static/{path}`` → the build output (Starlette's ``StaticFiles`` lookup: no path
   outside the folder, ETag and ``Last-Modified``); the hashed files under
   ``/static/assets/`` are cached for a year, the pages are revalidated every time;
@@ -98,6 +100,28 @@ def phone_page(request: Request) -> Response:
 @router.get("/m")
 def phone_page_slash(request: Request) -> RedirectResponse:
     return RedirectResponse(f"{_root(request)}/m/", status_code=308)
+
+
+@router.get("/c/")
+def console_page(request: Request) -> Response:
+    """The chronic-disease centre's console (docs/console.md)."""
+    return _page(request, "console/index.html")
+
+
+@router.get("/c")
+def console_page_slash(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"{_root(request)}/c/", status_code=308)
+
+
+@router.get("/planner/")
+def planner_page(request: Request) -> Response:
+    """The planner's page: coverage map, what-if, town standards, reports (docs/reports.md)."""
+    return _page(request, "planner/index.html")
+
+
+@router.get("/planner")
+def planner_page_slash(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"{_root(request)}/planner/", status_code=308)
 
 
 @router.get("/login")

@@ -27,11 +27,12 @@ from service.schemas import (
     MeasurementBody,
     MeasurementResult,
     MeasurementsOut,
+    RecordWarning,
 )
 from service.scope import ensure_resident_for_doctor, managing_team
 from service.shaping import local_today
 from service.webhook import notify
-from store.models import Resident
+from store.models import ChronicRegistry, Followup, Resident
 
 router = APIRouter(prefix="/api/v1", tags=["records"])
 logger = logging.getLogger("healthmap.service")
@@ -82,7 +83,29 @@ def post_followup(
         if created:
             raise Conflict("The follow-up was recorded concurrently; retry.") from None
     response.status_code = 201 if created else 200
-    return FollowupOut.model_validate(row)
+    out = FollowupOut.model_validate(row)
+    out.warnings = registry_warnings(session, row)
+    return out
+
+
+def registry_warnings(session: Session, row: Followup) -> list[RecordWarning]:
+    """A ``not_in_registry`` warning when the resident has no registry entry of the visit's
+    disease open on its date. The visit is kept (a doctor may see a patient before the
+    registry catches up), but it counts towards no managed-patient indicator until then."""
+    entry = session.get(ChronicRegistry, (row.resident_id, row.disease))
+    open_then = (
+        entry is not None
+        and entry.enrolled_date <= row.visit_date
+        and (entry.closed_date is None or entry.closed_date >= row.visit_date)
+    )
+    if open_then:
+        return []
+    message = (
+        f"Stored, but the resident has no {row.disease} registry entry open on"
+        f" {row.visit_date}: the visit counts towards no managed-patient indicator until the"
+        " registry lists them."
+    )
+    return [RecordWarning(code="not_in_registry", message=message)]
 
 
 def _check_residents(user: Principal, session: Session, resident_ids: list[str]) -> None:

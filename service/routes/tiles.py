@@ -39,9 +39,11 @@ from sqlalchemy.orm import Session
 from geo.errors import PeriodNotBuiltError
 from service import tiles
 from service.auth import Principal, decode_token, principal_from_claims
+from service.client import public_base_url
 from service.deps import TokenDep
 from service.errors import BadRequest, Forbidden, NotFound, Unauthorized, problem_doc
 from service.ratelimit import TokenBucketLimiter
+from service.schemas.common import DateParam, TileX, TileY, TileZ
 from service.settings import Settings
 from service.tiles import IndicatorNotBuiltError, LayerSpec, TileParamError, UnknownLayerError
 from service.tiles.cache import LRU, data_state
@@ -54,7 +56,7 @@ CACHE_CONTROL = "private, max-age=300"
 LayerName = Annotated[
     str, Path(max_length=40, pattern=r"^[a-z][a-z0-9_]*$", examples=["town_indicators"])
 ]
-PeriodQ = Annotated[dt.date | None, Query(description="Indicator layers: a built period.")]
+PeriodQ = Annotated[DateParam, Query(description="Indicator layers: a built period.")]
 IndicatorQ = Annotated[
     str | None, Query(max_length=40, description="Only this indicator (long-form features).")
 ]
@@ -176,9 +178,9 @@ def tile(
     request: Request,
     user: TileCaller,
     layer: LayerName,
-    z: Annotated[int, Path(ge=0, le=24, examples=[10])],
-    x: Annotated[int, Path(ge=0, examples=[849])],
-    y: Annotated[int, Path(ge=0, examples=[399])],
+    z: TileZ,
+    x: TileX,
+    y: TileY,
     period: PeriodQ = None,
     indicator: IndicatorQ = None,
     level: LevelQ = None,
@@ -233,7 +235,7 @@ def tilejson(
     layer's fields (per built indicator for the indicator layers)."""
     layer_for(user, layer)
     engine: Engine = request.app.state.engine
-    base = str(request.base_url).rstrip("/")
+    base = public_base_url(request)  # service.public_url, or the checked Host
     try:
         return tiles.layer_tilejson(
             engine, layer, base, town=town_scope(user), **_params(period, indicator, level, hour)

@@ -85,6 +85,7 @@ from service.schemas.records import (
     MeasurementResult,
     MeasurementsOut,
     Method,
+    RecordWarning,
     RegistryOut,
     ResidentOut,
 )
@@ -144,6 +145,7 @@ __all__ = [
     "PushListEntryOut",
     "PushListRunOut",
     "PushListRuns",
+    "RecordWarning",
     "RegistryOut",
     "ResidentOut",
     "RiskCellPage",

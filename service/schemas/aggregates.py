@@ -35,6 +35,11 @@ class _IndicatorHead(_Out):
 class IndicatorPage(Page[IndicatorRow], _IndicatorHead):
     model_config = ConfigDict(json_schema_extra=examples("IndicatorPage"))
 
+    next: str | None = Field(
+        default=None,
+        description="The next page (a link with an opaque `cursor`); null on the last page.",
+    )
+
 
 class TrendPoint(_Out):
     period: dt.date

@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.schemas.aggregates import FeatureCollection
-from service.schemas.common import Disease, Id40, TaskCode, _Out, _Strict, examples
-from service.shaping import MAX_DATE, MIN_DATE
+from service.schemas.common import Day, Disease, Id40, TaskCode, _Out, _Strict, examples
 
 
 class PushListEntryOut(_Out):
@@ -105,16 +104,10 @@ class DismissIn(_Strict):
     resident_id: Id40
     disease: Disease
     task_code: TaskCode
-    due_date: dt.date = Field(description="The task's due date, as on the list.")
+    # Bounded: every push list reads the dismissals, and a date pandas cannot hold would
+    # break them all.
+    due_date: Day = Field(description="The task's due date, as on the list.")
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-
-    @field_validator("due_date")
-    @classmethod
-    def _plausible(cls, value: dt.date) -> dt.date:
-        # Every push list reads the dismissals: a date pandas cannot hold would break them all.
-        if not MIN_DATE <= value <= MAX_DATE:
-            raise ValueError(f"must be between {MIN_DATE} and {MAX_DATE}")
-        return value
 
 
 class DismissalOut(_Out):

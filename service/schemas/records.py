@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from pipelines.ingest.schema import SPECS
-from service.schemas.common import Disease, Id40, Id60, _Out, _Strict, examples
+from service.schemas.common import Day, Disease, Id40, Id60, Moment, _Out, _Strict, examples
 
 #: Largest list of readings one request may post.
 MAX_MEASUREMENTS = 500
@@ -50,7 +50,7 @@ class FollowupIn(_Strict):
     )
     resident_id: Id40
     disease: Disease
-    visit_date: dt.date
+    visit_date: Day
     method: Method | None = None
     sbp: float | None = _ranged("followups", "sbp", "mmHg")
     dbp: float | None = _ranged("followups", "dbp", "mmHg")
@@ -65,7 +65,7 @@ class FollowupIn(_Strict):
         None, description="Computed from the values (RULES.md) when absent."
     )
     referred: bool | None = None
-    next_visit_date: dt.date | None = None
+    next_visit_date: Day | None = None
     staff_id: Id40 | None = None
 
     @field_validator("dbp")
@@ -81,6 +81,16 @@ class FollowupIn(_Strict):
         if self.next_visit_date is not None and self.next_visit_date < self.visit_date:
             raise ValueError("next_visit_date is before visit_date")
         return self
+
+
+class RecordWarning(_Out):
+    """Something about an accepted record the recorder should know (the record is stored)."""
+
+    code: Literal["not_in_registry"] = Field(
+        description="`not_in_registry`: the resident has no registry entry of this disease"
+        " open on the visit date."
+    )
+    message: str
 
 
 class FollowupOut(_Out):
@@ -103,6 +113,9 @@ class FollowupOut(_Out):
     referred: bool | None
     next_visit_date: dt.date | None
     staff_id: str | None
+    warnings: list[RecordWarning] = Field(
+        default_factory=list, description="Empty unless something needs the recorder's eye."
+    )
 
 
 class MeasurementIn(_Strict):
@@ -114,7 +127,7 @@ class MeasurementIn(_Strict):
         None, description="The terminal's id (idempotency key); generated when absent."
     )
     resident_id: Id40
-    measured_at: dt.datetime = Field(
+    measured_at: Moment = Field(
         description="ISO 8601; without an offset it is local time (Asia/Shanghai)."
     )
     device_id: Id60 | None = None

@@ -359,4 +359,17 @@ def layer_tilejson(
         if build_info(ctx)["build_id"] is not None:
             indicators = spec.source.indicators(engine, period)
     bounds = (town_bounds(engine, town) if town is not None else None) or county_bounds(engine)
-    return tilejson(layer, base_url, bounds=bounds, indicators=indicators, query=query)
+    doc = tilejson(layer, base_url, bounds=bounds, indicators=indicators, query=query)
+    # Outlines derived from village seats (store.shapes.approximate_polygons): say so.
+    doc["approximate"] = _approximate(engine)
+    return doc
+
+
+def _approximate(engine: Engine) -> bool:
+    from store.shapes import approximate_polygons
+
+    made: tuple[bool] = DATA.get_or_make(
+        (data_version(engine), "approximate"),
+        lambda: (bool(approximate_polygons(engine)),),
+    )
+    return made[0]

@@ -2,14 +2,20 @@
 
 The same data as the tiles, drawn whole: a choropleth classed with mapclassify
 (quantiles, natural breaks or equal intervals) with a legend of the class breaks,
-suppressed units hatched grey, town boundaries on top, a title. Maps are drawn in Web
-Mercator, as on screen. Only ASCII text is written by default: the server has no CJK font.
+suppressed units hatched grey, town boundaries on top, a title, a scale bar and a north
+arrow. Maps are drawn in Web Mercator, as on screen. Text is drawn in the CJK font of
+:mod:`service.reports.fonts` (Debian's fonts-noto-cjk), so titles and legends may be
+Chinese; without the font the renderer refuses with an error that says what to install
+rather than draw empty boxes. The planners' report (``service.reports``) draws its maps
+with the same helpers (:func:`draw_polygons`, :func:`add_scale_bar`,
+:func:`add_north_arrow`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -20,10 +26,12 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch, PathPatch
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path
 from sqlalchemy import Engine, select
 
+from service.reports.fonts import font_families
 from service.tiles.cache import data_version
 from service.tiles.layers import get_layer, normalise_params
 from service.tiles.mvt import to_mercator
@@ -97,6 +105,67 @@ def _draw_polygons(
     if hatch:
         coll.set_hatch(hatch)
     ax.add_collection(coll)
+
+
+#: Public name for the report's maps.
+draw_polygons = _draw_polygons
+
+_EARTH_RADIUS_M = 6378137.0  # the Web Mercator sphere
+
+
+def _nice_length(metres: float) -> float:
+    """The largest 1, 2 or 5 × 10^n metres not above ``metres``."""
+    exponent = 10 ** math.floor(math.log10(max(metres, 1.0)))
+    for step in (5, 2, 1):
+        if step * exponent <= metres:
+            return float(step * exponent)
+    return float(exponent)
+
+
+def add_scale_bar(ax: Any, *, fraction: float = 0.25, fontsize: float = 9) -> float:
+    """Draw a scale bar in the lower left of a Web Mercator map; return its ground length (m).
+
+    Web Mercator stretches distances by 1/cos(latitude), so the bar is measured at the
+    latitude of the map's centre (a county spans well under a degree: the error across
+    it is below 1 %).
+    """
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    ax.set_xlim(x0, x1)  # fixed: the bar must not rescale the map it measures
+    ax.set_ylim(y0, y1)
+    lat = math.atan(math.sinh((y0 + y1) / 2 / _EARTH_RADIUS_M))
+    ground_per_unit = math.cos(lat)
+    length_m = _nice_length((x1 - x0) * ground_per_unit * fraction)
+    span = length_m / ground_per_unit
+    left, base = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
+    height = 0.012 * (y1 - y0)
+    for i, colour in enumerate(("#252525", "#ffffff", "#252525", "#ffffff")):
+        ax.add_patch(_rect(left + i * span / 4, base, span / 4, height, colour))
+    label = f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m"
+    font = FontProperties(family=font_families(), size=fontsize)
+    ax.text(left, base + 1.6 * height, "0", fontproperties=font, ha="center", zorder=6)
+    ax.text(left + span, base + 1.6 * height, label, fontproperties=font, ha="center", zorder=6)
+    return length_m
+
+
+def _rect(x: float, y: float, w: float, h: float, colour: str) -> Rectangle:
+    return Rectangle((x, y), w, h, facecolor=colour, edgecolor="#252525", linewidth=0.6, zorder=6)
+
+
+def add_north_arrow(ax: Any, *, fontsize: float = 11) -> None:
+    """Draw a north arrow in the upper right of the map (Web Mercator: north is up)."""
+    ax.annotate(
+        "N",
+        xy=(0.95, 0.97),
+        xytext=(0.95, 0.87),
+        xycoords="axes fraction",
+        textcoords="axes fraction",
+        ha="center",
+        va="center",
+        fontproperties=FontProperties(family=font_families(), size=fontsize, weight="bold"),
+        arrowprops={"facecolor": "#252525", "edgecolor": "#252525", "width": 3, "headwidth": 9},
+        zorder=6,
+    )
 
 
 def _unit_geometries(engine: Engine, level: str, ids: Sequence[str]) -> dict[str, Any]:
@@ -241,19 +310,26 @@ def render_png(
 
     _draw_boundaries(engine, ax)
     ax.autoscale_view()
-    fig.suptitle(title or subtitle or spec.description, fontsize=15, x=0.02, ha="left")
+    family = font_families()
+    fig.suptitle(
+        title or subtitle or spec.description, fontsize=15, x=0.02, ha="left", family=family
+    )
     note = spec.description
     if layer in _LEVEL_OF_LAYER or layer == "mobility":
         note += f" · classes: {classification.replace('_', ' ')}, k={k}"
-    fig.text(0.02, 0.915, note, fontsize=10, color="#555555")
+    fig.text(0.02, 0.915, note, fontsize=10, color="#555555", family=family)
+    if ax.has_data():
+        add_scale_bar(ax)
+        add_north_arrow(ax)
     if handles:
         fig.legend(
             handles=handles,
             loc="upper left",
             bbox_to_anchor=(0.77, 0.88),
             frameon=False,
-            fontsize=10,
+            prop=FontProperties(family=family, size=10),
             title="classes" if layer != "hotspots" else None,
+            title_fontproperties=FontProperties(family=family, size=10),
         )
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, facecolor="white")

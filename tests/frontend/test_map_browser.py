@@ -9,7 +9,9 @@ single request to any host but the server.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import numpy as np
@@ -18,7 +20,18 @@ from browser_helpers import api_token, log_in, watched_page
 from PIL import Image, ImageChops
 
 from geo.suppression import SUPPRESSION_REASON_TERMS
-from geo.vocabulary import LEVEL_TERMS, ROLE_TERMS
+from geo.vocabulary import (
+    CHANGE_FLAG_TERMS,
+    CLASSIFICATION_TERMS,
+    COLOUR_TERMS,
+    DISEASE_TERMS,
+    FACILITY_TYPE_TERMS,
+    HOTSPOT_CLASS_TERMS,
+    HOTSPOT_INDICATOR_TERMS,
+    LEVEL_TERMS,
+    ROLE_TERMS,
+    TASK_TERMS,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -82,7 +95,7 @@ FIND_CELL = """() => {
 
 
 def format_value(scale: float, value: float | None) -> str:
-    """What the side panel shows for a value (frontend/src/map/main.ts formatValue)."""
+    """What the side panel shows for a value (frontend/src/map/format.ts formatValue)."""
     if value is None:
         return "—"
     return f"{value * 100:.1f}%" if scale == 1 else f"{value:.2f}"
@@ -117,7 +130,8 @@ def _walk(page: Any, server: str) -> None:
     roles = {t.code: t for t in ROLE_TERMS}
     assert roles["bureau"].zh in page.locator("#user").inner_text()
     levels = {t.code: t for t in LEVEL_TERMS}
-    assert any(levels[c].zh in page.locator("#legend .legend-title").inner_text() for c in levels)
+    title = page.locator("#legend .legend-title").first.inner_text()
+    assert any(levels[c].zh in title for c in levels)
 
     # -- another layer changes the picture -------------------------------------------------
     page.check("input[name=choro][value=town_indicators]")
@@ -127,19 +141,87 @@ def _walk(page: Any, server: str) -> None:
     assert painted_share(towns) > 0.05
     assert changed_share(hexagons, towns) > 0.02, "switching layers changed nothing"
 
-    # -- another month changes the picture -------------------------------------------------
+    # -- another month: that month's tiles, values and legend -------------------------------
+    # Not a pixel difference: with a county's years of care history the month-to-month
+    # rates are nearly flat and most units keep their class, so the picture may hardly
+    # change. What must change is what is drawn: the tiles asked for, the values on screen
+    # and the legend's month.
     page.check("input[name=choro][value=indicators]")
     wait_drawn(page)
-    latest = map_shot(page)
     before = page.evaluate("() => window.healthmap.state.period")
+    oldest = page.evaluate("() => window.healthmap.state.meta.periods[0]")
+    indicator = page.evaluate("() => window.healthmap.state.indicator")
+    assert oldest < before, (oldest, before)
+    tile_requests: list[str] = []
+
+    def on_request(req: Any) -> None:
+        if "/tiles/indicators/" in req.url and ".mvt" in req.url:
+            tile_requests.append(req.url)
+
+    page.context.on("request", on_request)  # the context sees MapLibre's worker too
     page.focus("#month")
     page.keyboard.press("Home")  # the oldest built month
-    page.wait_for_function(f"() => window.healthmap.state.period !== '{before}'")
+    page.wait_for_function(f"() => window.healthmap.state.period === '{oldest}'")
+    page.wait_for_function(
+        "m => document.querySelector('#legend .legend-title').textContent.includes(m)",
+        arg=oldest[:7],
+    )
     wait_drawn(page)
-    oldest = map_shot(page)
-    assert changed_share(latest, oldest) > 0.005, "switching months changed nothing"
-    assert page.locator("#month-label").inner_text() == page.evaluate(
-        "() => window.healthmap.state.period.slice(0, 7)"
+    page.context.remove_listener("request", on_request)
+    assert painted_share(map_shot(page)) > 0.05, "the older month shows no data"
+    assert page.locator("#month-label").inner_text() == oldest[:7]
+    assert oldest[:7] in page.locator("#legend .legend-title").first.inner_text()
+    assert f"month={oldest}" in page.evaluate("() => location.hash")
+    # Every tile fetched since the switch is the new month's, for the same indicator.
+    assert tile_requests, "switching months fetched no tiles"
+    for url in tile_requests:
+        q = parse_qs(urlsplit(url).query)
+        assert q.get("period") == [oldest] and q.get("indicator") == [indicator], url
+    # What is on screen is the new month's: the features' period, and each unit's value
+    # exactly the API's for that month (which differs from the latest month's somewhere).
+    drawn = page.evaluate(
+        """() => window.healthmap.map.queryRenderedFeatures({layers: ["choro-fill"]})
+            .map(f => ({unit_id: f.properties.unit_id, level: f.properties.level,
+                        period: f.properties.period, value: f.properties.value ?? null,
+                        suppressed: Boolean(f.properties.suppressed)}))"""
+    )
+    assert drawn, "nothing drawn after switching months"
+    assert {f["period"] for f in drawn} == {oldest}
+    drawn_level = {f["level"] for f in drawn}
+    assert len(drawn_level) == 1, drawn_level
+    token = api_token(server, "bureau")
+
+    def values_at(period: str) -> dict[str, float | None]:
+        rows: dict[str, float | None] = {}
+        for offset in range(0, 1_000_000, 5000):
+            r = httpx.get(
+                f"{server}/api/v1/indicators",
+                params={
+                    "level": next(iter(drawn_level)),
+                    "period": period,
+                    "indicator": indicator,
+                    "limit": 5000,
+                    "offset": offset,
+                },
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert r.status_code == 200, r.text
+            items = r.json()["items"]
+            rows.update({i["unit_id"]: None if i["suppressed"] else i["value"] for i in items})
+            if len(items) < 5000:
+                return rows
+        raise AssertionError("too many rows")
+
+    then, now = values_at(oldest), values_at(before)
+    shown = {
+        f["unit_id"]: f["value"] for f in drawn if not f["suppressed"] and f["value"] is not None
+    }
+    assert shown, "no unsuppressed unit on screen"
+    for unit, value in shown.items():
+        assert then.get(unit) is not None, (unit, value)
+        assert value == pytest.approx(then[unit]), (unit, value, then[unit], now.get(unit))
+    assert any(now.get(u) != pytest.approx(then[u]) for u in shown), (
+        "the sample county's two months are identical on screen: the check proves nothing"
     )
 
     # -- click a cell: the side panel shows the API's numbers ------------------------------
@@ -210,3 +292,155 @@ def _walk(page: Any, server: str) -> None:
     with page.expect_download() as download:
         page.click("#export-png")
     assert download.value.suggested_filename.endswith(".png")
+
+
+#: Hotspot fills (palette.ts HOTSPOT_FILL, #d7301f and #2b8cbe) at opacity 0.8 over white.
+HOT_ON_WHITE = (223, 89, 76)
+COLD_ON_WHITE = (85, 163, 203)
+
+#: Every code of the vocabulary a page could show raw (snake_case or with a colon: a word
+#: like ``hot`` or ``red`` is also English prose and is caught by the Latin-letter check).
+RAW_CODES = sorted(
+    {
+        t.code
+        for terms in (
+            ROLE_TERMS,
+            LEVEL_TERMS,
+            FACILITY_TYPE_TERMS,
+            HOTSPOT_CLASS_TERMS,
+            HOTSPOT_INDICATOR_TERMS,
+            TASK_TERMS,
+            CLASSIFICATION_TERMS,
+            COLOUR_TERMS,
+            DISEASE_TERMS,
+            CHANGE_FLAG_TERMS,
+            SUPPRESSION_REASON_TERMS,
+        )
+        for t in terms
+        if "_" in t.code or ":" in t.code
+    }
+    | {"p_sim", "class z p q"}
+)
+
+#: Visible text of the page (what a person reads), with the map's own controls.
+VISIBLE_TEXT = """() => {
+    const out = [];
+    const walk = (el) => {
+        if (el.nodeType === Node.TEXT_NODE) { out.push(el.textContent); return; }
+        if (el.nodeType !== Node.ELEMENT_NODE) return;
+        const style = getComputedStyle(el);
+        if (style.display === "none" || style.visibility === "hidden") return;
+        if (el.tagName === "SCRIPT" || el.tagName === "STYLE") return;
+        if (el.tagName === "OPTION") { out.push(el.textContent); return; }
+        for (const c of el.childNodes) walk(c);
+    };
+    walk(document.body);
+    return out.join(" ");
+}"""
+
+
+def raw_codes_in(text: str) -> list[str]:
+    return [code for code in RAW_CODES if code in text]
+
+
+def _hotspot_counts(server: str, indicator: str, level: str) -> tuple[int, int]:
+    token = api_token(server, "bureau")
+    r = httpx.get(
+        f"{server}/api/v1/hotspots",
+        params={"indicator": indicator, "level": level},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.text
+    classes = [row["hotspot_class"] for row in r.json()["items"]]
+    return classes.count("hot"), classes.count("cold")
+
+
+def test_bureau_hotspots_names_legends_and_shared_state(server: str, browser: Any) -> None:
+    """The bureau's working view: hotspots with their sentence, every overlay's legend, no
+    raw code in the Chinese page, the state in the URL, the composed PNG."""
+    viewport = {"width": 1280, "height": 820}
+    with watched_page(browser, server, viewport=viewport, locale="zh-CN") as page:
+        page.goto(f"{server}/")
+        log_in(page, "bureau")
+        page.wait_for_selector("#legend .legend-row")
+        wait_drawn(page)
+        # Choose a non-default indicator, then visit the hotspot layer and come back.
+        codes = page.evaluate("() => window.healthmap.state.meta.indicators.map(d => d.code)")
+        chosen = codes[2]
+        page.select_option("#indicator", chosen)
+        page.wait_for_function(f"() => window.healthmap.state.indicator === '{chosen}'")
+        assert page.locator("#class-box").is_visible()
+
+        page.check("input[name=choro][value=hotspots]")
+        page.wait_for_function("() => window.healthmap.state.hotspotSummary !== null")
+        wait_drawn(page)
+        # Class selectors do not apply to hotspots; the month does not either.
+        assert not page.locator("#class-box").is_visible()
+        assert not page.locator("#month-box").is_visible()
+        state = page.evaluate(
+            "() => ({hs: window.healthmap.state.hotspotIndicator,"
+            " level: window.healthmap.state.hotspotLevel})"
+        )
+        hot, cold = _hotspot_counts(server, state["hs"], state["level"])
+        note = page.locator("#hotspot-note").inner_text()
+        if hot + cold == 0:
+            # The sample county planted nothing significant here: the page says why.
+            assert "未发现显著" in note and "Getis-Ord Gi*" in note and "0.05" in note
+            assert page.locator("#hotspot-note.hotspot-none").count() == 1
+        else:
+            assert f"热点 {hot} 个" in note and f"冷点 {cold} 个" in note
+            shot = map_shot(page)
+            img = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), dtype=np.int16)
+            px = img.reshape(-1, 3)
+            # The hot and cold fills (opacity 0.8) over the county's white base.
+            red = (np.abs(px - np.array(HOT_ON_WHITE)).sum(axis=1) < 45).mean()
+            blue = (np.abs(px - np.array(COLD_ON_WHITE)).sum(axis=1) < 45).mean()
+            assert (red > 0) == (hot > 0) and (blue > 0) == (cold > 0), (hot, cold, red, blue)
+            drawn = page.evaluate(
+                """() => {
+                    const fs = window.healthmap.map.queryRenderedFeatures({layers: ["choro-fill"]});
+                    return [...new Set(fs.map(f => f.properties.class))].sort();
+                }"""
+            )
+            assert ("hot" in drawn) == (hot > 0) and ("cold" in drawn) == (cold > 0), drawn
+        hash_ = page.evaluate("() => location.hash")
+        assert "layer=hotspots" in hash_ and f"indicator={chosen}" in hash_
+
+        page.check("input[name=choro][value=indicators]")
+        page.wait_for_function("() => window.healthmap.state.choro === 'indicators'")
+        assert page.evaluate("() => window.healthmap.state.indicator") == chosen
+        assert page.locator("#indicator").input_value() == chosen
+
+        # Every overlay on: each gets its legend, facility types by name.
+        for name in ("facilities", "risk", "alerts"):
+            box = page.locator(f"#overlay-layers input[value={name}]")
+            if box.count() and not box.is_checked():
+                box.check()
+        legend = page.locator("#legend").inner_text()
+        assert "村卫生室" in legend and "乡镇卫生院" in legend
+        assert "预警" in legend and "风险" in legend and "县界" in legend
+        wait_drawn(page)
+        assert painted_share(map_shot(page)) > 0.05
+
+        # No raw vocabulary code anywhere a person reads (the DOM's visible text).
+        text = page.evaluate(VISIBLE_TEXT)
+        assert raw_codes_in(text) == [], raw_codes_in(text)
+
+        # The view is shareable: a new page on the same URL shows the same state.
+        url = page.url
+        assert "overlays=" in url and "facilities" in url
+        page.goto(url)
+        page.wait_for_selector("#legend .legend-row")
+        assert page.evaluate("() => window.healthmap.state.indicator") == chosen
+
+        # The PNG is composed: larger than the bare map, with a white title band.
+        wait_drawn(page)
+        with page.expect_download() as download:
+            page.click("#export-png")
+        png = Path(download.value.path()).read_bytes()
+        img = Image.open(io.BytesIO(png)).convert("RGB")
+        canvas = page.locator("#map canvas").bounding_box()
+        assert img.size[0] > canvas["width"] and img.size[1] > canvas["height"]
+        band = np.asarray(img.crop((0, 0, img.size[0], 50)), dtype=np.int16)
+        assert (band.sum(axis=2) < 300).mean() > 0.002, "no title drawn"
+        assert painted_share(png) > 0.05

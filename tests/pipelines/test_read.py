@@ -72,11 +72,11 @@ def test_find_files_orders_and_skips(tmp_path: Path) -> None:
         "residents.csv",
         "claims_2026-01.csv",
         "claims_2026-02.csv",
+        "roads.osm.pbf",
     ]
     assert {s.path.name for s in skipped} == {
         "notes.txt",
         "manifest.json",
-        "roads.osm.pbf",
         "residents.docx",
     }
 

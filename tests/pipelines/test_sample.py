@@ -70,10 +70,12 @@ def data(runs: dict[str, Any]) -> dict[str, pd.DataFrame]:
             "followups",
             "measurements",
             "population",
-            "mobility",
             "case_reports",
         ]
     }
+    # Mobility comes as Parquet (as operators deliver it); read it like the CSVs.
+    mob = pq.read_table(root / "mobility.parquet").to_pandas()
+    out["mobility"] = mob.fillna("").astype(str)
     out["claims"] = pd.concat(
         [_read(Path(p)) for p in sorted(glob.glob(str(root / "claims_*.csv")))]
     )
@@ -231,7 +233,9 @@ def test_registry_and_followups(data: dict[str, pd.DataFrame]) -> None:
     assert set(reg.disease) >= {"htn", "t2dm"}
     assert set(fu.disease) == {"htn", "t2dm"}
     fu = fu.assign(vd=pd.to_datetime(fu.visit_date))
-    assert fu.vd.min() >= pd.Timestamp(AS_OF) - pd.Timedelta(days=364)
+    # Three years of care history (every built month's 365-day window is complete).
+    assert fu.vd.min() >= pd.Timestamp(AS_OF) - pd.Timedelta(days=3 * 365 + 30)
+    assert fu.vd.min() < pd.Timestamp(AS_OF) - pd.Timedelta(days=3 * 365)
     assert fu.vd.max() <= pd.Timestamp(AS_OF)
     last = fu.sort_values(["vd", "followup_id"]).groupby(["resident_id", "disease"]).tail(1)
     last = last.merge(r[["resident_id", "birth_date"]], on="resident_id")
@@ -254,9 +258,10 @@ def test_registry_and_followups(data: dict[str, pd.DataFrame]) -> None:
         | ((last2.disease == "t2dm") & (last2.fasting_glucose.replace("", "99").astype(float) < 7))
     )
     assert (bad.groupby([last2.resident_id, last2.disease]).sum() == 2).sum() >= 3
-    visited = set(zip(fu.resident_id, fu.disease, strict=True))
-    never = [(a, b) for a, b in zip(reg.resident_id, dis, strict=True) if (a, b) not in visited]
-    assert len(never) >= 3
+    # The second unsatisfactory visit in a row is nearly always referred.
+    two_bad = bad.groupby([last2.resident_id, last2.disease]).transform("sum") == 2
+    tail = last2[two_bad].groupby(["resident_id", "disease"]).tail(1)
+    assert tail.referred.astype(int).mean() > 0.9
     nxt = pd.to_datetime(last.next_visit_date.replace("", None)).fillna(
         pd.to_datetime(last.visit_date) + pd.Timedelta(days=90)
     )
@@ -265,18 +270,25 @@ def test_registry_and_followups(data: dict[str, pd.DataFrame]) -> None:
 
 def test_planted_emergency_readings(runs: dict[str, Any], data: dict[str, pd.DataFrame]) -> None:
     planted = runs["m"]["planted_emergency_readings"]
-    assert len(planted) >= 3
     ms, fu = data["measurements"], data["followups"]
     sbp = ms.sbp.astype(float)
     dbp = ms.dbp.astype(float)
     glu = ms.glucose.replace("", np.nan).astype(float)
     emergency = (sbp >= 180) | (dbp >= 110) | (glu >= 16.7) | (glu <= 3.9)
-    assert set(ms.measurement_id[emergency]) == {p["measurement_id"] for p in planted}
+    ids = {p["measurement_id"] for p in planted}
+    assert ids <= set(ms.measurement_id[emergency])
+    # Every other emergency reading was answered by a visit within days.
+    answered = ms[emergency & ~ms.measurement_id.isin(ids)]
+    assert len(answered) >= 10
+    for row in answered.head(50).itertuples():
+        day = row.measured_at[:10]
+        later = fu[(fu.resident_id == row.resident_id) & (fu.visit_date > day)]
+        assert later.visit_date.min() <= str(dt.date.fromisoformat(day) + dt.timedelta(days=20))
     for p in planted:
         row = ms[ms.measurement_id == p["measurement_id"]].iloc[0]
         assert row.resident_id == p["resident_id"]
         day = dt.date.fromisoformat(row.measured_at[:10])
-        assert AS_OF - dt.timedelta(days=7) <= day <= AS_OF
+        assert AS_OF - dt.timedelta(days=60) <= day <= AS_OF
         assert p["emergency_for"]
         for disease in p["emergency_for"]:
             visits = fu[(fu.resident_id == p["resident_id"]) & (fu.disease == disease)]
@@ -462,6 +474,6 @@ def test_tiny_scale_mid_month(tmp_path: Path) -> None:
     areas = _read(tmp_path / "areas.csv")
     assert (areas.level == "town").sum() == 16
     assert areas[areas.level == "village"].groupby("parent_code").size().min() >= 2
-    assert len(m["planted_emergency_readings"]) >= 3
+    assert m["care"]["got"]["emergency_readings_in_history"] >= 1
     assert m["planted_outbreaks"][0]["cases"] >= 3
     assert m["counts"]["teams"] >= 16 and m["counts"]["grids"] >= 16

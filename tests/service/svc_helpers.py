@@ -25,7 +25,14 @@ USERS: dict[str, tuple[str, str, str | None, str | None]] = {
 def make_settings(store: str = "sqlite:///:memory:", **overrides: Any) -> Settings:
     """Test settings: small lock-out numbers; ``auth=``/``service=`` dicts are merged."""
     auth = {"max_failed_logins": 3, "lockout_minutes": 15, **overrides.pop("auth", {})}
-    svc = {**overrides.pop("service", {})}
+    # TestClient's requests name the host `testserver` (service.allowed_hosts).
+    # No access-log handlers either (they would write var/access.log and hide the lines
+    # from caplog); tests/service/test_access_log.py turns the log on.
+    svc = {
+        "allowed_hosts": ("testserver", "localhost"),
+        "access_log": False,
+        **overrides.pop("service", {}),
+    }
     return load_settings(
         database_url=store,
         mode=overrides.pop("mode", "demo"),

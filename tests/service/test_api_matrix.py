@@ -47,6 +47,7 @@ def only(allowed: dict[str, int], default: int = 403) -> list[Case]:
 AGG = {"center1": 200, "bureau1": 200, "planner1": 200, "admin1": 200}
 ALL = {u: 200 for u in ROLES}
 ADMIN = {"admin1": 200}
+PLANNING = {"bureau1": 200, "planner1": 200, "admin1": 200}
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
@@ -192,6 +193,64 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/teams/{team_id}/pushlist/runs"): Row(
         "/api/v1/teams/T01/pushlist/runs", care("/api/v1/teams/T02/pushlist/runs")
     ),
+    # The centre's console (service/routes/console.py): its township; bureau/admin name one.
+    **{
+        ("GET", route): Row(
+            path,
+            [
+                Case("doctor1", 403),
+                Case("planner1", 403),
+                Case("center1", 200),
+                Case("center1", 404, path=f"{path}?town=370783002000"),
+                Case("bureau1", 422),
+                Case("bureau1", 200, path=f"{path}?town=370783002000"),
+                Case("admin1", 200, path=f"{path}?town=370783001000"),
+                Case(ANON, 401),
+            ],
+        )
+        for route, path in (
+            ("/api/v1/console/grids", "/api/v1/console/grids"),
+            ("/api/v1/console/teams", "/api/v1/console/teams"),
+        )
+    },
+    ("GET", "/api/v1/console/grids/{grid_id}/health-index"): Row(
+        "/api/v1/console/grids/G01/health-index",
+        [
+            Case("doctor1", 403),
+            Case("planner1", 403),
+            Case("center1", 200),
+            Case("center1", 404, path="/api/v1/console/grids/G02/health-index"),
+            Case("bureau1", 422),
+            Case("bureau1", 200, path="/api/v1/console/grids/G02/health-index?town=370783002000"),
+            Case("admin1", 404, path="/api/v1/console/grids/G01/health-index?town=370783002000"),
+            Case(ANON, 401),
+        ],
+    ),
+    # The planners' coverage (service/routes/coverage.py) and its reports: planner, bureau
+    # and admin; aggregates only.
+    **{
+        ("GET", f"/api/v1/coverage/{part}"): Row(f"/api/v1/coverage/{part}", only(PLANNING))
+        for part in ("towns", "standards", "underserved", "siting")
+    },
+    ("POST", "/api/v1/coverage/what-if"): Row(
+        "/api/v1/coverage/what-if",
+        [Case(c.user, c.status, json={"close": []}) for c in only(PLANNING)],
+    ),
+    ("POST", "/api/v1/coverage/reports"): Row(
+        "/api/v1/coverage/reports",
+        [
+            Case(c.user, 202 if c.status == 200 else c.status, json={"format": "geojson"})
+            for c in only(PLANNING)
+        ],
+    ),
+    # {report} is a finished report job of planner1's: other planning roles get 404.
+    **{
+        ("GET", f"/api/v1/coverage/reports/{{job_id}}{tail}"): Row(
+            f"/api/v1/coverage/reports/{{report}}{tail}",
+            only({"planner1": 200, "bureau1": 404, "admin1": 404}),
+        )
+        for tail in ("", "/file")
+    },
     ("POST", "/api/v1/tasks/dismiss"): Row(
         "/api/v1/tasks/dismiss",
         [
@@ -354,8 +413,28 @@ def test_every_endpoint_has_a_matrix_row(app: Any) -> None:
         assert any(c.status < 400 for c in row.cases), f"{key}: no allowed case"
 
 
+def _finished_report(api: TestClient, engine: Any, folder: Any) -> Job:
+    """A written coverage report of planner1's, in the app's report registry."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from store.accounts import User
+
+    with Session(engine) as session:
+        owner = session.scalar(select(User.id).where(User.username == "planner1"))
+    out = folder / "report.geojson"
+    out.write_text('{"type": "FeatureCollection", "features": []}')
+    registry = FakeJobs()
+    api.app.state.report_jobs = registry  # type: ignore[attr-defined]
+    job = registry.submit(
+        "coverage_report", {"format": "geojson", "town": None, "user_id": owner}, None
+    )
+    job.status, job.summary = "succeeded", {"path": str(out), "bytes": out.stat().st_size}
+    return job
+
+
 def test_authorization_matrix(
-    api: TestClient, auth: dict[str, dict[str, str]], engine: Any
+    api: TestClient, auth: dict[str, dict[str, str]], engine: Any, tmp_path: Any
 ) -> None:
     from sqlalchemy.orm import Session
 
@@ -365,11 +444,13 @@ def test_authorization_matrix(
         add_user(session, "temp1", "temp-password-1", "planner")
     api.app.state.jobs = FakeJobs()  # type: ignore[attr-defined]
     job = api.app.state.jobs.submit("build", {}, None)  # type: ignore[attr-defined]
+    report = _finished_report(api, engine, tmp_path)
     bodies: dict[tuple[str, str], Any] = {}
     failures = []
     for (method, template), row in MATRIX.items():
         for case in row.cases:
             path = (case.path or row.path).replace("{job}", job.job_id)
+            path = path.replace("{report}", report.job_id)
             headers = auth[case.user] if case.user else {}
             kwargs: dict[str, Any] = dict(row.kwargs)
             if case.json is not None:

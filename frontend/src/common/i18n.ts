@@ -65,6 +65,41 @@ const DICT: Record<string, { zh: string; en: string }> = {
   role_forbidden: { zh: "此账号没有地图权限，请使用手机端。", en: "This account has no map access; use the phone page." },
   mobile_link: { zh: "打开手机端", en: "Open the phone page" },
   hotspot_level: { zh: "热点单元", en: "Hotspot units" },
+  stat_class: { zh: "分类", en: "Class" },
+  stat_z: { zh: "Gi* z 值", en: "Gi* z-score" },
+  stat_p: { zh: "p 值（正态近似）", en: "p-value (normal approximation)" },
+  stat_q: { zh: "q 值（FDR 校正后）", en: "q-value (FDR-adjusted)" },
+  stat_p_sim: { zh: "p 值（置换检验）", en: "p-value (permutations)" },
+  stat_rate: { zh: "粗率", en: "Crude rate" },
+  stat_smoothed_rate: { zh: "经验贝叶斯平滑率", en: "Empirical-Bayes smoothed rate" },
+  hotspot_none_found: {
+    zh: "本图层未发现显著的热点或冷点：{unit}上的经验贝叶斯平滑 Getis-Ord Gi*，Benjamini-Hochberg 错误发现率 0.05，无单元达到显著。",
+    en: "No significant hot or cold spots: empirical-Bayes smoothed Getis-Ord Gi* over {unit}, Benjamini-Hochberg false discovery rate 0.05; no unit reaches significance.",
+  },
+  hotspot_found: { zh: "热点 {hot} 个，冷点 {cold} 个（{unit}，FDR 0.05）", en: "{hot} hot and {cold} cold units ({unit}, FDR 0.05)" },
+  hotspot_method: {
+    zh: "方法：经验贝叶斯平滑 Getis-Ord Gi*，Benjamini-Hochberg FDR 0.05",
+    en: "Method: empirical-Bayes smoothed Getis-Ord Gi*, Benjamini-Hochberg FDR 0.05",
+  },
+  approximate_note: {
+    zh: "网格、村和镇街边界为近似边界（由村委会驻地的泰森多边形推算），非官方边界。",
+    en: "Grid, village and town outlines are approximate (Voronoi cells of the village seats), not official boundaries.",
+  },
+  legend_facilities: { zh: "医疗机构（按类型）", en: "Facilities (by type)" },
+  legend_alerts: { zh: "预警范围（轮廓）", en: "Alert areas (outline)" },
+  legend_alert_outline: { zh: "发出预警的乡镇或网格", en: "Town or cell with an alert" },
+  legend_risk: { zh: "传播风险网格（评分）", en: "Cells at risk of spread (score)" },
+  legend_risk_low: { zh: "评分 0.5（较低）", en: "Score 0.5 (lower)" },
+  legend_risk_high: { zh: "评分 1.0（最高）", en: "Score 1.0 (highest)" },
+  legend_boundaries: { zh: "行政边界", en: "Boundaries" },
+  boundary_county: { zh: "县界", en: "County" },
+  boundary_town: { zh: "镇街界", en: "Town" },
+  boundary_detail: { zh: "村界 / 网格界（虚线）", en: "Village / grid (dashed)" },
+  data_source: { zh: "数据来源：县卫生健康局健康地图（本系统）", en: "Source: county health bureau's health map (this service)" },
+  exported: { zh: "导出于", en: "Exported" },
+  share_link: { zh: "复制链接", en: "Copy link" },
+  link_copied: { zh: "链接已复制", en: "Link copied" },
+  town_label: { zh: "镇街", en: "Town" },
   gcj02_warning: {
     zh: "底图为 GCJ-02（火星坐标），与本系统的 WGS84 数据相差数百米；请改用 WGS84 底图（如天地图）。",
     en: "The basemap is GCJ-02: it is off from our WGS84 data by several hundred metres. Use a WGS84 basemap such as Tianditu.",
@@ -74,9 +109,11 @@ const DICT: Record<string, { zh: string; en: string }> = {
 let lang: Lang = (localStorage.getItem("healthmap.lang") as Lang) === "en" ? "en" : "zh";
 const listeners: (() => void)[] = [];
 
-export function t(key: string): string {
+export function t(key: string, vars?: Record<string, string | number>): string {
   const entry = DICT[key];
-  return entry ? entry[lang] : key;
+  let text = entry ? entry[lang] : key;
+  for (const [k, v] of Object.entries(vars ?? {})) text = text.split(`{${k}}`).join(String(v));
+  return text;
 }
 
 /**

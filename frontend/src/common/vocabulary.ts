@@ -83,6 +83,25 @@ export const HOTSPOT_CLASSES = {
   "none": { zh: "不显著", en: "Not significant" },
 } as const;
 
+/** Change monitoring's flags. */
+export const CHANGE_FLAGS = {
+  "up": { zh: "显著上升", en: "Significant rise" },
+  "down": { zh: "显著下降", en: "Significant fall" },
+  "none": { zh: "无显著变化", en: "No significant change" },
+} as const;
+
+/** Facility types (data contract). */
+export const FACILITY_TYPES = {
+  "county_hospital": { zh: "县级医院", en: "County hospital" },
+  "tcm_hospital": { zh: "中医医院", en: "Traditional Chinese medicine hospital" },
+  "mch_hospital": { zh: "妇幼保健院", en: "Maternal and child health hospital" },
+  "township_hc": { zh: "乡镇卫生院", en: "Township health centre" },
+  "community_hc": { zh: "社区卫生服务中心", en: "Community health centre" },
+  "village_clinic": { zh: "村卫生室", en: "Village clinic" },
+  "community_station": { zh: "社区卫生服务站", en: "Community health station" },
+  "other": { zh: "其他机构", en: "Other facility" },
+} as const;
+
 /** Roles, least to most administrative. */
 export const ROLES = {
   "doctor": { zh: "家庭医生", en: "Family doctor" },
@@ -97,6 +116,9 @@ export const ANALYST_ROLES = ["chronic_center", "bureau", "planner", "admin"] as
 
 /** Roles that work patient lists. */
 export const CARE_ROLES = ["doctor", "chronic_center"] as const;
+
+/** Roles that read coverage and plan sites. */
+export const PLANNING_ROLES = ["bureau", "planner", "admin"] as const;
 
 /** The role scoped to one township. */
 export const TOWN_SCOPED_ROLE = "chronic_center";

@@ -1,14 +1,18 @@
-// The family doctor's phone page (served at /m/): today's push list grouped by colour,
-// call and navigate links, the day's route on a small map, and the follow-up form.
-// Chinese by default; the codes' labels (tasks, colours, diseases, classifications) come
-// from the generated common/vocabulary.ts in the language chosen on the map (English when
-// the map's toggle chose it). Usable at 390 px. Nothing leaves this service: the navigate link is a
-// geo: URI handed to whatever map app the phone has, never a map website.
+// The family doctor's phone page (served at /m/): today's plan on top — the households of
+// the list that fit the team's max_daily_visits, in the order the route visits them (the
+// same numbers on the cards and on the map; docs/routing.md) — then the backlog grouped
+// by colour; call and navigate links, the route on a small map (coinciding markers spread
+// apart), and the follow-up form. Chinese by default, English by the toggle (shared with
+// the map and the console); codes' labels come from common/vocabulary.ts. Usable at 390 px
+// and with large text. Nothing leaves this service: the navigate link is a geo: URI handed
+// to whatever map app the phone has, never a map website. A centre account is sent to its
+// console (/c/).
 import maplibregl from "maplibre-gl";
 import "maplibre-gl/dist/maplibre-gl.css";
 import "./style.css";
 
 import {
+  ROOT,
   absolute,
   accessToken,
   ApiError,
@@ -22,8 +26,10 @@ import {
   type Me,
 } from "../common/api";
 import { $, clear, h, show } from "../common/dom";
-import { isTerm, label } from "../common/i18n";
-import { CLASSIFICATIONS, COLOURS, DISEASES, TASKS, type Colour, type TaskCode } from "../common/vocabulary";
+import { currentLang, isTerm, label, onLangChange, setLang } from "../common/i18n";
+import { CLASSIFICATIONS, COLOURS, DISEASES, TASKS, TOWN_SCOPED_ROLE, type Colour, type TaskCode } from "../common/vocabulary";
+import { spreadOffsets } from "./spread";
+import { applyPhoneI18n, p } from "./text";
 
 interface Entry {
   resident_id: string;
@@ -57,8 +63,18 @@ interface PushList {
   entries: Entry[];
 }
 
+interface RouteStop {
+  resident_id: string;
+  order: number;
+  lat: number;
+  lng: number;
+  colour?: string;
+}
+
 interface RouteAnswer {
-  stops?: { resident_id: string; order: number; lat: number; lng: number; colour?: string }[];
+  stops?: RouteStop[];
+  legs?: { from: string; to: string; distance_m: number; seconds: number }[];
+  skipped?: string[];
   total_distance_m?: number;
   total_seconds?: number;
   geometry?: GeoJSON.FeatureCollection;
@@ -66,7 +82,7 @@ interface RouteAnswer {
 
 /** Case finding: no managed patient yet, so no follow-up form (checked and dismissed). */
 const CASE_FINDING: TaskCode = "suspected_unmanaged";
-const SEX: Record<string, string> = { M: "男", F: "女", male: "男", female: "女", "1": "男", "2": "女" };
+const SEX: Record<string, string> = { M: "male", F: "female", male: "male", female: "female", "1": "male", "2": "female" };
 
 const state = {
   me: null as Me | null,
@@ -76,6 +92,9 @@ const state = {
     : "",
   entries: [] as Entry[],
   order: new Map<string, number>(),
+  route: null as RouteAnswer | null,
+  /** Residents whose first leg from the base is 0 m (placed at the base's village seat). */
+  atBase: new Set<string>(),
   current: null as Entry | null,
 };
 
@@ -119,7 +138,7 @@ async function onLoginSubmit(ev: SubmitEvent): Promise<void> {
   const form = ev.target as HTMLFormElement;
   const data = new FormData(form);
   const error = $("#login-error");
-  error.textContent = "正在登录…";
+  error.textContent = p("logging_in");
   try {
     await login(String(data.get("username") ?? "").trim(), String(data.get("password") ?? ""));
     error.textContent = "";
@@ -134,9 +153,15 @@ async function start(): Promise<void> {
   state.me = await me();
   show($("#login"), false);
   show($("#app"), true);
+  if (state.me.role === TOWN_SCOPED_ROLE) {
+    // The centre works in its console; this page is a team's.
+    location.replace(`${ROOT}/c/`);
+    return;
+  }
   if (!state.me.team_id) {
     $("#subtitle").textContent = state.me.username;
-    status("此页面供家庭医生团队使用；本账号没有团队。", "error");
+    status(p("no_team"), "error");
+    $("#status").append(" ", h("a", { href: `${ROOT}/` }, p("to_map")));
     return;
   }
   await loadList();
@@ -150,39 +175,44 @@ async function loadList(): Promise<void> {
   const list = await getJSON<PushList>(teamPath("pushlist"), params);
   state.entries = list.entries ?? [];
   state.date = String(list.date ?? state.date ?? localToday());
-  $("#subtitle").textContent = `${state.date} · 团队 ${state.me?.team_id ?? ""} · ${state.entries.length} 项`;
+  renderSubtitle();
   renderList();
   void loadRoute();
 }
 
+function renderSubtitle(): void {
+  $("#subtitle").textContent = `${state.date} · ${p("team")} ${state.me?.team_id ?? ""} · ${state.entries.length} ${p("items")}`;
+}
+
 function lastValues(e: Entry): string {
   const parts: string[] = [];
-  if (e.last_visit_date) parts.push(`上次 ${e.last_visit_date}`);
-  if (e.last_sbp !== null && e.last_sbp !== undefined) parts.push(`血压 ${e.last_sbp}/${e.last_dbp ?? "—"}`);
-  if (e.last_glucose !== null && e.last_glucose !== undefined) parts.push(`血糖 ${e.last_glucose}`);
+  if (e.last_visit_date) parts.push(`${p("last")} ${e.last_visit_date}`);
+  if (e.last_sbp !== null && e.last_sbp !== undefined) parts.push(`${p("bp")} ${e.last_sbp}/${e.last_dbp ?? "—"}`);
+  if (e.last_glucose !== null && e.last_glucose !== undefined) parts.push(`${p("glucose")} ${e.last_glucose}`);
   if (e.last_classification) parts.push(label(CLASSIFICATIONS, e.last_classification));
-  return parts.length ? parts.join(" · ") : "无随访记录";
+  return parts.length ? parts.join(" · ") : p("no_visit");
 }
 
 function card(e: Entry): HTMLElement {
   const stop = state.order.get(e.resident_id);
-  const who = [SEX[String(e.sex)] ?? "", e.age !== null && e.age !== undefined ? `${e.age}岁` : ""]
+  const sex = SEX[String(e.sex)];
+  const who = [sex ? p(sex) : "", e.age !== null && e.age !== undefined ? p("age", { n: e.age }) : ""]
     .filter(Boolean)
     .join(" ");
   const actions = h("div", { class: "actions" });
   if (e.phone) {
-    actions.append(h("a", { class: "btn", href: `tel:${e.phone.replace(/[^0-9+]/g, "")}` }, "拨打电话"));
+    actions.append(h("a", { class: "btn", href: `tel:${e.phone.replace(/[^0-9+]/g, "")}` }, p("call")));
   }
   if (e.lat !== null && e.lng !== null && e.lat !== undefined && e.lng !== undefined) {
     // RFC 5870 geo: URI (WGS84): the phone's own map app opens it; no website involved.
     const ll = `${e.lat.toFixed(6)},${e.lng.toFixed(6)}`;
-    actions.append(h("a", { class: "btn", href: `geo:${ll}?q=${ll}` }, "导航"));
+    actions.append(h("a", { class: "btn", href: `geo:${ll}?q=${ll}` }, p("navigate")));
   }
   if (e.task_code === CASE_FINDING) {
-    actions.append(h("button", { type: "button", class: "btn dismiss", onclick: () => void dismiss(e) }, "核实后忽略"));
+    actions.append(h("button", { type: "button", class: "btn dismiss", onclick: () => void dismiss(e) }, p("dismiss")));
   } else {
     actions.append(
-      h("button", { type: "button", class: "btn primary record", onclick: () => openVisit(e) }, "记录随访"),
+      h("button", { type: "button", class: "btn primary record", onclick: () => openVisit(e) }, p("record")),
     );
   }
   return h(
@@ -205,12 +235,37 @@ function card(e: Entry): HTMLElement {
       "p",
       { class: "reason" },
       h("b", {}, label(TASKS, e.task_code)),
-      e.days_overdue ? h("span", { class: "overdue" }, ` 逾期${e.days_overdue}天`) : null,
-      e.reason_zh ? ` · ${e.reason_zh}` : "",
+      e.days_overdue ? h("span", { class: "overdue" }, ` ${p("overdue", { n: e.days_overdue })}`) : null,
+      // The rules' one-line reason is written in Chinese only (RULES.md).
+      e.reason_zh && currentLang() === "zh" ? ` · ${e.reason_zh}` : "",
     ),
     h("p", { class: "last muted small" }, lastValues(e)),
+    state.atBase.has(e.resident_id) ? h("p", { class: "note small" }, p("same_place")) : null,
+    state.route && (state.route.skipped ?? []).includes(e.resident_id)
+      ? h("p", { class: "note small" }, p("no_location"))
+      : null,
     actions,
   );
+}
+
+/**
+ * Today's plan: one block per route stop, in stop order (the route's numbers), holding the
+ * stop's tasks (a resident with a task for each disease is one visit). What the route does
+ * not hold is the backlog, grouped by colour below.
+ */
+function renderPlan(): Set<Entry> {
+  const plan = $("#plan");
+  clear(plan);
+  const planned = new Set<Entry>();
+  const stops = [...(state.route?.stops ?? [])].sort((a, b) => a.order - b.order);
+  for (const stop of stops) {
+    const tasks = state.entries.filter((e) => e.resident_id === stop.resident_id);
+    if (!tasks.length) continue;
+    tasks.forEach((e) => planned.add(e));
+    plan.append(h("section", { class: "stop", "data-stop": stop.order, "data-resident": stop.resident_id }, ...tasks.map(card)));
+  }
+  $("#plan-note").textContent = stops.length ? p("plan_note", { n: stops.length }) : p("plan_empty");
+  return planned;
 }
 
 function renderList(): void {
@@ -218,13 +273,15 @@ function renderList(): void {
   const counts = $("#counts");
   clear(list);
   clear(counts);
+  const planned = renderPlan();
   if (state.entries.length === 0) {
-    list.append(h("p", { class: "empty" }, "今天没有待随访任务。"));
+    list.append(h("p", { class: "empty" }, p("empty")));
     return;
   }
+  const backlog = state.entries.filter((e) => !planned.has(e));
   for (const key of Object.keys(COLOURS) as Colour[]) {
     const name = label(COLOURS, key);
-    const group = state.entries.filter((e) => e.colour === key);
+    const group = backlog.filter((e) => e.colour === key);
     counts.append(h("a", { class: `count ${key}`, href: `#group-${key}` }, `${name.split(" ")[0]} ${group.length}`));
     if (group.length === 0) continue;
     list.append(
@@ -236,8 +293,8 @@ function renderList(): void {
       ),
     );
   }
-  const other = state.entries.filter((e) => !isTerm(COLOURS, e.colour));
-  if (other.length) list.append(h("section", { class: "group" }, h("h2", {}, "其他"), ...other.map(card)));
+  const other = backlog.filter((e) => !isTerm(COLOURS, e.colour));
+  if (other.length) list.append(h("section", { class: "group" }, h("h2", {}, p("other")), ...other.map(card)));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -290,8 +347,9 @@ function ensureMap(): maplibregl.Map {
   });
   map.on("error", (ev) => {
     const st = (ev.error as { status?: number } | undefined)?.status;
-    if (st !== 204 && st !== 404) status(`地图: ${ev.error?.message ?? "错误"}`, "error");
+    if (st !== 204 && st !== 404) status(`${p("map")}: ${ev.error?.message ?? ""}`, "error");
   });
+  map.on("zoomend", () => map && declutter(map));
   window.healthmapPhone = { state, map };
   return map;
 }
@@ -301,18 +359,39 @@ async function loadRoute(): Promise<void> {
   try {
     route = await getJSON<RouteAnswer>(teamPath("route"), state.date ? { date: state.date } : undefined);
   } catch (err) {
-    $("#route-summary").textContent = err instanceof ApiError ? `路线不可用：${err.message}` : "路线不可用";
+    $("#route-summary").textContent = err instanceof ApiError ? `${p("route_unavailable")}: ${err.message}` : p("route_unavailable");
     return;
   }
+  state.route = route;
   state.order = new Map((route.stops ?? []).map((s) => [s.resident_id, s.order]));
-  renderList(); // stop numbers on the cards
-  const km = ((route.total_distance_m ?? 0) / 1000).toFixed(1);
-  const min = Math.round((route.total_seconds ?? 0) / 60);
-  $("#route-summary").textContent = `今日路线 ${state.order.size} 站 · ${km} 公里 · 约 ${min} 分钟（不含随访时间）`;
+  // A first leg of 0 m: the household is known to its village only and placed at the
+  // village's seat, where the base (the township health centre) stands too. Said on the
+  // card, and the two markers are spread apart on the map.
+  state.atBase = new Set((route.legs ?? []).filter((l) => l.from === "base" && l.distance_m < 1).map((l) => l.to));
+  renderList(); // the plan in stop order
+  renderSummary();
   const m = ensureMap();
   const draw = () => drawRoute(m, route);
   if (m.loaded()) draw();
   else m.once("load", draw);
+}
+
+function renderSummary(): void {
+  const route = state.route;
+  if (!route) return;
+  const km = ((route.total_distance_m ?? 0) / 1000).toFixed(1);
+  const min = Math.round((route.total_seconds ?? 0) / 60);
+  $("#route-summary").textContent = p("route_summary", { n: state.order.size, km, min });
+}
+
+let placed: { marker: maplibregl.Marker; lngLat: [number, number]; base: boolean }[] = [];
+
+function declutter(m: maplibregl.Map): void {
+  const pts = placed.map((p0) => {
+    const xy = m.project(p0.lngLat);
+    return { x: xy.x, y: xy.y, base: p0.base };
+  });
+  spreadOffsets(pts).forEach((off, i) => placed[i].marker.setOffset(off));
 }
 
 function drawRoute(m: maplibregl.Map, route: RouteAnswer): void {
@@ -335,24 +414,29 @@ function drawRoute(m: maplibregl.Map, route: RouteAnswer): void {
   for (const mk of markers) mk.remove();
   markers = [];
   const bounds = new maplibregl.LngLatBounds();
+  placed = [];
   for (const f of fc.features) {
     if (f.geometry?.type !== "Point") continue;
     const [lng, lat] = f.geometry.coordinates as [number, number];
-    const p = f.properties ?? {};
+    const props = f.properties ?? {};
     const el = document.createElement("div");
-    if (p.kind === "base") {
+    if (props.kind === "base") {
       el.className = "marker base";
-      el.textContent = "站";
-      el.title = "出发地";
+      el.textContent = p("base_mark");
+      el.title = p("base");
     } else {
-      el.className = `marker ${p.colour ?? ""}`;
-      el.textContent = String(p.order ?? "");
+      el.className = `marker stop ${props.colour ?? ""}`;
+      el.textContent = String(props.order ?? "");
+      el.dataset.order = String(props.order ?? "");
+      el.dataset.resident = String(props.resident_id ?? "");
     }
-    markers.push(new maplibregl.Marker({ element: el }).setLngLat([lng, lat]).addTo(m));
+    const marker = new maplibregl.Marker({ element: el }).setLngLat([lng, lat]).addTo(m);
+    markers.push(marker);
+    placed.push({ marker, lngLat: [lng, lat], base: props.kind === "base" });
     bounds.extend([lng, lat]);
   }
-  for (const e of state.entries) if (e.lat !== null && e.lng !== null) bounds.extend([e.lng, e.lat]);
   if (!bounds.isEmpty()) m.fitBounds(bounds, { padding: 28, maxZoom: 15, duration: 0 });
+  declutter(m);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -400,7 +484,7 @@ async function onVisitSubmit(ev: SubmitEvent): Promise<void> {
   const sbp = num("sbp");
   const dbp = num("dbp");
   if (sbp !== null && dbp !== null && sbp <= dbp) {
-    $("#visit-error").textContent = "收缩压应高于舒张压。";
+    $("#visit-error").textContent = p("sbp_gt_dbp");
     return;
   }
   const body = {
@@ -419,11 +503,11 @@ async function onVisitSubmit(ev: SubmitEvent): Promise<void> {
   };
   const button = (ev.target as HTMLFormElement).querySelector("button[type=submit]") as HTMLButtonElement;
   button.disabled = true;
-  $("#visit-error").textContent = "正在保存…";
+  $("#visit-error").textContent = p("saving");
   try {
     await postJSON("/api/v1/followups", body);
     closeVisit();
-    status(`已保存 ${e.name ?? e.resident_id} 的随访记录。`);
+    status(p("saved", { who: e.name ?? e.resident_id }));
     await loadList();
   } catch (err) {
     $("#visit-error").textContent = err instanceof Error ? err.message : String(err);
@@ -433,7 +517,7 @@ async function onVisitSubmit(ev: SubmitEvent): Promise<void> {
 }
 
 async function dismiss(e: Entry): Promise<void> {
-  const reason = window.prompt(`忽略 ${e.name ?? e.resident_id} 的任务「${label(TASKS, e.task_code)}」的原因：`);
+  const reason = window.prompt(p("dismiss_prompt", { who: e.name ?? e.resident_id, task: label(TASKS, e.task_code) }));
   if (!reason || !reason.trim()) return;
   try {
     await postJSON("/api/v1/tasks/dismiss", {
@@ -443,7 +527,7 @@ async function dismiss(e: Entry): Promise<void> {
       due_date: e.due_date,
       reason: reason.trim(),
     });
-    status("已忽略该任务。");
+    status(p("dismissed"));
     await loadList();
   } catch (err) {
     status(err instanceof Error ? err.message : String(err), "error");
@@ -451,7 +535,21 @@ async function dismiss(e: Entry): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------
+function rerender(): void {
+  applyPhoneI18n();
+  $("#lang").textContent = currentLang() === "zh" ? "English" : "中文";
+  if (!state.me?.team_id) return;
+  renderSubtitle();
+  renderList();
+  renderSummary();
+  if (state.route && map) drawRoute(map, state.route);
+}
+
 async function main(): Promise<void> {
+  applyPhoneI18n();
+  $("#lang").textContent = currentLang() === "zh" ? "English" : "中文";
+  $("#lang").addEventListener("click", () => setLang(currentLang() === "zh" ? "en" : "zh"));
+  onLangChange(rerender);
   $("#login-form").addEventListener("submit", (ev) => void onLoginSubmit(ev as SubmitEvent));
   $("#visit-form").addEventListener("submit", (ev) => void onVisitSubmit(ev as SubmitEvent));
   $("#visit-cancel").addEventListener("click", closeVisit);

@@ -7,7 +7,6 @@ town, and its town's risk cells (a cell belongs to the township holding its cent
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -25,6 +24,7 @@ from service.routes.surveillance.common import (
     fetch_window,
 )
 from service.schemas import fill_page
+from service.schemas.common import DateParam
 from service.schemas.surveillance import AlertPage, AlertRow, RiskCellPage, RiskCellRow
 from service.tiles.towns import cells_in_town
 from store.results import RiskCell, SurveillanceAlert, current_build_id
@@ -54,7 +54,7 @@ def _scan_alerts_in_town(engine: Engine, town: str) -> list[int]:
 def alerts(
     user: AggregateUser,
     engine: EngineDep,
-    day: Annotated[dt.date | None, Query(description="Only alerts of this day.")] = None,
+    day: Annotated[DateParam, Query(description="Only alerts of this day.")] = None,
     kind: Annotated[Literal["ears", "scan"] | None, Query(description="Only this kind.")] = None,
     method: Annotated[
         Literal["C1", "C2", "C3", "space_time_permutation"] | None,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import Query
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.sql import FromClause
 
 from service.errors import problem_doc
+from service.schemas.common import Offset, limit_query
 
 #: Prefix and tag of every early-warning router (the route templates, as the audit log
 #: records them, are complete on each).
@@ -19,8 +19,8 @@ AGGREGATE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: problem_doc("Doctors: the early warning is for the centre, bureau, planner and admin."),
     404: problem_doc("Nothing built yet."),
 }
-LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")]
-OffsetQuery = Annotated[int, Query(ge=0, le=10_000_000)]
+LimitQuery = Annotated[int, limit_query(MAX_PAGE)]
+OffsetQuery = Offset
 
 
 def fetch_window(

@@ -6,7 +6,7 @@ import numpy as np
 import shapely
 from sqlalchemy import select
 
-from service.tiles.mvt import Column, FeatureBatch
+from service.tiles.mvt import Column, FeatureBatch, encode_layer
 from service.tiles.sources.base import (
     AttrTable,
     LayerSource,
@@ -18,6 +18,7 @@ from service.tiles.sources.postgis import (
     postgis_mvt,
 )
 from service.tiles.sources.reads import (
+    approximate_areas,
     fetch_rows,
     grid_geometries,
 )
@@ -79,7 +80,7 @@ src AS (
 class BoundarySource(LayerSource):
     """County, town, village and grid outlines (``kind``, ``code``, ``name``)."""
 
-    ATTRS = ("kind", "code", "name")
+    ATTRS = ("kind", "code", "name", "approximate")
 
     def _data(self, ctx: TileContext, detail: bool) -> tuple[UnitIndex, AttrTable]:
         def make() -> tuple[UnitIndex, AttrTable]:
@@ -91,6 +92,17 @@ class BoundarySource(LayerSource):
                 ),
             )
             items = [(k, c, n, g) for k, c, n, g in rows]
+            # Seats but no polygons: approximate villages and towns (grids below).
+            approx = approximate_areas(ctx)
+            if approx:
+                names = dict(fetch_rows(ctx.engine, select(Area.area_code, Area.name)))
+                have = {(k, c) for k, c, _, _ in items}
+                for kind in ("town", "village") if detail else ("town",):
+                    items += [
+                        (kind, c, names.get(c), g)
+                        for c, g in approx.get(kind, {}).items()
+                        if (kind, c) not in have
+                    ]
             if detail:
                 names = dict(fetch_rows(ctx.engine, select(Grid.grid_id, Grid.name)))
                 ids, geoms = grid_geometries(ctx.engine)
@@ -103,6 +115,10 @@ class BoundarySource(LayerSource):
                 Column.of("kind", "str", [i[0] for i in items]),
                 Column.of("code", "str", [i[1] for i in items]),
                 Column.of("name", "str", [i[2] for i in items]),
+                # The map says when outlines are derived from village seats.
+                Column.of(
+                    "approximate", "bool", [bool(approx) and i[0] != "county" for i in items]
+                ),
             ]
             return index, AttrTable(np.arange(len(items), dtype=np.int64), columns)
 
@@ -114,12 +130,17 @@ class BoundarySource(LayerSource):
         return table.batch(index, ctx.z, ctx.x, ctx.y)
 
     def postgis_tile(self, ctx: TileContext) -> bytes:
+        if approximate_areas(ctx):
+            # Derived outlines live in the process (geo.approx_polygons), not in PostGIS:
+            # encode them as SQLite does. Rare (a county without polygons) and cached.
+            return encode_layer(ctx.spec.name, self.batch(ctx), ctx.z, ctx.x, ctx.y)
         detail = ctx.z >= DETAIL_BOUNDARY_ZOOM
         kinds = ("county", "town", "village") if detail else ("county", "town")
         ctes = [
             f"""
 areas_in AS (
-  SELECT a.level AS kind, a.area_code AS code, a.name, a.geom FROM areas a, env
+  SELECT a.level AS kind, a.area_code AS code, a.name, false AS approximate, a.geom
+    FROM areas a, env
    WHERE a.level IN ({", ".join(f"'{k}'" for k in kinds)})
      AND a.geom IS NOT NULL AND a.geom && env.ll
 )"""
@@ -129,12 +150,12 @@ areas_in AS (
             ctes.append(
                 """
 src AS (
-  SELECT kind, code, name, geom FROM areas_in
+  SELECT kind, code, name, approximate, geom FROM areas_in
   UNION ALL
-  SELECT 'grid', gg.unit_id, g.name, gg.geom
+  SELECT 'grid', gg.unit_id, g.name, false, gg.geom
     FROM grid_geom gg LEFT JOIN grids g ON g.grid_id = gg.unit_id
 )"""
             )
         else:
-            ctes.append("src AS (SELECT kind, code, name, geom FROM areas_in)")
+            ctes.append("src AS (SELECT kind, code, name, approximate, geom FROM areas_in)")
         return postgis_mvt(ctx, ctes, self.ATTRS, {}, order_by=("kind", "code"))

@@ -23,6 +23,7 @@ from service.tiles.sources.base import LayerSource, TileContext, UnitIndex
 from service.tiles.towns import unit_towns
 from store.models import Area, Grid, GridVillage
 from store.queries import NoBuildError, current_build
+from store.shapes import approximate_polygons
 
 
 def build_info(ctx: TileContext) -> dict[str, Any]:
@@ -128,8 +129,21 @@ def grid_geometries(engine: Engine) -> tuple[list[str], list[Any]]:
     for grid_id, geoms in members.items():
         if grid_id not in shapes:
             shapes[grid_id] = shapely.union_all(geoms)
+    for grid_id, geom in ((approximate_polygons(engine) or {}).get("grid", {})).items():
+        shapes.setdefault(grid_id, geom)
     ids = sorted(shapes)
     return ids, [shapes[i] for i in ids]
+
+
+def approximate_areas(ctx: TileContext) -> dict[str, dict[str, Any]]:
+    """Approximate village, grid and town polygons (``store.shapes``), {} when delivered
+    polygons exist; cached per data version."""
+
+    def make() -> dict[str, dict[str, Any]]:
+        return approximate_polygons(ctx.engine) or {}
+
+    approx: dict[str, dict[str, Any]] = ctx.cached("approximate_polygons", make=make)
+    return approx
 
 
 def polygon_index(ctx: TileContext, level: str) -> UnitIndex:
@@ -145,7 +159,11 @@ def polygon_index(ctx: TileContext, level: str) -> UnitIndex:
             .where(Area.level == level, Area.geom.is_not(None))
             .order_by(Area.area_code),
         )
-        return UnitIndex.build([r[0] for r in rows], [r[1] for r in rows])
+        shapes = dict((r[0], r[1]) for r in rows)
+        for code, geom in approximate_areas(ctx).get(level, {}).items():
+            shapes.setdefault(code, geom)
+        ids = sorted(shapes)
+        return UnitIndex.build(ids, [shapes[i] for i in ids])
 
     index: UnitIndex = ctx.cached("polygons", level, make=make)
     return index

@@ -7,6 +7,7 @@ Importing :mod:`service.tiles.sources` runs this; the early-warning layers regis
 from __future__ import annotations
 
 from service.tiles.layers import ANALYST_ROLES, LayerSpec, register_layer
+from service.tiles.sources import coverage as _coverage
 from service.tiles.sources.hotspots import HotspotSource
 from service.tiles.sources.indicators import IndicatorSource
 from service.tiles.sources.mobility import MobilitySource
@@ -108,7 +109,7 @@ register_layer(
         name="boundaries",
         description="County, town, village and grid boundaries (villages, grids from z9)",
         geometry="polygon",
-        fields={"kind": "String", "code": "String", "name": "String"},
+        fields={"kind": "String", "code": "String", "name": "String", "approximate": "Boolean"},
         minzoom=6,
         maxzoom=14,
         roles=ANALYST_ROLES | {"doctor"},
@@ -137,3 +138,4 @@ register_layer(
         source=MobilitySource(),
     )
 )
+_coverage.register()  # the planners' layers (service.tiles.sources.coverage)
