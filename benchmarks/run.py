@@ -98,11 +98,29 @@ def cpu_check() -> float:
     return best * 1000.0
 
 
+def commit() -> str:
+    """The checkout's commit, ``+changes`` when the tree differs from it."""
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{rev}{'+changes' if dirty else ''}" if rev else "unknown"
+
+
 def header(title: str, scale: float) -> str:
     now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     return (
-        f"## {title}\n\nRun {now} on {machine()}; scale {scale}. CPU check before the "
-        f"step: {cpu_check():.0f} ms (a fixed single-core workload; lower is faster).\n"
+        f"## {title}\n\nRun {now} on {machine()}, commit {commit()}; scale {scale}. CPU "
+        f"check before the step: {cpu_check():.0f} ms (a fixed single-core workload; lower "
+        "is faster).\n"
     )
 
 
@@ -438,6 +456,35 @@ def bench_tiles(scale: float) -> None:
     write_section("tiles", "\n".join(lines))
 
 
+def bench_coverage(scale: float) -> None:
+    """The planners' coverage and the county PDF in one command, then the what-if median.
+
+    Target (issue: planners): the full computation (all populated cells, three modes,
+    three facility groups, 2SFCA, siting) plus the county PDF under 3 minutes and 4 GB
+    together; the what-if under 1 s (median).
+    """
+    lines = [header("Planners' coverage and the county PDF", scale)]
+    lines += [
+        "| store | coverage + county PDF | peak memory | what-if median | what-if max |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, url in stores():
+        out = WORK / "coverage.pdf"
+        wall, rss, _ = run_measured(
+            [HEALTHMAP, "report", "coverage", "--format", "pdf", "--out", str(out)],
+            env={"HEALTHMAP_DATABASE_URL": url, "COLUMNS": "200"},
+        )
+        _, _, stdout = run_measured(
+            [sys.executable, str(ROOT / "benchmarks" / "coverage_whatif.py"), url, "21"]
+        )
+        w = json.loads(stdout.strip().splitlines()[-1])
+        lines.append(
+            f"| {name} | {wall:.1f} s | {rss / 1024:.2f} GB | {w['median_ms']:.0f} ms "
+            f"| {w['max_ms']:.0f} ms |"
+        )
+    write_section("coverage", "\n".join(lines))
+
+
 STEPS: dict[str, Callable[[float], None]] = {
     "sample": bench_sample,
     "ingest": bench_ingest,
@@ -447,6 +494,7 @@ STEPS: dict[str, Callable[[float], None]] = {
     "tiles": bench_tiles,
     "http": bench_http,
     "mixed": bench_mixed,
+    "coverage": bench_coverage,
 }
 
 

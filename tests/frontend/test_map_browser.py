@@ -9,6 +9,7 @@ single request to any host but the server.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -444,3 +445,32 @@ def test_bureau_hotspots_names_legends_and_shared_state(server: str, browser: An
         band = np.asarray(img.crop((0, 0, img.size[0], 50)), dtype=np.int16)
         assert (band.sum(axis=2) < 300).mean() > 0.002, "no title drawn"
         assert painted_share(png) > 0.05
+
+
+def test_hotspot_layer_explains_a_county_with_nothing_significant(
+    server: str, browser: Any
+) -> None:
+    """A uniform county (every unit 'none', as the API answers for one): the page says why
+    the layer is grey, with the test's settings, instead of showing an empty map."""
+    with watched_page(browser, server, locale="zh-CN") as page:
+
+        def uniform(route: Any) -> None:
+            # The real answer with every class 'none': what a county without any
+            # significant cluster returns.
+            body = route.fetch().json()
+            for row in body["items"]:
+                row["hotspot_class"] = "none"
+            route.fulfill(json=body)
+
+        page.route(re.compile(r"/api/v1/hotspots\?"), uniform)
+        page.goto(f"{server}/")
+        log_in(page, "bureau")
+        page.wait_for_selector("#legend .legend-row")
+        page.check("input[name=choro][value=hotspots]")
+        page.wait_for_function("() => window.healthmap.state.hotspotSummary !== null")
+        summary = page.evaluate("() => window.healthmap.state.hotspotSummary")
+        assert summary["hot"] == 0 and summary["cold"] == 0
+        note = page.locator("#hotspot-note").inner_text()
+        assert "未发现显著" in note and "Getis-Ord Gi*" in note and "0.05" in note, note
+        assert page.locator("#hotspot-note.hotspot-none").count() == 1
+        assert raw_codes_in(page.locator("body").inner_text()) == []

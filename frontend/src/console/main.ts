@@ -9,9 +9,10 @@ import maplibregl from "maplibre-gl";
 import "maplibre-gl/dist/maplibre-gl.css";
 import "./style.css";
 
-import { absolute, accessToken, ApiError, getJSON, login, logout, me, onLogout, resume, ROOT, type Me } from "../common/api";
+import { absolute, accessToken, ApiError, getJSON, logout, me, ROOT, type Me } from "../common/api";
 import { $, clear, h, show } from "../common/dom";
 import { currentLang, label, onLangChange, setLang } from "../common/i18n";
+import { setUpLogin } from "../common/login";
 import { CHANGE_FLAGS, COLOURS, DISEASES, INDICATORS, SUPPRESSION_REASONS, TASKS } from "../common/vocabulary";
 import { c, applyConsoleI18n } from "./text";
 
@@ -137,21 +138,6 @@ function scope(): Record<string, string> {
 }
 
 // ---------------------------------------------------------------------------------------
-async function onLoginSubmit(ev: SubmitEvent): Promise<void> {
-  ev.preventDefault();
-  const form = ev.target as HTMLFormElement;
-  const data = new FormData(form);
-  $("#login-error").textContent = c("logging_in");
-  try {
-    await login(String(data.get("username") ?? "").trim(), String(data.get("password") ?? ""));
-    $("#login-error").textContent = "";
-    form.reset();
-    await start();
-  } catch (err) {
-    $("#login-error").textContent = err instanceof Error ? err.message : String(err);
-  }
-}
-
 async function start(): Promise<void> {
   state.me = await me();
   if (state.me.role === "doctor") {
@@ -465,19 +451,9 @@ async function main(): Promise<void> {
   $("#lang").textContent = currentLang() === "zh" ? "English" : "中文";
   $("#lang").addEventListener("click", () => setLang(currentLang() === "zh" ? "en" : "zh"));
   onLangChange(rerender);
-  $("#login-form").addEventListener("submit", (ev) => void onLoginSubmit(ev as SubmitEvent));
   $("#logout").addEventListener("click", () => logout());
   $("#unmask").addEventListener("click", askUnmask);
-  onLogout(() => location.reload());
-  if (await resume()) {
-    try {
-      await start();
-      return;
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 401)) status(String(err), "error");
-    }
-  }
-  show($("#login"), true);
+  await setUpLogin({ loggingIn: () => c("logging_in"), start, onError: (err) => status(String(err), "error") });
 }
 
 void main();

@@ -7,9 +7,10 @@
 import "maplibre-gl/dist/maplibre-gl.css";
 import "./style.css";
 
-import { ApiError, logout, onLogout, resume } from "../common/api";
+import { logout } from "../common/api";
 import { $, show } from "../common/dom";
 import { applyI18n, currentLang, onLangChange, setLang, t } from "../common/i18n";
+import { setUpLogin } from "../common/login";
 import type { Scheme } from "./classify";
 import { refreshChoropleth, updateBreaks } from "./choropleth";
 import { fillHotspotLevelSelect, fillIndicatorSelect } from "./controls";
@@ -18,19 +19,17 @@ import { reportError } from "./format";
 import { renderLegend } from "./legend";
 import { openUnit } from "./panel";
 import { wireSearch } from "./search";
-import { onLoginSubmit, showLogin, showUser, start } from "./session";
+import { showLogin, showUser, start } from "./session";
 import { map, state, syncUrl } from "./state";
 
 // ---------------------------------------------------------------------------------------
 // Wiring
 // ---------------------------------------------------------------------------------------
 function wire(): void {
-  $("#login-form").addEventListener("submit", (ev) => void onLoginSubmit(ev as SubmitEvent));
   document.querySelectorAll(".lang-toggle").forEach((b) =>
     b.addEventListener("click", () => setLang(currentLang() === "zh" ? "en" : "zh")),
   );
   $("#logout").addEventListener("click", () => logout());
-  onLogout(() => location.reload());
   onLangChange(() => {
     if (!state.meta) return;
     $("#as-of").textContent = `${t("as_of")} ${state.meta.as_of}`;
@@ -75,15 +74,7 @@ async function main(): Promise<void> {
   document.documentElement.lang = currentLang() === "zh" ? "zh-CN" : "en";
   applyI18n();
   wire();
-  if (await resume()) {
-    try {
-      await start();
-      return;
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 401)) reportError(err);
-    }
-  }
-  showLogin();
+  await setUpLogin({ loggingIn: () => t("logging_in"), start, showLogin, onError: reportError });
 }
 
 void main();

@@ -1,6 +1,7 @@
-// Logging in and starting: the login form, who am I, what may I see (/api/v1/meta), the
-// state from a shared link, then the controls and the map. A doctor goes to /m/.
-import { ApiError, getJSON, login, me, ROOT } from "../common/api";
+// Starting once logged in (the log-in form and the resumed session are common/login.ts):
+// who am I, what may I see (/api/v1/meta), the state from a shared link, then the controls
+// and the map. A doctor goes to /m/.
+import { ApiError, getJSON, me, ROOT } from "../common/api";
 import { $, show } from "../common/dom";
 import { label, t } from "../common/i18n";
 import { ROLES, TEAM_SCOPED_ROLE } from "../common/vocabulary";
@@ -19,22 +20,6 @@ export function showLogin(): void {
   show($("#app"), false);
   show($("#login"), true);
   ($("#login-form").querySelector("input[name=username]") as HTMLInputElement).focus();
-}
-
-export async function onLoginSubmit(ev: SubmitEvent): Promise<void> {
-  ev.preventDefault();
-  const form = ev.target as HTMLFormElement;
-  const data = new FormData(form);
-  const error = $("#login-error");
-  error.textContent = t("logging_in");
-  try {
-    await login(String(data.get("username") ?? "").trim(), String(data.get("password") ?? ""));
-    error.textContent = "";
-    form.reset();
-    await start();
-  } catch (err) {
-    error.textContent = err instanceof Error ? err.message : String(err);
-  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -17,16 +17,14 @@ import {
   accessToken,
   ApiError,
   getJSON,
-  login,
   logout,
   me,
-  onLogout,
   postJSON,
-  resume,
   type Me,
 } from "../common/api";
 import { $, clear, h, show } from "../common/dom";
 import { currentLang, isTerm, label, onLangChange, setLang } from "../common/i18n";
+import { setUpLogin } from "../common/login";
 import { CLASSIFICATIONS, COLOURS, DISEASES, TASKS, TOWN_SCOPED_ROLE, type Colour, type TaskCode } from "../common/vocabulary";
 import { spreadOffsets } from "./spread";
 import { applyPhoneI18n, p } from "./text";
@@ -133,22 +131,6 @@ function teamPath(suffix: string): string {
 // ---------------------------------------------------------------------------------------
 // Login and start
 // ---------------------------------------------------------------------------------------
-async function onLoginSubmit(ev: SubmitEvent): Promise<void> {
-  ev.preventDefault();
-  const form = ev.target as HTMLFormElement;
-  const data = new FormData(form);
-  const error = $("#login-error");
-  error.textContent = p("logging_in");
-  try {
-    await login(String(data.get("username") ?? "").trim(), String(data.get("password") ?? ""));
-    error.textContent = "";
-    form.reset();
-    await start();
-  } catch (err) {
-    error.textContent = err instanceof Error ? err.message : String(err);
-  }
-}
-
 async function start(): Promise<void> {
   state.me = await me();
   show($("#login"), false);
@@ -550,20 +532,10 @@ async function main(): Promise<void> {
   $("#lang").textContent = currentLang() === "zh" ? "English" : "中文";
   $("#lang").addEventListener("click", () => setLang(currentLang() === "zh" ? "en" : "zh"));
   onLangChange(rerender);
-  $("#login-form").addEventListener("submit", (ev) => void onLoginSubmit(ev as SubmitEvent));
   $("#visit-form").addEventListener("submit", (ev) => void onVisitSubmit(ev as SubmitEvent));
   $("#visit-cancel").addEventListener("click", closeVisit);
   $("#logout").addEventListener("click", () => logout());
-  onLogout(() => location.reload());
-  if (await resume()) {
-    try {
-      await start();
-      return;
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 401)) status(String(err), "error");
-    }
-  }
-  show($("#login"), true);
+  await setUpLogin({ loggingIn: () => p("logging_in"), start, onError: (err) => status(String(err), "error") });
 }
 
 void main();

@@ -10,9 +10,10 @@ import type { GeoJSONSource, MapMouseEvent, StyleSpecification } from "maplibre-
 import "maplibre-gl/dist/maplibre-gl.css";
 import "./style.css";
 
-import { absolute, accessToken, ApiError, download, getJSON, login, logout, me, onLogout, postJSON, resume } from "../common/api";
+import { absolute, accessToken, download, getJSON, logout, me, postJSON } from "../common/api";
 import { $, clear, h, show } from "../common/dom";
 import { currentLang, label, onLangChange, setLang } from "../common/i18n";
+import { setUpLogin } from "../common/login";
 import { FACILITY_TYPES, SUPPRESSION_REASONS } from "../common/vocabulary";
 import { applyPlannerI18n, p } from "./text";
 
@@ -301,7 +302,8 @@ async function loadData(): Promise<void> {
     getJSON<{ items: TownRow[]; meta: Record<string, unknown> }>("/api/v1/coverage/towns"),
     getJSON<{ items: StandardRow[] }>("/api/v1/coverage/standards"),
     getJSON<Siting>("/api/v1/coverage/siting"),
-    getJSON<{ items: Cell[] }>("/api/v1/coverage/underserved", { limit: 2000 }),
+    // 1000: the service's largest page (MAX_LIMIT, service/schemas/common.py); 2000 was a 422.
+    getJSON<{ items: Cell[] }>("/api/v1/coverage/underserved", { limit: 1000 }),
   ]);
   state.towns = towns.items;
   state.meta = towns.meta;
@@ -350,22 +352,9 @@ function init(): void {
     renderTowns();
   });
   $("#logout").addEventListener("click", () => logout());
-  onLogout(() => location.reload());
   $("#reset").addEventListener("click", resetWhatIf);
   $("#report-form").addEventListener("submit", (ev) => void makeReport(ev as SubmitEvent));
-  $("#login-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const form = new FormData(ev.target as HTMLFormElement);
-    $("#login-error").textContent = p("logging_in");
-    try {
-      await login(String(form.get("username")), String(form.get("password")));
-      $("#login-error").textContent = "";
-      await start();
-    } catch (err) {
-      $("#login-error").textContent = err instanceof ApiError ? err.message : String(err);
-    }
-  });
-  void resume().then((ok) => (ok ? start() : showLogin())).catch((err) => setStatus(String(err), true));
+  void setUpLogin({ loggingIn: () => p("logging_in"), start, showLogin, onError: (err) => setStatus(String(err), true) });
 }
 
 init();
