@@ -9,6 +9,7 @@ console (``service.routes.console``) reads it beside the run's status.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Iterable
 
 from sqlalchemy import Date, Engine, String, select
@@ -29,30 +30,33 @@ class ListOpened(Base):
     username: Mapped[str] = mapped_column(String(64))
 
 
-#: (store, team, day) this process has recorded already: a list is fetched on every
-#: refresh of the phone page, the row is written once.
-_SEEN: set[tuple[str, str, dt.date]] = set()
+#: Per engine, the (team, day) this process has recorded already: a list is fetched on
+#: every refresh of the phone page, the row is written once. Keyed by the engine object,
+#: not its URL: a database dropped and created again under the same name (tests, a
+#: re-created store) must not inherit what the old one had.
+_SEEN: weakref.WeakKeyDictionary[Engine, set[tuple[str, dt.date]]] = weakref.WeakKeyDictionary()
 
 
 def record_list_opened(
     engine: Engine, team_id: str, day: dt.date, username: str, now: dt.datetime
 ) -> bool:
     """Record the team's first look at its list of ``day``; False when it was recorded."""
-    key = (engine.url.render_as_string(), team_id, day)
-    if key in _SEEN:
+    seen = _SEEN.setdefault(engine, set())
+    key = (team_id, day)
+    if key in seen:
         return False
     with Session(engine) as session:
         if session.get(ListOpened, (day, team_id)) is not None:
-            _SEEN.add(key)
+            seen.add(key)
             return False
         session.add(ListOpened(list_date=day, team_id=team_id, opened_at=now, username=username))
         try:
             session.commit()
         except IntegrityError:  # another worker recorded it first
             session.rollback()
-            _SEEN.add(key)
+            seen.add(key)
             return False
-    _SEEN.add(key)
+    seen.add(key)
     return True
 
 

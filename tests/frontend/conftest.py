@@ -124,7 +124,7 @@ def server(sample_store_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     _require_chromium_and_build()
     from playwright.sync_api import sync_playwright  # a dev dependency: never skipped
