@@ -29,8 +29,9 @@ EPOCH = dt.date(1970, 1, 1)
 # (seed, key), so adding draws to one step never shifts another step's output, and
 # the dirty-row injector can never disturb the clean rows.
 K_COUNTY, K_TOWNS, K_VILLAGES, K_FACILITIES, K_GRIDS, K_TEAMS, K_STAFF = range(1, 8)
-K_RESIDENTS, K_REGISTRY, K_FOLLOWUPS, K_MEASUREMENTS = 10, 11, 12, 13
+K_RESIDENTS, K_REGISTRY, K_FOLLOWUPS, K_MEASUREMENTS, K_PATTERNS = 10, 11, 12, 13, 14
 K_CLAIMS, K_POPULATION, K_MOBILITY, K_CASES, K_VACCINES = 20, 21, 22, 23, 24
+K_ROADS = 30
 K_DIRTY = 99
 
 

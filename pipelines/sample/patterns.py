@@ -25,7 +25,6 @@ from pipelines.sample import common as sc
 from pipelines.sample.geography import Geography
 from pipelines.sample.people import HTN, T2DM, People
 
-K_PATTERNS = 14
 HOT_HTN, HOT_T2DM = 0.34, 0.17  # managed patients per adult in a hot cluster
 COLD_KEEP = 0.2  # share of the managed patients a cold cluster keeps
 MIN_KM = 8.0  # planted patterns are at least this far apart
@@ -60,7 +59,7 @@ def plant_patterns(geo: Geography, people: People, seed: int) -> dict[str, Any]:
     dict
         ``{"prevalence_clusters": [...], "poor_control_areas": [...]}`` for the manifest.
     """
-    rng = sc.stream(seed, K_PATTERNS)
+    rng = sc.stream(seed, sc.K_PATTERNS)
     adult = (people.age >= 18) & (people.status == 0)
     vad = np.bincount(people.village, weights=adult, minlength=geo.n_villages)
     clinic_xy = geo.fac_xy[geo.grid_clinic[geo.village_grid]]

@@ -31,10 +31,7 @@ from shapely.geometry import LineString, MultiPoint
 from pipelines.sample import common as sc
 from pipelines.sample.geography import Geography
 
-__all__ = ["K_ROADS", "ROAD_SPEEDS_KMH", "build_roads", "roads_geojson"]
-
-#: Random stream key of the road network (the other keys are in :mod:`common`).
-K_ROADS = 30
+__all__ = ["ROAD_SPEEDS_KMH", "build_roads", "roads_geojson"]
 
 #: Travel speed written as ``speed_kmh`` per class: typical, not posted, speeds.
 ROAD_SPEEDS_KMH: dict[str, float] = {
@@ -92,7 +89,7 @@ def build_roads(geo: Geography, seed: int) -> list[Road]:
         Noded segments with their class and name: lines meet only at their ends, and every
         crossing is an end.
     """
-    rng = sc.stream(seed, K_ROADS)
+    rng = sc.stream(seed, sc.K_ROADS)
     county = geo.county
     minx, miny, maxx, maxy = county.bounds
     half = max(maxx - minx, maxy - miny)
