@@ -9,7 +9,7 @@ time, emergencies) are in ``service.recording``; writes are audited (``write``).
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Request, Response
 from sqlalchemy.exc import IntegrityError
@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from geo.vocabulary import TEAM_SCOPED_ROLE
 from service.auth import Principal
 from service.deps import AuditDep, DoctorUser, RecorderUser, SessionDep, SettingsDep
+from service.emergencies import announce
 from service.errors import Conflict, NotFound, problem_doc
-from service.recording import RecordedReading, record_followup, record_measurements
+from service.recording import record_followup, record_measurements
 from service.routes.care import measurement_out
 from service.schemas import (
     FollowupIn,
@@ -29,7 +30,7 @@ from service.schemas import (
     MeasurementsOut,
     RecordWarning,
 )
-from service.scope import ensure_resident_for_doctor, managing_team
+from service.scope import ensure_resident_for_doctor
 from service.shaping import local_today
 from service.webhook import notify
 from store.models import ChronicRegistry, Followup, Resident
@@ -116,26 +117,6 @@ def _check_residents(user: Principal, session: Session, resident_ids: list[str])
             raise NotFound(f"No resident {rid}.")
 
 
-def _webhook_payload(session: Session, r: RecordedReading) -> dict[str, Any]:
-    m = r.row
-    return {
-        "event": "emergency_reading",
-        "measurement_id": m.measurement_id,
-        "resident_id": m.resident_id,
-        "diseases": r.emergency_diseases,
-        "teams": sorted(
-            {t for d in r.emergency_diseases if (t := managing_team(session, m.resident_id, d))}
-        ),
-        "measured_at": measurement_out(m).measured_at.isoformat(),
-        "measured_date": m.measured_date.isoformat(),
-        "sbp": m.sbp,
-        "dbp": m.dbp,
-        "heart_rate": m.heart_rate,
-        "glucose": m.glucose,
-        "glucose_type": m.glucose_type,
-    }
-
-
 @router.post(
     "/measurements",
     summary="Record terminal readings (one or a list)",
@@ -181,7 +162,7 @@ def post_measurements(
                 },
                 session=session,
             )
-        payloads = [_webhook_payload(session, r) for r in new if r.emergency_diseases]
+        payloads = announce(session, recorded)
         session.commit()
     except IntegrityError:
         session.rollback()

@@ -1,0 +1,53 @@
+"""What happens when a new emergency reading is recorded, wherever it came from.
+
+Every path that records readings (a doctor's or service account's ``POST
+/api/v1/measurements``, a terminal's ``POST /api/v1/terminal/readings``) calls
+:func:`announce` inside its transaction, before the commit, with the readings it newly
+stored. The red ``emergency_reading`` task needs nothing here (push lists are computed
+live from the committed reading); what is announced is for the people and systems that
+must hear of it at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.recording import RecordedReading
+from service.scope import managing_team
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    # SQLite keeps no offset; what it holds is UTC.
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
+
+
+def webhook_payload(session: Session, r: RecordedReading) -> dict[str, Any]:
+    """The webhook's JSON for one emergency reading: ids and values, nothing personal
+    (no name, phone or address: the receiver looks the patient up in its own system)."""
+    m = r.row
+    return {
+        "event": "emergency_reading",
+        "measurement_id": m.measurement_id,
+        "resident_id": m.resident_id,
+        "diseases": r.emergency_diseases,
+        "teams": sorted(
+            {t for d in r.emergency_diseases if (t := managing_team(session, m.resident_id, d))}
+        ),
+        "measured_at": _utc(m.measured_at).isoformat(),
+        "measured_date": m.measured_date.isoformat(),
+        "sbp": m.sbp,
+        "dbp": m.dbp,
+        "heart_rate": m.heart_rate,
+        "glucose": m.glucose,
+        "glucose_type": m.glucose_type,
+    }
+
+
+def announce(session: Session, recorded: Sequence[RecordedReading]) -> list[dict[str, Any]]:
+    """Announce the newly recorded emergency readings among ``recorded`` (call before the
+    commit, in the recording transaction). Returns the webhook payloads."""
+    return [webhook_payload(session, r) for r in recorded if r.created and r.emergency_diseases]
