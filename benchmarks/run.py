@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -32,6 +33,28 @@ PG_ADMIN = os.environ.get(
     "HEALTHMAP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BENCH_AS_OF = "2026-11-15"
+RESULTS_JSON = ROOT / "benchmarks" / "results.json"
+
+#: Figures of the steps run by this invocation, by step then store: later steps (peers,
+#: build-dask) divide by them.
+RESULTS: dict[str, dict[str, Any]] = {}
+
+
+def record(step: str, entry: dict[str, Any], scale: float) -> None:
+    """Keep ``entry`` for later steps and write it to ``results.json`` (other steps' kept)."""
+    RESULTS.setdefault(step, {}).update(entry)
+    try:
+        data = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
+    except ValueError:
+        data = {}
+    data[step] = {
+        "run": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "commit": commit(),
+        "scale": scale,
+        **RESULTS[step],
+    }
+    RESULTS_JSON.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
 
 
 def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
@@ -204,6 +227,7 @@ def bench_ingest(scale: float) -> None:
                 f"| {table} | {t['read']:,} | {t['loaded']:,} | {t['quarantined']:,} "
                 f"| {secs:.1f} | {rate} |"
             )
+        record("ingest", {name: {"seconds": wall, "peak_mb": rss}}, scale)
     write_section("ingest", "\n".join(lines))
 
 
@@ -222,6 +246,7 @@ def bench_build(scale: float) -> None:
             f"— {verdict} the target",
             f"  - {_build_phases(url, wall)}",
         ]
+        record("build", {name: {"seconds": wall, "peak_mb": rss}}, scale)
     write_section("build", "\n".join(lines))
 
 
@@ -485,6 +510,41 @@ def bench_coverage(scale: float) -> None:
     write_section("coverage", "\n".join(lines))
 
 
+#: Issue 15: 2,600 terminals (a reading a minute each) and 50 doctors' live channels.
+TERMINALS_SECONDS = 120.0
+
+
+def bench_terminals(scale: float) -> None:
+    """The terminals' readings while doctors' pages hold live channels
+    (``terminals_load``), on each store; the section is written even when a target is
+    missed, then the step fails."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from terminals_load import DOCTORS, TERMINALS, run_terminals_bench
+
+    parts = [
+        header(
+            f"Terminals' load ({TERMINALS:,} terminals, {DOCTORS} doctors' live channels)", scale
+        ),
+        f"Target (issue 15): {TERMINALS:,} terminals each posting a reading a minute (≈ 43 "
+        f"readings/s, a few batches) while {DOCTORS} doctors' pages hold live channels "
+        f"(SSE), for {TERMINALS_SECONDS / 60:.0f} minutes: reading p99 < 50 ms, 0 errors, "
+        "every reading stored, every emergency delivered to its team's page and the webhook.",
+    ]
+    problems = []
+    for name, url in stores():
+        before = load_average()
+        text, missed = run_terminals_bench(url, seconds=TERMINALS_SECONDS)
+        text = text.replace("## Terminals' load\n", "")
+        parts.append(
+            f"### {name}\n{text}\nLoad average (1 min) of the machine before/after: "
+            f"{before} / {load_average()} (client and server share its cores)."
+        )
+        problems += [f"{name}: {p}" for p in missed]
+    write_section("terminals", "\n\n".join(parts))
+    if problems:
+        raise SystemExit("terminals' load: " + "; ".join(problems))
+
+
 STEPS: dict[str, Callable[[float], None]] = {
     "sample": bench_sample,
     "ingest": bench_ingest,
@@ -495,14 +555,52 @@ STEPS: dict[str, Callable[[float], None]] = {
     "http": bench_http,
     "mixed": bench_mixed,
     "coverage": bench_coverage,
+    "terminals": bench_terminals,
+    "peers": lambda scale: _peers().bench_peers(scale, sys.modules[__name__]),
+    "build-dask": lambda scale: _peers().bench_build_dask(scale, sys.modules[__name__]),
 }
+
+
+def _peers() -> Any:
+    """:mod:`peers` (DuckDB, COPY, the Dask build), imported when its steps run; they are
+    given this module, whose state (``RESULTS``, the stores) they read."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import peers
+
+    return peers
+
+
+def relocate(work: Path | None, report: Path | None) -> None:
+    """Point the bench at another work folder (and PostGIS database) and report."""
+    global WORK, SQLITE_PATH, PG_DB, REPORT, RESULTS_JSON
+    if work is not None:
+        WORK = work.resolve()
+        SQLITE_PATH = WORK / "bench.db"
+        PG_DB = "hm_bench_" + re.sub(r"[^a-z0-9]+", "_", WORK.name.lower())
+    if report is not None:
+        REPORT = report.resolve()
+        RESULTS_JSON = REPORT.parent / "results.json"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--only", nargs="*", choices=sorted(STEPS), default=None)
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="Folder of the deliveries and the SQLite store, and suffix of the PostGIS "
+        "database (default var/bench, hm_bench): a trial run beside the real bench's stores.",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="Markdown report to write (default BENCHMARKS.md; results.json goes beside it).",
+    )
     args = parser.parse_args()
+    relocate(args.work, args.report)
     WORK.mkdir(parents=True, exist_ok=True)
     for name in args.only or list(STEPS):
         print(f"bench: {name} (scale {args.scale})", flush=True)

@@ -33,6 +33,7 @@ export default defineConfig({
         phone: resolve(__dirname, "m/index.html"),
         console: resolve(__dirname, "console/index.html"),
         planner: resolve(__dirname, "planner/index.html"),
+        resident: resolve(__dirname, "r/index.html"),
       },
       output: {
         // MapLibre (shared by both pages, changes rarely) in a chunk of its own; the

@@ -18,19 +18,30 @@ DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
     "county_hospital": ("county_hospital", "tcm_hospital", "mch_hospital"),
 }
 
-#: Road speeds (km/h) by OpenStreetMap ``highway`` class for lines without ``speed_kmh``.
+#: Default road speeds (km/h) by OpenStreetMap ``highway`` class, used when a line has no
+#: ``speed_kmh``. Rural Chinese roads rarely reach their posted limits, so these are
+#: typical travel speeds rather than limits; an unknown class gets the mode's own speed.
 DEFAULT_ROAD_SPEEDS_KMH: dict[str, float] = {
     "motorway": 100.0,
+    "motorway_link": 60.0,
     "trunk": 80.0,
+    "trunk_link": 50.0,
     "primary": 60.0,
+    "primary_link": 40.0,
     "secondary": 50.0,
+    "secondary_link": 30.0,
     "tertiary": 40.0,
+    "tertiary_link": 30.0,
     "unclassified": 30.0,
     "residential": 30.0,
+    "living_street": 10.0,
     "service": 15.0,
     "track": 15.0,
+    "cycleway": 15.0,
     "path": 5.0,
     "footway": 5.0,
+    "pedestrian": 5.0,
+    "steps": 2.0,
 }
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from geo.risk_examples import (
     current_features,
@@ -75,6 +76,8 @@ __all__ = [
 ]
 
 _FORMAT_VERSION = 1
+#: Up to this many rows are scored on one thread (see :func:`score`).
+SMALL_BATCH_ROWS = 256
 
 
 # --------------------------------------------------------------------------------------
@@ -156,5 +159,12 @@ def score(
     index = pd.MultiIndex.from_frame(features_frame[_KEYS].astype("str"), names=_KEYS)
     if features_frame.empty:
         return pd.Series(np.array([], dtype="float64"), index=index, name="risk_score")
-    p = est.predict_proba(_design(features_frame, features))[:, 1]
+    design = _design(features_frame, features)
+    if len(design) <= SMALL_BATCH_ROWS:
+        # A few rows (a list spliced after one visit): OpenMP's threads cost more to wake
+        # than the trees cost to walk, the more so on a busy server.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            p = est.predict_proba(design)[:, 1]
+    else:
+        p = est.predict_proba(design)[:, 1]
     return pd.Series(p, index=index, name="risk_score")

@@ -26,6 +26,7 @@ from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString, MultiLineString, shape
 
+from geo.coverage_config import DEFAULT_ROAD_SPEEDS_KMH
 from geo.rules import DEFAULT_RULES, CoverageConfig
 
 Mode = Literal["walk", "ebike", "drive"]
@@ -34,31 +35,8 @@ FloatArray = npt.NDArray[np.float64]
 #: Mean Earth radius (IUGG), metres. With it one degree of latitude is 111.195 km.
 EARTH_RADIUS_M = 6_371_008.8
 
-#: Default road speeds (km/h) by OpenStreetMap ``highway`` class, used when a line has no
-#: ``speed_kmh``. Rural Chinese roads rarely reach their posted limits, so these are
-#: typical travel speeds rather than limits; an unknown class gets the mode's own speed.
-DEFAULT_HIGHWAY_SPEEDS_KMH: Mapping[str, float] = {
-    "motorway": 100.0,
-    "motorway_link": 60.0,
-    "trunk": 80.0,
-    "trunk_link": 50.0,
-    "primary": 60.0,
-    "primary_link": 40.0,
-    "secondary": 50.0,
-    "secondary_link": 30.0,
-    "tertiary": 40.0,
-    "tertiary_link": 30.0,
-    "unclassified": 30.0,
-    "residential": 30.0,
-    "living_street": 10.0,
-    "service": 15.0,
-    "track": 15.0,
-    "cycleway": 15.0,
-    "path": 5.0,
-    "footway": 5.0,
-    "pedestrian": 5.0,
-    "steps": 2.0,
-}
+#: Road speeds by ``highway`` class: one table, the coverage settings' default.
+DEFAULT_HIGHWAY_SPEEDS_KMH: Mapping[str, float] = DEFAULT_ROAD_SPEEDS_KMH
 
 #: Coordinates are rounded to this many decimals (about 1 cm) to decide that two line
 #: vertices are the same road junction.

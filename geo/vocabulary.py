@@ -146,6 +146,14 @@ FACILITY_TYPE_TERMS: tuple[Term, ...] = (
 )
 FACILITY_TYPES: tuple[str, ...] = codes(FACILITY_TYPE_TERMS)
 
+#: Vaccines of the data contract (``vaccinations.vaccine``) a resident's page names; an
+#: unlisted code is shown as delivered.
+VACCINE_TERMS: tuple[Term, ...] = (
+    Term("influenza", "流感疫苗", "Influenza vaccine"),
+    Term("pneumococcal", "肺炎球菌疫苗", "Pneumococcal vaccine"),
+    Term("covid19", "新冠疫苗", "COVID-19 vaccine"),
+)
+
 #: Units of the indicators (``geo.indicator_defs.IndicatorDef.unit``).
 UNIT_TERMS: tuple[Term, ...] = (
     Term("fraction", "比例（以百分数显示）", "Fraction (shown as a percentage)"),
@@ -153,9 +161,26 @@ UNIT_TERMS: tuple[Term, ...] = (
 )
 
 # ----------------------------------------------------------------------------------------
+# Health education (docs/health-education.md)
+# ----------------------------------------------------------------------------------------
+#: The states of a health-education item, in workflow order.
+EDUCATION_STATE_TERMS: tuple[Term, ...] = (
+    Term("draft", "草稿", "Draft"),
+    Term("in_review", "待审核", "In review"),
+    Term("published", "已发布", "Published"),
+    Term("withdrawn", "已撤回", "Withdrawn"),
+)
+EDUCATION_STATES: tuple[str, ...] = codes(EDUCATION_STATE_TERMS)
+#: Who writes items (a doctor for its team's township, a centre for its own, the bureau
+#: and admin county-wide) and who reviews, publishes and withdraws them.
+EDUCATION_AUTHOR_ROLES: frozenset[str] = frozenset({"doctor", "chronic_center", "bureau", "admin"})
+EDUCATION_REVIEW_ROLES: frozenset[str] = frozenset({"chronic_center", "bureau", "admin"})
+
+# ----------------------------------------------------------------------------------------
 # Roles
 # ----------------------------------------------------------------------------------------
 ROLE_TERMS: tuple[Term, ...] = (
+    Term("resident", "居民", "Resident"),
     Term("doctor", "家庭医生", "Family doctor"),
     Term("chronic_center", "慢病管理中心", "Chronic-disease centre"),
     Term("bureau", "卫健局", "Health bureau"),
@@ -173,6 +198,11 @@ CARE_ROLES: frozenset[str] = frozenset({"doctor", "chronic_center"})
 TOWN_SCOPED_ROLE = "chronic_center"
 #: The role scoped to one team (its ``team_id``).
 TEAM_SCOPED_ROLE = "doctor"
+#: The role scoped to exactly one resident (its ``resident_id``): a resident's own page
+#: (``/r/``). In none of the sets above; only endpoints under ``/api/v1/me`` admit it.
+RESIDENT_ROLE = "resident"
+#: Roles of the health system's staff (every role but the resident's).
+STAFF_ROLES: frozenset[str] = frozenset(codes(ROLE_TERMS)) - {RESIDENT_ROLE}
 
 # ----------------------------------------------------------------------------------------
 # Area codes (统计用区划代码, 12 digits: county 6 + town 3 + village 3)

@@ -109,26 +109,61 @@ def compute_period(
     period: dt.date, frames: dict[str, Any], rules: RulesConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Indicators at every level (raw and suppressed) and the grid health index for a date."""
-    tasks = tasks_from_frames(frames, period, rules, claims_key="task_claims")
-    values = compute_indicators(
-        period,
-        residents=frames["residents"],
-        registry=frames["chronic_registry"],
-        followups=frames["followups"],
-        claims=frames.get("indicator_claims", frames["claims"]),
-        facilities=frames["facilities"],
-        staff=frames["staff"],
-        grids=frames["grids"],
-        areas=frames["areas"],
-        population=frames.get("population"),
-        vaccinations=frames.get("vaccinations"),
-        open_tasks=tasks,
-        levels=LEVELS,
-        config=rules,
-    )
+    tasks = period_tasks(period, frames, rules)
+    values = period_values(period, frames, rules, tasks)
+    shown, index = finish_period(values, rules)
+    return values, shown, index
+
+
+def period_tasks(period: dt.date, frames: dict[str, Any], rules: RulesConfig) -> pd.DataFrame:
+    """The follow-up tasks open on ``period`` (the overdue indicator counts them)."""
+    return tasks_from_frames(frames, period, rules, claims_key="task_claims")
+
+
+def period_values(
+    period: dt.date,
+    frames: dict[str, Any],
+    rules: RulesConfig,
+    tasks: pd.DataFrame | None,
+    **replaced: Any,
+) -> pd.DataFrame:
+    """:func:`geo.indicators.compute_indicators` of ``period`` on the build's frames.
+
+    ``replaced`` overrides arguments (``claims=None``, ``population=None`` …): the Dask
+    path (:mod:`pipelines.build_dask`) calls it on a partition's frames without some tables.
+    """
+    arguments: dict[str, Any] = {
+        "residents": frames["residents"],
+        "registry": frames["chronic_registry"],
+        "followups": frames["followups"],
+        "claims": frames.get("indicator_claims", frames.get("claims")),
+        "facilities": frames.get("facilities"),
+        "staff": frames.get("staff"),
+        "grids": frames["grids"],
+        "areas": frames["areas"],
+        "population": frames.get("population"),
+        "vaccinations": frames.get("vaccinations"),
+        "open_tasks": tasks,
+        "levels": LEVELS,
+        "config": rules,
+    }
+    return compute_indicators(period, **{**arguments, **replaced})
+
+
+def finish_period(values: pd.DataFrame, rules: RulesConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A period's values as shown (small-number suppression) and the grid health index."""
     shown = suppress(values, k=rules.indicators.suppression_k)
     index = grid_health_index(shown[shown["level"] == "grid"], config=rules)
-    return values, shown, index
+    return shown, index
+
+
+def key_order(shown: pd.DataFrame) -> pd.DataFrame:
+    """A period's rows in the store's key order.
+
+    The period is fixed: the store appends the period's rows to its B-tree instead of
+    inserting them all over it (migration 0009).
+    """
+    return shown.sort_values(["level", "unit_id", "indicator"], ignore_index=True)
 
 
 def adults_per_unit(residents: pd.DataFrame, as_of: dt.date, level: str) -> pd.Series:
@@ -206,10 +241,7 @@ def _compute_job(
         return compute_surveillance(as_of, frames, rules)
     assert isinstance(job, dt.date)
     values, shown, index = compute_period(job, frames, rules)
-    # In key order (the period is fixed): the store appends the period's rows to its
-    # B-tree instead of inserting them all over it (migration 0009).
-    shown = shown.sort_values(["level", "unit_id", "indicator"], ignore_index=True)
-    return (values if job == as_of else None), shown, index
+    return (values if job == as_of else None), key_order(shown), index
 
 
 def _compute_in_worker(job: dt.date | str, as_of: dt.date) -> tuple[Any, float]:
@@ -309,15 +341,7 @@ def run_build(
     tick = progress or (lambda *_: None)
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    with Session(engine) as session:
-        # The owner process: a build killed mid-way is told from one still running.
-        build = Build(
-            as_of=as_of, started_at=_now(), status="building", summary={"owner": process_owner()}
-        )
-        session.add(build)
-        session.commit()
-        build_id = build.build_id
-    add_build_partition(engine, build_id)
+    build_id = open_build(engine, as_of)
     jobs = _Jobs(as_of, rules, workers)
     # The superseded build's rows are deleted by a spawned process (a store connection of
     # its own, nothing inherited) while this one reads: a core is idle then.
@@ -356,8 +380,7 @@ def run_build(
                 values, shown, index = result
                 if values is not None:
                     values_at_d = values
-                counts["indicator_values"] += _store_indicators(engine, build_id, job, shown)
-                counts["health_index"] += _store_index(engine, build_id, job, index)
+                store_period(engine, build_id, job, shown, index, counts)
             timings[f"store {job}"] = time.perf_counter() - t0
         jobs.close()
         tick("burden", steps - 2, steps)
@@ -369,24 +392,20 @@ def run_build(
             population=frames.get("population"),
             config=rules,
         )
-        counts["burden"] = _store_burden(engine, build_id, burden)
+        counts["burden"] = store_burden(engine, build_id, burden)
         timings["burden"] = time.perf_counter() - t0
         tick("hotspots", steps - 1, steps)
         t0 = time.perf_counter()
         assert values_at_d is not None  # D is always the first period
         hot = compute_hotspots(as_of, values_at_d, frames["residents"], grid_shapes, rules)
-        counts["hotspot_results"] = _store_hotspots(engine, build_id, hot)
+        counts["hotspot_results"] = store_hotspots(engine, build_id, hot)
         timings["hotspots"] = time.perf_counter() - t0
         _, timings["drop superseded"] = dropping.result()
         tick("done", steps, steps)
     except BaseException:
         jobs.close()
         dropper.shutdown(wait=True)
-        drop_build_indicators(engine, build_id)
-        with Session(engine) as session:
-            session.execute(update(Build).where(Build.build_id == build_id).values(status="failed"))
-            _delete_build_rows(session, build_id)
-            session.commit()
+        fail_build(engine, build_id)
         raise
     dropper.shutdown(wait=True)
     summary = {
@@ -399,8 +418,44 @@ def run_build(
         "seconds": round(time.perf_counter() - started, 2),
         "timings": {k: round(v, 2) for k, v in timings.items()},
     }
-    _make_current(engine, build_id, summary)
+    make_current(engine, build_id, summary)
     return summary
+
+
+def open_build(engine: Engine, as_of: dt.date) -> int:
+    """A new ``building`` row (owned by this process) and its indicator partition; its id."""
+    with Session(engine) as session:
+        # The owner process: a build killed mid-way is told from one still running.
+        build = Build(
+            as_of=as_of, started_at=_now(), status="building", summary={"owner": process_owner()}
+        )
+        session.add(build)
+        session.commit()
+        build_id = build.build_id
+    add_build_partition(engine, build_id)
+    return build_id
+
+
+def fail_build(engine: Engine, build_id: int) -> None:
+    """Mark a build ``failed`` and delete every row it wrote."""
+    drop_build_indicators(engine, build_id)
+    with Session(engine) as session:
+        session.execute(update(Build).where(Build.build_id == build_id).values(status="failed"))
+        _delete_build_rows(session, build_id)
+        session.commit()
+
+
+def store_period(
+    engine: Engine,
+    build_id: int,
+    period: dt.date,
+    shown: pd.DataFrame,
+    index: pd.DataFrame,
+    counts: dict[str, int],
+) -> None:
+    """Write a period's shown indicator values and health index; add to ``counts``."""
+    counts["indicator_values"] += _store_indicators(engine, build_id, period, shown)
+    counts["health_index"] += _store_index(engine, build_id, period, index)
 
 
 def current_build_id(engine: Engine) -> int | None:
@@ -455,14 +510,16 @@ def _store_index(engine: Engine, build_id: int, period: dt.date, index: pd.DataF
     return _insert(engine, "health_index", frame, build_id=build_id, period=period)
 
 
-def _store_burden(engine: Engine, build_id: int, burden: pd.DataFrame) -> int:
+def store_burden(engine: Engine, build_id: int, burden: pd.DataFrame) -> int:
+    """Write the disease burden rows of a build; the number written."""
     if "suppressed" not in burden:
         burden = burden.assign(suppressed=False)
     cols = [c.name for c in BurdenRow.__table__.columns if c.name in burden.columns]
     return _insert(engine, "burden", burden[cols], build_id=build_id)
 
 
-def _store_hotspots(engine: Engine, build_id: int, hot: pd.DataFrame) -> int:
+def store_hotspots(engine: Engine, build_id: int, hot: pd.DataFrame) -> int:
+    """Write the hotspot rows of a build; the number written."""
     hot = hot.rename(columns={"class": "hotspot_class"})
     cols = [c.name for c in HotspotResult.__table__.columns if c.name in hot.columns]
     return _insert(engine, "hotspot_results", hot[cols], build_id=build_id)
@@ -548,7 +605,7 @@ def _delete_build_rows(session: Session, build_id: int) -> None:
     delete_surveillance_rows(session, build_id)
 
 
-def _make_current(engine: Engine, build_id: int, summary: dict[str, Any]) -> None:
+def make_current(engine: Engine, build_id: int, summary: dict[str, Any]) -> None:
     """Point readers at ``build_id`` in one transaction; the build it replaces is kept."""
     with Session(engine) as session, session.begin():
         previous = session.scalar(select(current_build_id_of_store()))

@@ -6,14 +6,16 @@ morning snapshot. One team's list reads just that team's residents (signed to it
 its grids, or managed by it), so the phone page answers in well under a second.
 
 A live write (a visit, a reading, a dismissal) changes one resident's tasks only:
-:func:`refresh_team_list` recomputes the residents whose live records changed since a
-list was computed (:func:`live_marks`) and splices their entries into it, instead of
-reading and computing the whole team again (issue 17: 200–450 ms after every write).
+:func:`refresh_team_list` recomputes the residents written since a list was computed (the
+store logs them with each move of the team's counter, :func:`store.version.residents_written`)
+and splices their entries into it, instead of reading and computing the whole team again
+(issue 17: 200–450 ms after every write).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete, insert, select, text
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
 from geo.errors import NotFoundError, UnknownTeamError
@@ -41,6 +43,7 @@ from geo.travel import StraightLineModel
 from pipelines.load import insert as bulk_insert
 from store.frames import read_frame, start_frame
 from store.models import Facility, Team
+from store.version import prune_team_writes, residents_written, team_counter
 from store.worklists import PushListEntry, PushListRun, TaskDismissal
 
 #: Tables the follow-up rules read, keyed by the frame names of docs/frames.md.
@@ -195,10 +198,23 @@ def usable_model(model_path: Path | None) -> dict[str, Any] | None:
     model that orders patients worse than "share of the last four visits not satisfactory"
     must not replace it.
     """
-    if model_path is None or not Path(model_path).exists():
+    if model_path is None:
         return None
-    bundle = load_model(model_path)
+    try:
+        st = Path(model_path).stat()
+    except OSError:
+        return None
+    bundle = _loaded_model(str(model_path), st.st_mtime_ns, st.st_size)
     return bundle if model_beats_fallback(bundle.get("metrics", {})) else None
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded_model(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    # Keyed by the file's mtime and size: a retrained model is read again, an unchanged
+    # one is not (unpickling it costs ~0.3-0.7 s, which a list spliced after one visit
+    # would otherwise pay on every read). The bundle is only ever read, never mutated.
+    del mtime_ns, size
+    return load_model(path)
 
 
 def model_risk(
@@ -297,50 +313,23 @@ def _entries(
 # ----------------------------------------------------------------------------------------
 # A list kept up to date by splicing
 # ----------------------------------------------------------------------------------------
-#: Per resident, how many of each kind of live record: the API only ever inserts these
-#: (a visit, a reading, a dismissal; a retry with the same id inserts nothing), so a
-#: resident whose counts are unchanged has the same live inputs.
-LIVE_TABLES = ("followups", "measurements", "task_dismissals")
-
-
-def live_marks(
-    engine: Engine, team_id: str, resident_ids: list[str] | None = None
-) -> dict[str, tuple[int, ...]]:
-    """Per resident of the team, the counts of their rows in :data:`LIVE_TABLES`.
-
-    Residents with none of those rows are left out. ``resident_ids`` (the team's, as
-    :func:`team_resident_ids` returns them) lets PostgreSQL use the resident indexes.
-    """
-    params: dict[str, Any]
-    if engine.dialect.name == "postgresql" and resident_ids is not None:
-        who, params = "resident_id = ANY(:ids)", {"ids": list(resident_ids)}
-    else:
-        who, params = f"resident_id IN ({TEAM_RESIDENTS.format(team=':team')})", {"team": team_id}
-    sql = " UNION ALL ".join(
-        f"SELECT resident_id, {i} AS kind, count(*) AS n FROM {table}"
-        f" WHERE {who} GROUP BY resident_id"
-        for i, table in enumerate(LIVE_TABLES)
-    )
-    marks: dict[str, list[int]] = {}
-    with engine.connect() as conn:
-        for rid, kind, n in conn.execute(text(sql), params):
-            marks.setdefault(str(rid), [0] * len(LIVE_TABLES))[int(kind)] = int(n)
-    return {rid: tuple(counts) for rid, counts in marks.items()}
+#: Days of the live-write log (``team_writes``) the morning run keeps.
+TEAM_WRITES_KEPT_DAYS = 2
 
 
 @dataclass(frozen=True)
 class TeamList:
     """A team's live list (names and phones in full) and what it was computed from.
 
-    ``marks`` were read before the records the entries were computed from, so a write that
-    landed in between is seen as a change by the next :func:`refresh_team_list`.
+    ``team_version`` (the team's live-write counter) was read before the records the
+    entries were computed from, so a write that landed in between is recomputed again by
+    the next :func:`refresh_team_list`.
     """
 
     team_id: str
     as_of: dt.date
     entries: pd.DataFrame
-    resident_ids: tuple[str, ...]
-    marks: dict[str, tuple[int, ...]]
+    team_version: int
     spliced: tuple[str, ...] = ()
 
 
@@ -352,7 +341,7 @@ def team_list(
     *,
     model_path: Path | None = None,
 ) -> TeamList:
-    """The team's whole list, computed from the store (unmasked), with its live marks.
+    """The team's whole list, computed from the store (unmasked), with its counter.
 
     Raises
     ------
@@ -361,10 +350,9 @@ def team_list(
     """
     if not team_exists(engine, team_id):
         raise UnknownTeamError(team_id)
-    ids = team_resident_ids(engine, team_id)
-    marks = live_marks(engine, team_id, ids)
+    version = team_counter(engine, team_id)
     entries = _entries(engine, team_id, as_of, rules, usable_model(model_path), masked=False)
-    return TeamList(team_id, as_of, entries, tuple(ids), marks)
+    return TeamList(team_id, as_of, entries, version)
 
 
 def refresh_team_list(
@@ -378,16 +366,19 @@ def refresh_team_list(
 
     Valid while only live writes happened since ``base`` was computed: no ingest, build,
     manual fix or retrained model (those change the store version's other components and
-    the caller computes the list whole, :func:`team_list`). The residents whose
-    :func:`live_marks` changed get their tasks recomputed by :func:`geo.followup.open_tasks`
-    on their own frames; their entries replace theirs in the list, which is put back in
-    list order (:func:`geo.push_list.in_list_order`, a total order): the result equals the
-    list computed whole.
+    the caller computes the list whole, :func:`team_list`). The residents written since
+    (:func:`store.version.residents_written`) get their tasks recomputed by
+    :func:`geo.followup.open_tasks` on their own frames; their entries replace theirs in
+    the list, which is put back in list order (:func:`geo.push_list.in_list_order`, a
+    total order): the result equals the list computed whole. When the write log no longer
+    covers ``base`` (pruned), the list is computed whole.
     """
-    marks = live_marks(engine, base.team_id, list(base.resident_ids))
-    changed = sorted(r for r in set(marks) | set(base.marks) if marks.get(r) != base.marks.get(r))
+    version = team_counter(engine, base.team_id)
+    changed = residents_written(engine, base.team_id, base.team_version, version)
+    if changed is None:
+        return team_list(engine, base.team_id, base.as_of, rules, model_path=model_path)
     if not changed:
-        return replace(base, marks=marks, spliced=())
+        return replace(base, team_version=version, spliced=())
     fresh = _entries(
         engine,
         base.team_id,
@@ -402,7 +393,7 @@ def refresh_team_list(
     entries = in_list_order(pd.concat(parts, ignore_index=True)) if parts else kept
     if len(parts) < 2:  # nothing to interleave: keep the frame's own dtypes and a fresh index
         entries = entries.reset_index(drop=True)
-    return replace(base, entries=entries, marks=marks, spliced=tuple(changed))
+    return replace(base, entries=entries, team_version=version, spliced=tuple(changed))
 
 
 def generate_push_lists(
@@ -465,6 +456,8 @@ def generate_push_lists(
                 risk_source=source,
             )
         )
+    # The live-write log only serves lists cached today; two days leave a margin.
+    prune_team_writes(engine, now - dt.timedelta(days=TEAM_WRITES_KEPT_DAYS))
     tick("done", 3, 3)
     return {
         "date": as_of.isoformat(),

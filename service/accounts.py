@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.vocabulary import ROLES, TEAM_SCOPED_ROLE, TOWN_SCOPED_ROLE
+from geo.vocabulary import RESIDENT_ROLE, ROLES, TEAM_SCOPED_ROLE, TOWN_SCOPED_ROLE
 from service.audit import record_audit
 from service.auth import Principal, hash_password, normalise_username, utcnow
 from service.errors import Conflict, Invalid, NotFound
@@ -73,6 +73,11 @@ class UserInfo:
 def _check_scope(role: str, team_id: str | None, town_code: str | None) -> None:
     if role not in ROLES:
         raise Invalid(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
+    if role == RESIDENT_ROLE:
+        raise Invalid(
+            "A resident's account is made by the family doctor's activation"
+            " (POST /api/v1/residents/{id}/activation), not as a staff user."
+        )
     if role == TEAM_SCOPED_ROLE and not team_id:
         raise Invalid("A doctor needs a team (--team).")
     if role == TOWN_SCOPED_ROLE and not town_code:
@@ -209,6 +214,8 @@ def set_role(
     """Change an account's role and scope; its existing tokens stop working."""
     _check_scope(role, team_id, town_code)
     user = _get(session, username)
+    if user.role == RESIDENT_ROLE:
+        raise Invalid(f"{user.username!r} is a resident's account; its role cannot change.")
     user.role, user.team_id, user.town_code = role, team_id, town_code
     _audit(session, "set_role", user, actor, role=role, team_id=team_id, town_code=town_code)
     session.commit()

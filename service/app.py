@@ -42,6 +42,7 @@ from service.errors import (
     problem_handler,
 )
 from service.jobs import JobRegistry
+from service.live import LiveHub
 from service.middleware import (
     BodyLimitMiddleware,
     CatchAllMiddleware,
@@ -51,6 +52,7 @@ from service.middleware import (
     basemap_origin,
     content_security_policy,
 )
+from service.outbox import OutboxWorker
 from service.ratelimit import DEFAULT_BURST, DEFAULT_PER_MINUTE, TokenBucketLimiter
 from service.reports import routes as report_routes
 from service.routes import (
@@ -69,6 +71,11 @@ from service.routes import (
     surveillance,
     tiles,
 )
+from service.routes import education as education_routes
+from service.routes import live as live_routes
+from service.routes import outbox as outbox_routes
+from service.routes import residents as resident_routes
+from service.routes import terminals as terminal_routes
 from service.scheduler import SchedulerLock, parse_daily_cron, run_as_leader, run_daily
 from service.settings import AuthSettings, IngestSettings, Settings, load_settings
 from service.worklists import WorklistCache
@@ -113,6 +120,12 @@ def check_production(settings: Settings) -> None:
     if settings.ingest.id_hash_key == IngestSettings.model_fields["id_hash_key"].default:
         problems.append(
             "ingest.id_hash_key is the demo default (set HEALTHMAP_INGEST__ID_HASH_KEY)"
+        )
+    key_secret = settings.terminals.key_secret
+    if key_secret is not None and len(key_secret) < MIN_SECRET_LENGTH:
+        problems.append(
+            f"terminals.key_secret has fewer than {MIN_SECRET_LENGTH} characters"
+            " (set a long random HEALTHMAP_TERMINALS__KEY_SECRET)"
         )
     if problems:
         raise InsecureConfiguration(
@@ -185,18 +198,28 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = engine if engine is not None else _open_store(settings.database_url)
         scheduler: asyncio.Task[None] | None = None
+        live: LiveHub | None = None
+        outbox: OutboxWorker | None = None
         try:
             # Before any request: the service must never run on an older schema.
             migrate(store)
             app.state.engine = store
             app.state.audit_writer = AuditWriter(store)
-            app.state.jobs = JobRegistry(lock=StoreLock(store, "jobs"))
+            app.state.jobs = JobRegistry(lock=StoreLock(store, "jobs"), engine=store)
+            # Reports run beside ingests and builds (no jobs lock), recorded the same way.
+            app.state.report_jobs = JobRegistry(engine=store)
             app.state.answers = SingleFlightLRU[bytes](ANSWERS_CACHED)
             app.state.worklists = WorklistCache(
                 store, settings.rules, settings.data_dir / "risk_model.joblib"
             )
             if app.state.scheduler_enabled:
                 scheduler = asyncio.create_task(_morning_lists(settings, store))
+            # The live channel's dispatcher: one store query per process (service.live).
+            live = app.state.live = LiveHub(store)
+            live.start()
+            # The webhook's deliveries: one thread per process (service.outbox).
+            outbox = app.state.outbox = OutboxWorker(store, settings.outbox)
+            outbox.start()
             # Everything imported so far lives as long as the process: keep it out of the
             # collector. Else every full collection walks its ~270,000 objects, a pause of
             # ~200 ms on the 2-core VM (the tail of tile and API latencies); after the
@@ -204,11 +227,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             gc.freeze()
             yield
         finally:
+            if outbox is not None:
+                await asyncio.to_thread(outbox.stop)  # may wait for a POST under way
+            if live is not None:
+                await live.stop()
             if scheduler is not None:
                 scheduler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await scheduler
             app.state.jobs.shutdown()
+            app.state.report_jobs.shutdown()
             app.state.audit_writer.close()
             if engine is None:
                 store.dispose()
@@ -277,6 +305,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(coverage.router)
     app.include_router(report_routes.router)
     app.include_router(tiles.router)
+    app.include_router(terminal_routes.router)
+    app.include_router(live_routes.router)
+    app.include_router(outbox_routes.router)
+    app.include_router(education_routes.router)
+    app.include_router(resident_routes.router)
     # Last: the pages' catch-all routes must not shadow the API.
     app.include_router(pages.router)
     return app

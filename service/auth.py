@@ -35,6 +35,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from geo.vocabulary import RESIDENT_ROLE
 from service.errors import AccountLocked, Unauthorized
 from service.settings import AuthSettings
 from store.accounts import LoginAttempt, User
@@ -64,10 +65,14 @@ class Principal:
     role: str
     team_id: str | None = None
     town_code: str | None = None
+    #: The one resident a ``resident`` account speaks for (None for staff).
+    resident_id: str | None = None
 
     @classmethod
     def of(cls, user: User) -> Principal:
-        return cls(user.id, user.username, user.role, user.team_id, user.town_code)
+        return cls(
+            user.id, user.username, user.role, user.team_id, user.town_code, user.resident_id
+        )
 
 
 # ----------------------------------------------------------------------------------------
@@ -93,6 +98,11 @@ def _burn_time(password: str) -> None:
     if _dummy_hash is None or _dummy_hash[0] is not password_hasher:
         _dummy_hash = (password_hasher, password_hasher.hash("not-a-password"))
     verify_password(_dummy_hash[1], password)
+
+
+#: Public name of the unknown-account delay: the residents' PIN login uses it too
+#: (``service.resident_accounts``).
+burn_time = _burn_time
 
 
 def normalise_username(username: str) -> str:
@@ -126,6 +136,7 @@ def issue_token(
         "role": principal.role,
         "team_id": principal.team_id,
         "town_code": principal.town_code,
+        "resident_id": principal.resident_id,
         "iat": int(now.timestamp()),
         "exp": int(now.timestamp()) + lifetime,
         "jti": uuid.uuid4().hex,
@@ -162,6 +173,7 @@ _ACCOUNT_BY_ID = select(
     _ACCOUNT.role,
     _ACCOUNT.team_id,
     _ACCOUNT.town_code,
+    _ACCOUNT.resident_id,
     _ACCOUNT.disabled,
 )
 
@@ -175,11 +187,14 @@ def principal_from_claims(session: Session, claims: dict[str, Any]) -> Principal
     )
     if row is None or row.disabled:
         raise Unauthorized("The account is disabled or no longer exists.")
-    principal = Principal(row.id, row.username, row.role, row.team_id, row.town_code)
-    if (principal.role, principal.team_id, principal.town_code) != (
+    principal = Principal(
+        row.id, row.username, row.role, row.team_id, row.town_code, row.resident_id
+    )
+    if (principal.role, principal.team_id, principal.town_code, principal.resident_id) != (
         claims.get("role"),
         claims.get("team_id"),
         claims.get("town_code"),
+        claims.get("resident_id"),
     ):
         raise Unauthorized("The account's role or scope has changed; log in again.")
     return principal
@@ -239,6 +254,14 @@ def authenticate(
             raise AccountLocked("Too many failed logins.", retry_after=lock.total_seconds())
         _burn_time(password)
         attempt(None, False, "unknown_user")
+        raise Unauthorized(BAD_CREDENTIALS, error="invalid_grant")
+
+    if user.role == RESIDENT_ROLE:
+        # A resident logs in with a PIN at /auth/resident/token (service.resident_accounts),
+        # whose lock-out holds until a doctor reissues; never here, and the answer is the
+        # same 401 whatever PIN was typed (no oracle, no count against the resident).
+        _burn_time(password)
+        attempt(user.id, False, "disabled")
         raise Unauthorized(BAD_CREDENTIALS, error="invalid_grant")
 
     if user.locked_until is not None and user.locked_until > now:

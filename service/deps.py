@@ -26,14 +26,22 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from geo.vocabulary import ANALYST_ROLES, CARE_ROLES, ROLES, TEAM_SCOPED_ROLE, TOWN_SCOPED_ROLE
+from geo.vocabulary import (
+    ANALYST_ROLES,
+    CARE_ROLES,
+    RESIDENT_ROLE,
+    ROLES,
+    TEAM_SCOPED_ROLE,
+    TOWN_SCOPED_ROLE,
+)
 from service.audit import AuditWriter, record_audit
 from service.auth import Principal, decode_token, principal_from_claims
 from service.caching import SingleFlightLRU
 from service.client import client_address  # its home is service.client
-from service.errors import Forbidden, NotFound, Unauthorized
+from service.errors import Forbidden, NotFound, TerminalUnauthorized, Unauthorized
 from service.ratelimit import TokenBucketLimiter
 from service.settings import Settings
+from service.terminal_auth import HEADER_ID
 from service.worklists import WorklistCache
 
 # auto_error=False: a missing token must become our 401 problem, not FastAPI's own error.
@@ -100,6 +108,12 @@ def _caller(
     limiter: TokenBucketLimiter,
     bucket: str,
 ) -> Principal:
+    if request.headers.get(HEADER_ID) is not None:
+        # A terminal's key may post readings and nothing else (docs/terminals.md).
+        raise TerminalUnauthorized(
+            "Terminal credentials are accepted only by POST /api/v1/terminal/readings.",
+            reason="terminal_credentials_elsewhere",
+        )
     if not token:
         raise Unauthorized("Log in first: send `Authorization: Bearer <access token>`.", error=None)
     claims = decode_token(token, settings.auth, "access")
@@ -178,6 +192,21 @@ CareUser = Annotated[Principal, Depends(require_roles(*CARE_ROLES))]
 AggregateUser = Annotated[Principal, Depends(require_roles(*ANALYST_ROLES))]
 #: Terminals post readings with a service account of role admin; doctors for their patients.
 RecorderUser = Annotated[Principal, Depends(require_roles("doctor", "admin"))]
+
+
+async def _resident(
+    user: Annotated[Principal, Depends(require_roles(RESIDENT_ROLE))],
+) -> Principal:
+    # The role's check constraint binds every resident account to one resident; refuse
+    # anyway rather than let a query run unscoped.
+    if not user.resident_id:
+        raise Forbidden("This resident account is bound to no resident.")
+    return user
+
+
+#: A resident on their own page (``/r/``): ``user.resident_id`` is the one resident every
+#: query of the route must be scoped to (docs/residents.md).
+ResidentUser = Annotated[Principal, Depends(_resident)]
 
 
 def ensure_in_scope(

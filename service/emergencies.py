@@ -16,8 +16,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service.live import publish_emergency
+from service.outbox import wake_after_commit
 from service.recording import RecordedReading
 from service.scope import managing_team
+from store.outbox import enqueue
+
+#: The outbox kind (and key prefix) of an emergency reading's webhook call.
+WEBHOOK_KIND = "emergency_reading"
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
@@ -47,7 +53,31 @@ def webhook_payload(session: Session, r: RecordedReading) -> dict[str, Any]:
     }
 
 
-def announce(session: Session, recorded: Sequence[RecordedReading]) -> list[dict[str, Any]]:
+def announce(
+    session: Session, recorded: Sequence[RecordedReading], *, webhook_url: str | None = None
+) -> list[dict[str, Any]]:
     """Announce the newly recorded emergency readings among ``recorded`` (call before the
-    commit, in the recording transaction). Returns the webhook payloads."""
-    return [webhook_payload(session, r) for r in recorded if r.created and r.emergency_diseases]
+    commit, in the recording transaction). Returns the webhook payloads.
+
+    With a ``webhook_url`` (``service.emergency_webhook_url``) each reading's payload is
+    also put in the outbox (``store.outbox``), in this transaction: a committed reading is
+    a committed message, delivered by ``service.outbox`` once per reading (key
+    ``emergency_reading:<measurement_id>``). Without one nothing is queued: a URL set later
+    applies to readings recorded after it.
+    """
+    payloads = [webhook_payload(session, r) for r in recorded if r.created and r.emergency_diseases]
+    for payload in payloads:
+        publish_emergency(session, payload)  # the open pages (service.live)
+    if webhook_url and payloads:
+        now = dt.datetime.now(dt.UTC)
+        for payload in payloads:
+            enqueue(
+                session,
+                key=f"{WEBHOOK_KIND}:{payload['measurement_id']}",
+                kind=WEBHOOK_KIND,
+                target=webhook_url,
+                payload=payload,
+                now=now,
+            )
+        wake_after_commit(session)  # this process's delivery worker, at once
+    return payloads

@@ -121,6 +121,13 @@ _TYPES = [
         "Too many failed logins; retry after Retry-After seconds (auth.lockout_minutes).",
     ),
     ProblemType(
+        "resident-locked",
+        403,
+        "Resident account locked",
+        "Too many wrong PINs (residents.max_failed_pins): the family doctor issues a new"
+        " activation code, with which the resident sets a new PIN (docs/residents.md).",
+    ),
+    ProblemType(
         "internal",
         500,
         "Internal server error",
@@ -208,6 +215,28 @@ class AccountLocked(TooManyRequests):
     """Too many failed logins for this username (429, type ``account-locked``)."""
 
 
+class ResidentLocked(Forbidden):
+    """A resident's account locked by wrong PINs (403, type ``resident-locked``); only a
+    doctor's reissue lifts it, so no Retry-After."""
+
+
+class TerminalUnauthorized(Unauthorized):
+    """A terminal's signed request that does not hold (401, type ``unauthorized``).
+
+    ``reason`` (a problem extension member) says which check failed: ``missing_headers``,
+    ``unknown_terminal``, ``revoked``, ``bad_signature``, ``stale_timestamp``,
+    ``replayed_nonce`` or ``terminal_credentials_elsewhere`` (docs/terminals.md).
+    """
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        HTTPError.__init__(
+            self,
+            detail,
+            headers={"WWW-Authenticate": 'HealthmapTerminal error="invalid_token"'},
+            extra={"reason": reason},
+        )
+
+
 # ----------------------------------------------------------------------------------------
 # The one table: error class → problem type (and so status)
 # ----------------------------------------------------------------------------------------
@@ -225,6 +254,7 @@ STATUS_CODES: dict[type[Exception], ProblemType] = {
     InvalidInputError: PROBLEM_TYPES["invalid"],
     TooManyRequests: PROBLEM_TYPES["too-many-requests"],
     AccountLocked: PROBLEM_TYPES["account-locked"],
+    ResidentLocked: PROBLEM_TYPES["resident-locked"],
     UnavailableError: PROBLEM_TYPES["unavailable"],
 }
 

@@ -1,22 +1,25 @@
-"""Long administrative work (ingest, build, push-list generation) as background jobs.
+"""Long administrative work (ingest, build, push-list generation, reports) as background jobs.
 
-An in-process registry: jobs run one at a time on a single worker thread, in the order they
-were submitted — an ingest and a build must not interleave (a build would read half a
-delivery), and on SQLite they would only wait for each other's write lock anyway. The
-registry lives in the worker's memory: it keeps the last :data:`MAX_JOBS` jobs, a restart
-forgets them (the store keeps what they did: ``ingest_batches``, ``builds``,
-``push_list_runs``), and with several uvicorn workers each has its own registry, so a job
-id is only known to the worker that took it (poll with the connection that submitted it,
-or run ``healthmap serve --workers 1`` for administration). Jobs of different workers do
-not interleave either: each runs holding the store's ``jobs`` lock
-(:class:`store.locks.StoreLock`), so a job submitted to a second worker waits
-(``queued``) until the first worker's job has finished.
+Jobs run one at a time on a single worker thread, in the order they were submitted — an
+ingest and a build must not interleave (a build would read half a delivery), and on
+SQLite they would only wait for each other's write lock anyway. Jobs of different uvicorn
+workers do not interleave either: each runs holding the store's ``jobs`` lock
+(:class:`store.locks.StoreLock`), so a job submitted to a second worker waits (``queued``)
+until the first worker's job has finished.
+
+A registry given the store keeps each job's record there (:mod:`store.jobs`): status,
+progress, summary, error and the process that runs it, so any worker answers for any job
+and a restart forgets none. A job whose process is gone (killed, restarted) while it was
+queued or running is reported ``failed``. Without a store (tests, the CLI) the registry
+keeps the last :data:`MAX_JOBS` jobs in memory only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 import uuid
 from collections import OrderedDict
@@ -25,6 +28,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Engine
+
+from store.jobs import insert_job, load_job, recent_jobs, update_job
 from store.locks import StoreLock
 
 logger = logging.getLogger("healthmap.service")
@@ -48,6 +54,8 @@ class Job:
     finished_at: dt.datetime | None = None
     summary: dict[str, Any] | None = None
     error: str | None = None
+    progress: float = 0.0
+    step: str | None = None
     future: Future[None] | None = field(default=None, repr=False)
 
     def public(self) -> dict[str, Any]:
@@ -74,12 +82,48 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
-class JobRegistry:
-    """Runs jobs on one worker thread and remembers the latest :data:`MAX_JOBS`."""
+#: This process, as a job record names its owner.
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
-    def __init__(self, max_jobs: int = MAX_JOBS, *, lock: StoreLock | None = None) -> None:
+
+def _owner_gone(owner: str) -> bool:
+    """Whether the process ``host:pid`` is known to be gone (only decidable on this host)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class JobRegistry:
+    """Runs jobs on one worker thread; remembers them in the store when given one.
+
+    Parameters
+    ----------
+    max_jobs : int
+        Jobs kept in memory (and listed).
+    lock : StoreLock, optional
+        Held while a job runs, so jobs of several workers never interleave.
+    engine : Engine, optional
+        Where the jobs' records are kept (:mod:`store.jobs`). A failure to write a record
+        is logged and never fails the job.
+    """
+
+    def __init__(
+        self,
+        max_jobs: int = MAX_JOBS,
+        *,
+        lock: StoreLock | None = None,
+        engine: Engine | None = None,
+    ) -> None:
         self.max_jobs = max_jobs
         self.lock = lock
+        self.engine = engine
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="healthmap-job")
@@ -97,8 +141,40 @@ class JobRegistry:
         with self._lock:
             self._jobs[job.job_id] = job
             self._forget_old()
+        if self.engine is not None:
+            # Recorded before it can start, so another worker can answer for it at once.
+            insert_job(
+                self.engine,
+                job.job_id,
+                kind=kind,
+                params=params,
+                status=job.status,
+                progress=0.0,
+                owner=OWNER,
+                created_at=job.created_at,
+            )
         job.future = self._pool.submit(self._run, job, work)
         return job
+
+    def _record(self, job: Job, *fields: str) -> None:
+        if self.engine is None:
+            return
+        try:
+            update_job(self.engine, job.job_id, **{f: getattr(job, f) for f in fields})
+        except Exception:  # the store may be down: the job goes on, its record lags
+            logger.warning("job %s: its record could not be written", job.job_id, exc_info=True)
+
+    def progress(self, job_id: str, done: float, step: str) -> None:
+        """Report a running job's progress (0–1) and its current step."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            return
+        done = round(min(max(done, 0.0), 1.0), 3)
+        changed = step != job.step or done - job.progress >= 0.01
+        job.progress, job.step = done, step
+        if changed:  # a record write per percent at most
+            self._record(job, "progress", "step")
 
     def _run(self, job: Job, work: Callable[[], dict[str, Any]]) -> None:
         try:
@@ -108,11 +184,14 @@ class JobRegistry:
             logger.exception("job %s (%s): the jobs lock failed", job.job_id, job.kind)
             job.error = f"{type(exc).__name__}: the store's jobs lock failed"[:MAX_ERROR]
             job.status, job.finished_at = "failed", _now()
+            self._record(job, "status", "finished_at", "error")
             return
         job.status, job.started_at = "running", _now()
+        self._record(job, "status", "started_at")
         try:
             job.summary = work()
             job.status = "succeeded"
+            job.progress, job.step = 1.0, "done"
         except Exception as exc:
             logger.exception("job %s (%s) failed", job.job_id, job.kind)
             first_line = (str(exc).splitlines() or [""])[0]
@@ -120,6 +199,7 @@ class JobRegistry:
             job.status = "failed"
         finally:
             job.finished_at = _now()
+            self._record(job, "status", "finished_at", "summary", "error", "progress", "step")
             if self.lock is not None:
                 self.lock.release()
 
@@ -133,13 +213,23 @@ class JobRegistry:
             del self._jobs[oldest]
 
     def get(self, job_id: str) -> Job | None:
+        """The job (this worker's, or from its record in the store), or None."""
         with self._lock:
-            return self._jobs.get(job_id)
+            job = self._jobs.get(job_id)
+        if job is not None or self.engine is None:
+            return job
+        record = load_job(self.engine, job_id)
+        return None if record is None else _from_record(record)
 
     def list(self) -> list[Job]:
-        """Every remembered job, newest first."""
+        """The remembered jobs, newest first (every worker's, with a store)."""
         with self._lock:
-            return list(reversed(self._jobs.values()))
+            mine = list(reversed(self._jobs.values()))
+        if self.engine is None:
+            return mine
+        local = {j.job_id: j for j in mine}
+        records = recent_jobs(self.engine, self.max_jobs)
+        return [local.get(r["job_id"]) or _from_record(r) for r in records]
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job has finished (tests, the CLI); KeyError if unknown."""
@@ -151,3 +241,13 @@ class JobRegistry:
     def shutdown(self) -> None:
         """Drop queued jobs; a running one finishes in its thread (it cannot be killed)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _from_record(record: dict[str, Any]) -> Job:
+    """Another worker's job (or a job of an earlier run), from its record."""
+    fields = {k: record[k] for k in record if k in Job.__dataclass_fields__}
+    job = Job(**fields)
+    if job.status in ("queued", "running") and _owner_gone(record["owner"]):
+        job.status = "failed"
+        job.error = "The worker process running the job stopped (killed or restarted)."
+    return job

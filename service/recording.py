@@ -179,14 +179,20 @@ def to_utc(value: dt.datetime, timezone: str) -> dt.datetime:
 
 
 def measurement_values(
-    body: MeasurementIn, loc: str, session: Session, rules: RulesConfig, now: dt.datetime
+    body: MeasurementIn,
+    loc: str,
+    session: Session,
+    rules: RulesConfig,
+    now: dt.datetime,
+    skew: dt.timedelta = CLOCK_SKEW,
 ) -> dict[str, Any]:
-    """The row to store for ``body`` (``loc`` names it in errors, e.g. ``body.items.3``)."""
+    """The row to store for ``body`` (``loc`` names it in errors, e.g. ``body.items.3``);
+    ``skew``: how far ahead of ``now`` a reading may be dated."""
     try:
         at = to_utc(body.measured_at, rules.timezone)
     except (OverflowError, ValueError):
         raise invalid_field(f"{loc}.measured_at", "out of range") from None
-    if at > now + CLOCK_SKEW:
+    if at > now + skew:
         raise invalid_field(f"{loc}.measured_at", "is in the future")
     local = at.astimezone(ZoneInfo(rules.timezone))
     if local.date() < EARLIEST:
@@ -235,6 +241,55 @@ def emergency_diseases(session: Session, row: Measurement, rules: RulesConfig) -
     return [d for d, f in zip(diseases, flags, strict=True) if f]
 
 
+def record_measurement(
+    session: Session,
+    body: MeasurementIn,
+    loc: str,
+    rules: RulesConfig,
+    now: dt.datetime,
+    seen: dict[str, RecordedReading],
+    *,
+    skew: dt.timedelta = CLOCK_SKEW,
+) -> RecordedReading:
+    """Store one reading (or find it stored); nothing is written when it raises.
+
+    ``seen`` holds the readings created so far in this transaction, by id (this adds to
+    it); the caller bumps their teams' versions (:func:`bump_reading_teams`).
+
+    Raises
+    ------
+    Invalid
+        A reading in the future (beyond ``skew``), before 2000, or with an unknown facility.
+    Conflict
+        The ``measurement_id`` exists (or repeats in the request) with different content.
+    """
+    values = measurement_values(body, loc, session, rules, now, skew)
+    mid = body.measurement_id or new_id("MS")
+    previous = seen.get(mid)
+    existing = previous.row if previous is not None else session.get(Measurement, mid)
+    if existing is not None:
+        stored = {k: getattr(existing, k) for k in MEASUREMENT_FIELDS}
+        stored["measured_at"] = _stored_instant(stored["measured_at"])
+        if not all(_same(stored[k], values[k]) for k in MEASUREMENT_FIELDS):
+            raise Conflict(f"Measurement {mid} exists with different content.")
+        reading = RecordedReading(existing, created=False)
+    else:
+        row = Measurement(measurement_id=mid, **values)
+        session.add(row)
+        session.flush()
+        reading = RecordedReading(row, created=True)
+        seen[mid] = reading
+    reading.emergency_diseases = emergency_diseases(session, reading.row, rules)
+    return reading
+
+
+def bump_reading_teams(session: Session, seen: dict[str, RecordedReading]) -> None:
+    """Bump the versions of the teams of the residents of the readings created (``seen``)."""
+    if seen:
+        # The cached lists of the readings' residents' teams are stale once this commits.
+        bump_team_versions(session, sorted({r.row.resident_id for r in seen.values()}))
+
+
 def record_measurements(
     session: Session,
     items: Sequence[MeasurementIn],
@@ -253,28 +308,10 @@ def record_measurements(
         A ``measurement_id`` exists (or repeats in the request) with different content.
     """
     now = now or dt.datetime.now(dt.UTC)
-    out: list[RecordedReading] = []
     seen: dict[str, RecordedReading] = {}
-    for body, loc in zip(items, locs, strict=True):
-        values = measurement_values(body, loc, session, rules, now)
-        mid = body.measurement_id or new_id("MS")
-        previous = seen.get(mid)
-        existing = previous.row if previous is not None else session.get(Measurement, mid)
-        if existing is not None:
-            stored = {k: getattr(existing, k) for k in MEASUREMENT_FIELDS}
-            stored["measured_at"] = _stored_instant(stored["measured_at"])
-            if not all(_same(stored[k], values[k]) for k in MEASUREMENT_FIELDS):
-                raise Conflict(f"Measurement {mid} exists with different content.")
-            reading = RecordedReading(existing, created=False)
-        else:
-            row = Measurement(measurement_id=mid, **values)
-            session.add(row)
-            session.flush()
-            reading = RecordedReading(row, created=True)
-            seen[mid] = reading
-        reading.emergency_diseases = emergency_diseases(session, reading.row, rules)
-        out.append(reading)
-    if seen:
-        # The cached lists of the readings' residents' teams are stale once this commits.
-        bump_team_versions(session, sorted({r.row.resident_id for r in seen.values()}))
+    out = [
+        record_measurement(session, body, loc, rules, now, seen)
+        for body, loc in zip(items, locs, strict=True)
+    ]
+    bump_reading_teams(session, seen)
     return out

@@ -100,7 +100,8 @@ class ServiceSettings(BaseModel):
     )
     emergency_webhook_url: str | None = Field(
         None,
-        description="POST new emergency readings here (JSON, ids and values only, 2 s timeout).",
+        description="POST new emergency readings here (JSON, ids and values only) through the"
+        " outbox: retried with back-off, kept across restarts, once per reading (outbox.*).",
     )
     rate_limit_per_minute: int = Field(
         300,
@@ -157,6 +158,134 @@ class ServiceSettings(BaseModel):
         return value
 
 
+class TerminalSettings(BaseModel):
+    """The smart measuring terminals (docs/terminals.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_secret: str | None = Field(
+        None,
+        description="Master secret of the terminals' device keys and the residents' card"
+        " tokens (HMAC-SHA256; no key is stored); none = derived from auth.secret (then a new"
+        " auth.secret changes every key and card: set this in production).",
+    )
+    signature_window_seconds: int = Field(
+        300,
+        ge=1,
+        description="A signed request's X-Terminal-Timestamp may be this far from the server"
+        " clock (else 401); nonces are remembered this long (a replay is 401).",
+    )
+    max_future_seconds: int = Field(
+        600,
+        ge=0,
+        description="A reading dated more than this ahead of the server clock is quarantined"
+        " (`future_timestamp`).",
+    )
+    max_age_days: int = Field(
+        30,
+        ge=1,
+        description="A reading older than this is quarantined (`too_old`); older readings of"
+        " a device long offline come in through a delivery (docs/data-contract.md).",
+    )
+
+
+class OutboxSettings(BaseModel):
+    """Delivery of the outbox: the emergency webhook's calls (docs/api.md, "The outbox")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    poll_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="How often each worker process looks for due outbox messages (a reading"
+        " recorded by the same process wakes it at once).",
+    )
+    timeout_seconds: float = Field(
+        2.0, gt=0, le=60, description="Connect and read timeout of one webhook POST."
+    )
+    max_attempts: int = Field(
+        20,
+        ge=1,
+        description="Attempts before a message is `failed` (an admin can re-queue it); the"
+        " default back-off spends about an hour on them.",
+    )
+    backoff_base_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Wait after the first failed attempt; doubles with each further failure"
+        " (±20 % jitter).",
+    )
+    backoff_cap_seconds: float = Field(
+        300.0, gt=0, description="Longest wait between two attempts."
+    )
+    lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a claimed message is reserved for the worker delivering it; a"
+        " worker killed mid-delivery leaves it to the others after this. More than"
+        " 3 × timeout_seconds.",
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_post(self) -> OutboxSettings:
+        # A POST may take up to ~3 timeouts (connect, write, read): the lease must cover it,
+        # or a second worker could deliver the same message while the first still waits.
+        if self.lease_seconds <= 3 * self.timeout_seconds:
+            raise ValueError(
+                f"outbox.lease_seconds ({self.lease_seconds}) must exceed 3 ×"
+                f" outbox.timeout_seconds ({self.timeout_seconds}); raise the lease"
+            )
+        return self
+
+
+class ResidentSettings(BaseModel):
+    """Residents' own page ``/r/``: activation, PIN lock-out, what it shows (docs/residents.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    activation_days: int = Field(
+        14,
+        ge=1,
+        le=365,
+        description="An activation code a doctor issues expires after this many days (then"
+        " the doctor issues a new one).",
+    )
+    max_failed_pins: int = Field(
+        5,
+        ge=1,
+        le=20,
+        description="Wrong PINs in a row before a resident's account locks; only the family"
+        " doctor's reissue (a new activation code) unlocks it.",
+    )
+    nearest_clinics: int = Field(
+        3, ge=1, le=20, description="How many of the nearest open facilities a resident sees."
+    )
+    trend_days: int = Field(
+        365,
+        ge=7,
+        le=3650,
+        description="Default window (days up to today) of a resident's blood-pressure and"
+        " glucose trend.",
+    )
+    access_log_days: int = Field(
+        365,
+        ge=1,
+        le=3650,
+        description='How far back a resident\'s "who read my record" list goes.',
+    )
+    team_phones: dict[str, str] = Field(
+        {},
+        description="Phone number of each family-doctor team, by team_id (the data contract"
+        " has none); a team without one shows the hotline.",
+    )
+    hotline: str = Field(
+        "12320",
+        description="Number a resident sees when their team has no phone in team_phones"
+        " (default: the national health hotline).",
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable in healthmap."""
 
@@ -182,6 +311,9 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     service: ServiceSettings = ServiceSettings()
     rules: RulesConfig = RulesConfig()
+    terminals: TerminalSettings = TerminalSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    residents: ResidentSettings = ResidentSettings()
 
     @model_validator(mode="before")
     @classmethod

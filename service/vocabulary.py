@@ -98,6 +98,7 @@ _EXAMPLE: dict[str, Any] = {
             "en": "Too few people in the denominator",
         }
     ],
+    "education_states": [{"code": "published", "zh": "已发布", "en": "Published"}],
 }
 
 
@@ -128,6 +129,7 @@ class Vocabulary(BaseModel):
     indicators: list[IndicatorTermOut] = Field(description="Indicators, in RULES.md order.")
     units: list[TermOut] = Field(description="Units of the indicators.")
     suppression_reasons: list[TermOut] = Field(description="Why a value is not shown.")
+    education_states: list[TermOut] = Field(description="States of a health-education item.")
 
 
 def _terms(terms: Iterable[v.Term]) -> list[TermOut]:
@@ -176,6 +178,7 @@ def vocabulary() -> Vocabulary:
         indicators=indicator_terms(),
         units=_terms(v.UNIT_TERMS),
         suppression_reasons=_terms(SUPPRESSION_REASON_TERMS),
+        education_states=_terms(v.EDUCATION_STATE_TERMS),
     )
 
 
@@ -267,6 +270,7 @@ def typescript_source() -> str:
             "Why an indicator row shows no value (small numbers).",
             voc.suppression_reasons,
         ),
+        _record("EDUCATION_STATES", "States of a health-education item.", voc.education_states),
         "export type Disease = keyof typeof DISEASES;\n"
         "export type Colour = keyof typeof COLOURS;\n"
         "export type TaskCode = keyof typeof TASKS;\n"

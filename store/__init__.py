@@ -1,4 +1,16 @@
 """The store: SQLAlchemy 2 models (one metadata), engine and Alembic migrations."""
 
 # Importing every model module registers its tables on the one ``Base.metadata``.
-from store import accounts, models, results, worklists  # noqa: F401
+from store import (  # noqa: F401
+    accounts,
+    education,
+    jobs,
+    live_events,
+    models,
+    outbox,
+    resident_accounts,
+    results,
+    terminals,
+    version,
+    worklists,
+)

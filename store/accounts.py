@@ -22,6 +22,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Connection,
+    Index,
     Integer,
     String,
     case,
@@ -36,7 +37,7 @@ from sqlalchemy.types import DateTime, TypeDecorator
 from geo import vocabulary
 from store.models import Base
 
-Role = Literal["doctor", "chronic_center", "bureau", "planner", "admin"]
+Role = Literal["resident", "doctor", "chronic_center", "bureau", "planner", "admin"]
 #: Every role, least to most administrative (docs/security.md has what each may see).
 ROLES: tuple[Role, ...] = cast("tuple[Role, ...]", vocabulary.ROLES)
 
@@ -77,7 +78,9 @@ _BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class User(Base):
-    """A staff account. ``team_id`` scopes a doctor, ``town_code`` a chronic-disease centre."""
+    """An account. ``team_id`` scopes a doctor, ``town_code`` a chronic-disease centre,
+    ``resident_id`` a resident (migration ``0018``: one account per resident, made by a
+    doctor's activation; ``store.resident_accounts`` holds its activation code)."""
 
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -90,6 +93,7 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     failed_count: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    resident_id: Mapped[str | None] = mapped_column(String(40), unique=True)
     __table_args__ = (
         CheckConstraint(_in_list("role", ROLES), name="role"),
         # A scoped role without its scope would see nothing or, worse, be treated as
@@ -99,6 +103,8 @@ class User(Base):
             " AND (role <> 'chronic_center' OR town_code IS NOT NULL)",
             name="scope",
         ),
+        # A resident's account speaks for exactly one resident, and only a resident's does.
+        CheckConstraint("(role = 'resident') = (resident_id IS NOT NULL)", name="resident"),
     )
 
 
@@ -118,7 +124,11 @@ class AuditLog(Base):
     resource_id: Mapped[str | None] = mapped_column(String(100))
     client: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict | None] = mapped_column(JSON)
-    __table_args__ = (CheckConstraint(_in_list("action", AUDIT_ACTIONS), name="action"),)
+    __table_args__ = (
+        CheckConstraint(_in_list("action", AUDIT_ACTIONS), name="action"),
+        # A resident's "who read my record" (migration 0018) asks by resource.
+        Index("ix_audit_log_resource_type_resource_id", "resource_type", "resource_id"),
+    )
 
 
 class LoginAttempt(Base):

@@ -195,6 +195,9 @@ class Measurement(Base):
     heart_rate: Mapped[float | None] = mapped_column(Float)
     glucose: Mapped[float | None] = mapped_column(Float)
     glucose_type: Mapped[str | None] = mapped_column(String(15))
+    #: ``self``: entered by the resident at home (``store.resident_accounts.SELF_REPORTED``,
+    #: migration ``0018``); NULL: taken by staff or a device.
+    source: Mapped[str | None] = mapped_column(String(12))
 
 
 class Claim(Base):

@@ -26,9 +26,20 @@ the service.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import BigInteger, Connection, Engine, Integer, String, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    delete,
+    insert,
+    text,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.models import Base
@@ -44,6 +55,21 @@ class StoreVersion(Base):
     __tablename__ = "store_version"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class TeamWrite(Base):
+    """Which residents a team's counter moved for: one row per (team, version, resident).
+
+    Lets a cached list be brought up to date by recomputing exactly the residents written
+    since it was computed (:func:`residents_written`), in one indexed read, whatever the
+    size of the team's records. Pruned by :func:`prune_team_writes` (the morning run).
+    """
+
+    __tablename__ = "team_writes"
+    team_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    resident_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    written_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class TeamVersion(Base):
@@ -83,6 +109,7 @@ _RESIDENT_TEAMS_SQL = (
 _BUMP_TEAM_SQL = text(
     "INSERT INTO team_versions (team_id, version) VALUES (:team, 1)"
     " ON CONFLICT (team_id) DO UPDATE SET version = team_versions.version + 1"
+    " RETURNING version"
 )
 
 # One statement on both backends, atomic, and it recreates the row if it was deleted.
@@ -121,15 +148,72 @@ def resident_teams(bind: Session | Connection, resident_ids: Iterable[str]) -> s
 def bump_team_versions(bind: Session | Connection, resident_ids: Iterable[str]) -> set[str]:
     """Move on the counters of the teams whose lists hold ``resident_ids``; return them.
 
-    In ``bind``'s transaction, before its commit (as :func:`bump_store_version`). A
+    In ``bind``'s transaction, before its commit (as :func:`bump_store_version`). Each new
+    counter value is logged with the residents it was moved for (``team_writes``). A
     resident on no team's list moves no counter: no cached list holds them. Teams are
     bumped in sorted order, so two concurrent writes lock their rows in the same order
     (no deadlock on PostgreSQL).
     """
-    teams = resident_teams(bind, resident_ids)
+    ids = sorted(set(resident_ids))
+    teams = resident_teams(bind, ids)
+    now = dt.datetime.now(dt.UTC)
     for team in sorted(teams):
-        bind.execute(_BUMP_TEAM_SQL, {"team": team})
+        version = int(bind.execute(_BUMP_TEAM_SQL, {"team": team}).scalar_one())
+        bind.execute(
+            insert(TeamWrite),
+            [
+                {"team_id": team, "version": version, "resident_id": r, "written_at": now}
+                for r in ids
+            ],
+        )
     return teams
+
+
+def team_counter(bind: Engine | Connection, team_id: str) -> int:
+    """The team's live-write counter now (0 before its first write)."""
+    sql = text("SELECT version FROM team_versions WHERE team_id = :team")
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            value = conn.execute(sql, {"team": team_id}).scalar()
+    else:
+        value = bind.execute(sql, {"team": team_id}).scalar()
+    return int(value or 0)
+
+
+def residents_written(
+    bind: Engine | Connection, team_id: str, after: int, upto: int
+) -> list[str] | None:
+    """The residents the team's counter moved for in ``(after, upto]``, sorted.
+
+    None when the log does not hold every version of the range (pruned, or written by an
+    older release): the caller must then compute the list whole.
+    """
+    if upto <= after:
+        return []
+    sql = text(
+        "SELECT version, resident_id FROM team_writes"
+        " WHERE team_id = :team AND version > :after AND version <= :upto"
+    )
+    params = {"team": team_id, "after": after, "upto": upto}
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            rows = conn.execute(sql, params).all()
+    else:
+        rows = bind.execute(sql, params).all()
+    if len({int(v) for v, _ in rows}) != upto - after:
+        return None
+    return sorted({str(r) for _, r in rows})
+
+
+def prune_team_writes(bind: Engine, older_than: dt.datetime) -> int:
+    """Delete the log rows written before ``older_than``; return how many.
+
+    Lists are cached per day, so a list is never spliced from a base older than a day:
+    the morning run keeps two days.
+    """
+    with bind.begin() as conn:
+        result = conn.execute(delete(TeamWrite).where(TeamWrite.written_at < older_than))
+    return int(result.rowcount or 0)
 
 
 def bump_store_version(bind: Session | Connection | Engine) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from healthmap.cli import admin, care, data, reports, results
+from healthmap.cli import terminals as terminal_commands
 from healthmap.cli.common import DbOption
 from healthmap.cli.output import emit_frame
 
@@ -91,6 +92,7 @@ app.add_typer(data.db_app, name="db")
 app.add_typer(care.pushlist_app, name="pushlist")
 app.add_typer(care.model_app, name="model")
 app.add_typer(reports.report_app, name="report")
+app.add_typer(terminal_commands.terminals_app, name="terminals")
 
 __all__ = ["State", "app", "emit_frame", "main", "run", "state"]
 

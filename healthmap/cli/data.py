@@ -140,16 +140,51 @@ def build(
             "--force", help="Build even for a D more than 31 days before the current build's."
         ),
     ] = False,
+    engine_name: Annotated[
+        str,
+        typer.Option(
+            "--engine", help="local (a process pool on this machine) or dask (a Dask cluster)."
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str,
+        typer.Option(
+            "--scheduler",
+            help="With --engine dask: local (a LocalCluster here) or a scheduler address "
+            "(tcp://host:8786).",
+        ),
+    ] = "local",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Processes (local engine; default the cores, at most 4) or the LocalCluster's "
+            "workers (dask; default 2).",
+        ),
+    ] = None,
+    parquet: Annotated[
+        Path | None,
+        typer.Option(
+            "--parquet",
+            help="With --engine dask: also write indicator values (by period/level) and "
+            "hotspots (by level) as Parquet datasets under this folder.",
+        ),
+    ] = None,
 ) -> None:
     """Compute indicators, grid health index, disease burden and hotspots; swap atomically.
 
     The new build becomes current at once, for every reader: a D more than 31 days before
-    the current build's is refused without ``--force``.
+    the current build's is refused without ``--force``. ``--engine dask`` computes the same
+    rows on a Dask cluster (``pipelines.build_dask``, docs/scale.md).
     """
     from geo.errors import HealthmapError
     from pipelines.build import build_periods, run_build
     from service.shaping import check_build_date
 
+    if engine_name not in ("local", "dask"):
+        raise typer.BadParameter(f"--engine {engine_name!r}: use local or dask")
+    if engine_name == "local" and (scheduler != "local" or parquet is not None):
+        raise typer.BadParameter("--scheduler and --parquet need --engine dask")
     state = use_db(db)
     when = parse_date(as_of)
     engine = state.engine()
@@ -164,7 +199,20 @@ def build(
         def tick(step: str, done: int, total: int) -> None:
             bar.update(task, description=f"build: {step}", completed=done, total=total)
 
-        summary = run_build(engine, when, state.settings.rules, progress=tick)
+        if engine_name == "dask":
+            from pipelines.build_dask import run_build_dask
+
+            summary = run_build_dask(
+                engine,
+                when,
+                state.settings.rules,
+                scheduler=scheduler,
+                workers=workers or 2,
+                parquet=parquet,
+                progress=tick,
+            )
+        else:
+            summary = run_build(engine, when, state.settings.rules, workers=workers, progress=tick)
     rows = ", ".join(f"{n:,} {t}" for t, n in summary["rows"].items())
     console.print(
         f"build {summary['build_id']} for {when} is current ({summary['seconds']} s): {rows}"

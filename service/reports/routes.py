@@ -17,7 +17,6 @@ beyond :data:`KEEP_FILES` are deleted. Roles: planner, bureau, admin.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,9 +46,6 @@ KEEP_FILES = 50
 #: Share of the progress the coverage computation takes (cached afterwards: then 0).
 _COMPUTE_SHARE = 0.3
 
-_progress: dict[str, tuple[float, str]] = {}
-_progress_lock = threading.Lock()
-
 
 class ReportIn(BaseModel):
     """Which report to write."""
@@ -59,20 +55,8 @@ class ReportIn(BaseModel):
 
 
 def _registry(request: Request) -> JobRegistry:
-    state = request.app.state
-    registry: JobRegistry | None = getattr(state, "report_jobs", None)
-    if registry is None:
-        with _progress_lock:
-            registry = getattr(state, "report_jobs", None)
-            if registry is None:
-                registry = JobRegistry()
-                state.report_jobs = registry
+    registry: JobRegistry = request.app.state.report_jobs
     return registry
-
-
-def _set_progress(job_id: str, done: float, step: str) -> None:
-    with _progress_lock:
-        _progress[job_id] = (round(min(max(done, 0.0), 1.0), 3), step)
 
 
 def _folder(settings: Any) -> Path:
@@ -88,7 +72,7 @@ def _prune(folder: Path) -> None:
 
 
 def _public(job: Job) -> dict[str, Any]:
-    done, step = _progress.get(job.job_id, (0.0, "queued"))
+    done, step = job.progress, job.step or job.status
     if job.status == "succeeded":
         done, step = 1.0, "done"
     return {
@@ -123,16 +107,17 @@ def submit_report(
 ) -> dict[str, Any]:
     """Queue the report; follow it at the returned job's URL, then download its file."""
     job_id = new_job_id()
+    registry = _registry(request)
     suffix = FORMATS[body.format][0]
     out = _folder(settings) / f"{job_id}{suffix}"
 
     def work() -> dict[str, Any]:
-        _set_progress(job_id, 0.02, "coverage")
+        registry.progress(job_id, 0.02, "coverage")
         result = coverage_result(engine, settings.rules.coverage)
-        _set_progress(job_id, _COMPUTE_SHARE, "report")
+        registry.progress(job_id, _COMPUTE_SHARE, "report")
 
         def step(name: str, done: float) -> None:
-            _set_progress(job_id, _COMPUTE_SHARE + (1 - _COMPUTE_SHARE) * done, name)
+            registry.progress(job_id, _COMPUTE_SHARE + (1 - _COMPUTE_SHARE) * done, name)
 
         build_report(
             result,
@@ -145,9 +130,8 @@ def submit_report(
         _prune(out.parent)
         return {"path": str(out), "bytes": out.stat().st_size}
 
-    _set_progress(job_id, 0.0, "queued")
     params = {"format": body.format, "town": body.town, "user_id": user.id}
-    job = _registry(request).submit("coverage_report", params, work, job_id=job_id)
+    job = registry.submit("coverage_report", params, work, job_id=job_id)
     response.headers["Location"] = f"/api/v1/coverage/reports/{job.job_id}"
     return _public(job)
 

@@ -69,6 +69,7 @@ from service.shaping import (
 )
 from store.list_opens import record_list_opened
 from store.models import ChronicRegistry, Followup, Measurement
+from store.resident_accounts import SELF_REPORTED
 from store.version import bump_team_versions
 from store.worklists import PushListEntry, PushListRun, TaskDismissal
 
@@ -382,13 +383,16 @@ def resident(
         measurements=[measurement_out(m) for m in readings],
     )
     release(session)
-    audit("read", "resident", resident_id)
+    # The resident's "who read my record" (GET /api/v1/me/access-log) lists these reads
+    # (resource type and id are indexed); the team as it was when the record was read.
+    audit("read", "resident", resident_id, detail={"team_id": user.team_id})
     return out
 
 
 def measurement_out(m: Measurement) -> MeasurementOut:
     """A stored reading, its time as aware UTC on both backends."""
     out = MeasurementOut.model_validate(m)
+    out.self_reported = m.source == SELF_REPORTED
     if out.measured_at.tzinfo is None:  # SQLite keeps no offset; what it holds is UTC
         out.measured_at = out.measured_at.replace(tzinfo=dt.UTC)
     return out

@@ -4,7 +4,8 @@ The front end is built with npm from ``frontend/`` into ``service/static/`` (``m
 frontend``) and shipped inside the package; nothing is loaded from outside the server.
 
 - ``/`` → ``static/index.html`` (the map), ``/m/`` → ``static/m/index.html`` (the phone
-  page), ``/c/`` → ``static/console/index.html`` (the centre's console), ``/planner/`` →
+  page), ``/r/`` → ``static/r/index.html`` (a resident's own page), ``/c/`` →
+  ``static/console/index.html`` (the centre's console), ``/planner/`` →
   ``static/planner/index.html`` (the planner's page), ``/login`` →
   ``/`` (the pages have their own login form);
 - ``/static/{path}`` → the build output (Starlette's ``StaticFiles`` lookup: no path
@@ -100,6 +101,17 @@ def phone_page(request: Request) -> Response:
 @router.get("/m")
 def phone_page_slash(request: Request) -> RedirectResponse:
     return RedirectResponse(f"{_root(request)}/m/", status_code=308)
+
+
+@router.get("/r/")
+def resident_page(request: Request) -> Response:
+    """A resident's own page: activation, PIN login, their record (docs/residents.md)."""
+    return _page(request, "r/index.html")
+
+
+@router.get("/r")
+def resident_page_slash(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"{_root(request)}/r/", status_code=308)
 
 
 @router.get("/c/")

@@ -32,7 +32,6 @@ from service.schemas import (
 )
 from service.scope import ensure_resident_for_doctor
 from service.shaping import local_today
-from service.webhook import notify
 from store.models import ChronicRegistry, Followup, Resident
 
 router = APIRouter(prefix="/api/v1", tags=["records"])
@@ -143,8 +142,9 @@ def post_measurements(
     A reading that is an emergency reading for one of the patient's managed diseases
     (SBP ≥ 180 or DBP ≥ 110; for diabetes also glucose ≥ 16.7 or ≤ 3.9) is flagged
     (``emergency``), is a red ``emergency_reading`` task on the team's live list at once,
-    and is POSTed to ``service.emergency_webhook_url`` when one is set (in the background;
-    the request never waits for it)."""
+    and is POSTed to ``service.emergency_webhook_url`` when one is set (through the outbox,
+    committed with the reading and delivered in the background: the request never waits
+    for it; retried until it arrives, once per reading)."""
     items = body if isinstance(body, list) else [body]
     locs = [f"body.items.{i}" for i in range(len(items))] if isinstance(body, list) else ["body"]
     _check_residents(user, session, [m.resident_id for m in items])
@@ -162,14 +162,11 @@ def post_measurements(
                 },
                 session=session,
             )
-        payloads = announce(session, recorded)
+        announce(session, recorded, webhook_url=request.app.state.emergency_webhook_url)
         session.commit()
     except IntegrityError:
         session.rollback()
         raise Conflict("A reading was recorded concurrently; retry the request.") from None
-    url = request.app.state.emergency_webhook_url
-    for payload in payloads:
-        notify(url, payload)
     results = [
         MeasurementResult(
             **measurement_out(r.row).model_dump(),

@@ -179,6 +179,15 @@ class MeasurementOut(_Out):
     heart_rate: float | None
     glucose: float | None
     glucose_type: str | None
+    source: str | None = Field(
+        None,
+        description="`self`: entered by the resident at home on /r/ (docs/residents.md);"
+        " null: taken by staff or a terminal.",
+    )
+    self_reported: bool = Field(
+        False,
+        description="Entered by the resident: shown to the team, never counted as a follow-up.",
+    )
 
 
 class MeasurementResult(MeasurementOut):

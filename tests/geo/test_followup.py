@@ -1178,8 +1178,13 @@ def test_task_relevant_claims_keep_every_task() -> None:
     grids = _pd.DataFrame({"grid_id": ["G1"], "team_id": ["T1"]})
     empty = _pd.DataFrame(columns=["followup_id", "resident_id", "disease", "visit_date"])
     meas = _pd.DataFrame(columns=["measurement_id", "resident_id", "measured_at"])
-    kwargs = {"residents": residents, "registry": registry, "followups": empty,
-              "measurements": meas, "grids": grids}
+    kwargs = {
+        "residents": residents,
+        "registry": registry,
+        "followups": empty,
+        "measurements": meas,
+        "grids": grids,
+    }
     full = _open_tasks(d, claims=claims, **kwargs)
     short = _open_tasks(d, claims=kept, **kwargs)
     cols = ["resident_id", "disease", "task_code", "due_date"]

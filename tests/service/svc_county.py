@@ -541,12 +541,56 @@ def seed_build(engine: Engine) -> int:
     return build_id
 
 
+#: Residents' accounts (activated, role ``resident``): username -> resident. Their tokens
+#: are minted (``svc_helpers.token_headers``); a login through /auth/resident/token needs a
+#: doctor's activation (tests/service/test_api_residents_self.py).
+RESIDENT_USERS: dict[str, str] = {
+    "resident1": "R01",  # a T01 patient (htn)
+    "resident2": "R04",  # a T02 patient (htn)
+}
+
+
+def seed_resident_accounts(engine: Engine) -> None:
+    """Activated residents' accounts of :data:`RESIDENT_USERS` (as a doctor's activation and
+    the resident's PIN would leave them; the username is the matrix's name for them)."""
+    from service.auth import hash_password
+    from store.accounts import User
+    from store.resident_accounts import ResidentAccount
+
+    now = dt.datetime.now(dt.UTC)
+    with Session(engine) as session:
+        for username, rid in RESIDENT_USERS.items():
+            user = User(
+                username=username,
+                password_hash=hash_password("271828"),
+                role="resident",
+                resident_id=rid,
+                disabled=False,
+                created_at=now,
+                failed_count=0,
+            )
+            session.add(user)
+            session.flush()
+            session.add(
+                ResidentAccount(
+                    resident_id=rid,
+                    user_id=user.id,
+                    issued_at=now,
+                    issued_by=0,
+                    activated_at=now,
+                    failures=0,
+                )
+            )
+        session.commit()
+
+
 def seed_county(engine: Engine, *, build: bool = True) -> None:
-    """The whole small county (and, by default, its build)."""
+    """The whole small county (and, by default, its build), and the residents' accounts."""
     with Session(engine) as session:
         seed_geography(session)
         session.flush()
         seed_people(session)
         session.commit()
+    seed_resident_accounts(engine)
     if build:
         seed_build(engine)

@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
@@ -145,11 +146,13 @@ def test_list_reads_and_csv_exports_are_audited_with_resident_ids(
 
 class Hook(BaseHTTPRequestHandler):
     received: ClassVar[list[dict[str, Any]]] = []
+    keys: ClassVar[list[str]] = []
     seen: ClassVar[threading.Event] = threading.Event()
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Hook.received.append(json.loads(body))
+        Hook.keys.append(self.headers["Idempotency-Key"])
         self.send_response(204)
         self.end_headers()
         Hook.seen.set()
@@ -161,7 +164,7 @@ class Hook(BaseHTTPRequestHandler):
 @pytest.fixture
 def webhook() -> Iterator[str]:
     """A stub receiver on 127.0.0.1; yields its URL."""
-    Hook.received, Hook.seen = [], threading.Event()
+    Hook.received, Hook.keys, Hook.seen = [], [], threading.Event()
     server = HTTPServer(("127.0.0.1", 0), Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -221,6 +224,18 @@ def test_emergency_reading_is_a_red_task_at_once_and_calls_the_webhook(
         headers=auth["admin1"],
     )
     assert again.status_code == 200 and again.json()["items"][0]["status"] == "unchanged"
+    # Through the outbox (service.outbox): delivered once, by its key (the outcome is
+    # written just after the receiver answered).
+    deadline = time.monotonic() + 5
+    while True:
+        outbox = api.get("/api/v1/admin/outbox?state=delivered", headers=auth["admin1"]).json()
+        if outbox["items"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert [(m["idempotency_key"], m["state"]) for m in outbox["items"]] == [
+        ("emergency_reading:DEV-1", "delivered")
+    ]
+    assert Hook.keys == ["emergency_reading:DEV-1"]
 
 
 def test_webhook_failure_never_fails_the_request(api: TestClient, auth: Headers) -> None:
@@ -236,7 +251,17 @@ def test_webhook_failure_never_fails_the_request(api: TestClient, auth: Headers)
         headers=auth["doctor1"],
     )
     assert r.status_code == 201 and r.json()["emergencies"] == 1
-    assert r.json()["items"][0]["measurement_id"].startswith("MS-")
+    mid = r.json()["items"][0]["measurement_id"]
+    assert mid.startswith("MS-")
+    # The failed call stays in the outbox, to be retried after its back-off.
+    deadline = time.monotonic() + 5
+    while True:
+        (message,) = api.get("/api/v1/admin/outbox", headers=auth["admin1"]).json()["items"]
+        if message["attempts"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert (message["idempotency_key"], message["state"]) == (f"emergency_reading:{mid}", "pending")
+    assert message["attempts"] == 1 and message["last_error"] == "ConnectError"
 
 
 def test_recorded_visit_closes_the_open_task(api: TestClient, auth: Headers) -> None:

@@ -10,16 +10,24 @@ or grid (404), bureau/planner/admin asking for anything personal (403), no token
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.testclient import TestClient
 from svc_county import TODAY, days
+from svc_education import ITEM_BODY, MATRIX_RESIDENT, seed_matrix_education
 
 from service.jobs import Job, JobRegistry, new_job_id
+from service.terminal_auth import signed_headers
 
-ROLES = ("doctor1", "center1", "bureau1", "planner1", "admin1")
+#: ``resident1`` is R01's own account (svc_county.RESIDENT_USERS; docs/residents.md): every
+#: staff endpoint is 403 to it, another resident's anything 404.
+ROLES = ("doctor1", "center1", "bureau1", "planner1", "admin1", "resident1")
 ANON = None
+#: A terminal's signed request (service.terminal_auth), made per case by the test.
+TERMINAL = "terminal1"
 
 
 @dataclass
@@ -48,6 +56,10 @@ AGG = {"center1": 200, "bureau1": 200, "planner1": 200, "admin1": 200}
 ALL = {u: 200 for u in ROLES}
 ADMIN = {"admin1": 200}
 PLANNING = {"bureau1": 200, "planner1": 200, "admin1": 200}
+#: Who writes and reviews health education (geo.vocabulary EDUCATION_*_ROLES).
+EDU_STAFF = {"doctor1": 200, "center1": 200, "bureau1": 200, "admin1": 200}
+NOTE = {"note": "请补充饮食建议"}
+RENDER = {"body_markdown": "**少盐**"}
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
@@ -72,6 +84,14 @@ def visit(rid: str, fid: str, disease: str = "htn") -> dict[str, Any]:
     }
 
 
+#: A terminal's reading (service/routes/terminals.py).
+TERMINAL_READING = {
+    "measurement_id": "TM-M1-1",
+    "measured_at": NOW.isoformat(),
+    "resident_id": "R01",
+    "values": {"sbp": 130, "dbp": 80},
+}
+
 DISMISS = {
     "resident_id": "R03",
     "disease": "htn",
@@ -79,6 +99,8 @@ DISMISS = {
     "due_date": (days(30) + dt.timedelta(days=14)).isoformat(),
     "reason": "已转上级医院",
 }
+#: A resident's home reading (POST /api/v1/me/readings).
+HOME_READING = {"sbp": 131, "dbp": 82}
 #: Query of a centre's unmasked list (the reason is required).
 UNMASK = "unmask=true&reason=" + "电话随访失访患者"
 CSV_FILE = {"files": ("teams.csv", b"team_id,name,facility_id\nT09,nine,F01\n", "text/csv")}
@@ -94,7 +116,24 @@ def care(other: str) -> list[Case]:
         Case("bureau1", 403),
         Case("planner1", 403),
         Case("admin1", 403),
+        Case("resident1", 403),
         Case(ANON, 401),
+    ]
+
+
+def review_cases(step: str, items: tuple[str, str, str], body: Any = None) -> list[Case]:
+    """A health-education review step: centre, bureau and admin each on an item of their
+    own (a step changes the item's state), the centre 404 on town B's, the others 403."""
+    reviewers = ("center1", "bureau1", "admin1")
+    path = "/api/v1/education/items/{}/" + step
+    return [
+        *[
+            Case(u, 200, path=path.format(i), json=body)
+            for u, i in zip(reviewers, items, strict=True)
+        ],
+        *[Case(u, 403, json=body) for u in ROLES if u not in reviewers],
+        Case("center1", 404, path=path.format("EM-B1"), json=body),
+        Case(ANON, 401, json=body),
     ]
 
 
@@ -205,6 +244,7 @@ MATRIX: dict[tuple[str, str], Row] = {
                 Case("bureau1", 422),
                 Case("bureau1", 200, path=f"{path}?town=370783002000"),
                 Case("admin1", 200, path=f"{path}?town=370783001000"),
+                Case("resident1", 403),
                 Case(ANON, 401),
             ],
         )
@@ -223,6 +263,7 @@ MATRIX: dict[tuple[str, str], Row] = {
             Case("bureau1", 422),
             Case("bureau1", 200, path="/api/v1/console/grids/G02/health-index?town=370783002000"),
             Case("admin1", 404, path="/api/v1/console/grids/G01/health-index?town=370783002000"),
+            Case("resident1", 403),
             Case(ANON, 401),
         ],
     ),
@@ -261,6 +302,7 @@ MATRIX: dict[tuple[str, str], Row] = {
             Case("bureau1", 403, json=DISMISS),
             Case("planner1", 403, json=DISMISS),
             Case("admin1", 403, json=DISMISS),
+            Case("resident1", 403, json=DISMISS),
             Case(ANON, 401, json=DISMISS),
         ],
     ),
@@ -275,6 +317,8 @@ MATRIX: dict[tuple[str, str], Row] = {
             Case("bureau1", 403),
             Case("planner1", 403),
             Case("admin1", 403),
+            Case("resident1", 403),  # its own record is /api/v1/me
+            Case("resident1", 403, path="/api/v1/residents/R04"),
             Case(ANON, 401),
         ],
     ),
@@ -287,6 +331,7 @@ MATRIX: dict[tuple[str, str], Row] = {
             Case("bureau1", 403, json=visit("R01", "FU-M3")),
             Case("planner1", 403, json=visit("R01", "FU-M3")),
             Case("admin1", 403, json=visit("R01", "FU-M3")),
+            Case("resident1", 403, json=visit("R01", "FU-M3")),
             Case(ANON, 401, json=visit("R01", "FU-M3")),
         ],
     ),
@@ -299,7 +344,9 @@ MATRIX: dict[tuple[str, str], Row] = {
             Case("center1", 403, json=reading("R01", "MM-4")),
             Case("bureau1", 403, json=reading("R01", "MM-4")),
             Case("planner1", 403, json=reading("R01", "MM-4")),
+            Case("resident1", 403, json=reading("R01", "MM-4")),  # home readings: /me/readings
             Case(ANON, 401, json=reading("R01", "MM-4")),
+            Case(TERMINAL, 401, json=reading("R01", "MM-5")),
         ],
     ),
     # Administration.
@@ -338,6 +385,183 @@ MATRIX: dict[tuple[str, str], Row] = {
         "/api/v1/admin/users/temp1/role",
         [Case(u, 200 if u == "admin1" else 403, json={"role": "bureau"}) for u in ROLES]
         + [Case(ANON, 401, json={"role": "bureau"})],
+    ),
+    # The webhook's outbox (service/routes/outbox.py); {outbox} is a failed message.
+    ("GET", "/api/v1/admin/outbox"): Row("/api/v1/admin/outbox?state=failed", only(ADMIN)),
+    ("POST", "/api/v1/admin/outbox/{message_id}/retry"): Row(
+        "/api/v1/admin/outbox/{outbox}/retry",
+        [*only(ADMIN), Case("admin1", 404, path="/api/v1/admin/outbox/999999999/retry")],
+    ),
+    # The live channel (SSE): ?once=true ends the stream after the ready event and replay.
+    ("GET", "/api/v1/live"): Row("/api/v1/live?once=true", only({"doctor1": 200, "center1": 200})),
+    # Smart terminals (service/routes/terminals.py): the readings endpoint takes only a
+    # terminal's signed request (a user's token there is 401, and a terminal's headers
+    # elsewhere too); the registry and the quarantine are the administrator's.
+    ("POST", "/api/v1/terminal/readings"): Row(
+        "/api/v1/terminal/readings",
+        [Case(u, 401, json=TERMINAL_READING) for u in ROLES]
+        + [Case(ANON, 401, json=TERMINAL_READING), Case(TERMINAL, 201, json=TERMINAL_READING)],
+    ),
+    ("POST", "/api/v1/admin/terminals"): Row(
+        "/api/v1/admin/terminals",
+        [Case(u, 201 if u == "admin1" else 403, json={"terminal_id": "TM-M2"}) for u in ROLES]
+        + [Case(ANON, 401, json={"terminal_id": "TM-M2"})],
+    ),
+    ("GET", "/api/v1/admin/terminals"): Row("/api/v1/admin/terminals", only(ADMIN)),
+    ("GET", "/api/v1/admin/terminals/{terminal_id}"): Row(
+        "/api/v1/admin/terminals/TM-M1",
+        [*only(ADMIN), Case("admin1", 404, path="/api/v1/admin/terminals/TM-NONE")],
+    ),
+    ("PATCH", "/api/v1/admin/terminals/{terminal_id}"): Row(
+        "/api/v1/admin/terminals/TM-M1",
+        [Case(u, 200 if u == "admin1" else 403, json={"label": "x"}) for u in ROLES]
+        + [Case(ANON, 401, json={"label": "x"})],
+    ),
+    ("POST", "/api/v1/admin/terminals/{terminal_id}/rotate"): Row(
+        "/api/v1/admin/terminals/TM-M3/rotate", only(ADMIN)
+    ),
+    ("POST", "/api/v1/admin/terminals/{terminal_id}/revoke"): Row(
+        "/api/v1/admin/terminals/TM-M3/revoke", only(ADMIN)
+    ),
+    ("GET", "/api/v1/admin/terminal-quarantine"): Row(
+        "/api/v1/admin/terminal-quarantine", only(ADMIN)
+    ),
+    ("GET", "/api/v1/residents/{resident_id}/card-token"): Row(
+        "/api/v1/residents/R01/card-token",
+        [
+            *[Case(u, 403) for u in ROLES if u not in {"doctor1", "admin1"}],
+            Case("doctor1", 200),
+            Case("doctor1", 404, path="/api/v1/residents/R04/card-token"),
+            Case("doctor2", 200, path="/api/v1/residents/R04/card-token"),
+            Case("admin1", 200),
+            Case("admin1", 404, path="/api/v1/residents/R99/card-token"),
+            Case(ANON, 401),
+        ],
+    ),
+    # Health education (service/routes/education.py): authors write and submit their own
+    # drafts, reviewers publish, send back and withdraw (svc_education.seed_matrix_items).
+    ("GET", "/api/v1/education/items"): Row("/api/v1/education/items", only(EDU_STAFF)),
+    ("POST", "/api/v1/education/items"): Row(
+        "/api/v1/education/items",
+        [Case(u, 201 if u in EDU_STAFF else 403, json=ITEM_BODY) for u in ROLES]
+        + [Case(ANON, 401, json=ITEM_BODY)],
+    ),
+    ("GET", "/api/v1/education/items/{item_id}"): Row(
+        "/api/v1/education/items/EM-PUB1",
+        [
+            *only(EDU_STAFF),
+            Case("doctor1", 404, path="/api/v1/education/items/EM-B1"),
+            Case("center1", 404, path="/api/v1/education/items/EM-B1"),
+            Case("bureau1", 200, path="/api/v1/education/items/EM-B1"),
+        ],
+    ),
+    ("PUT", "/api/v1/education/items/{item_id}"): Row(
+        "/api/v1/education/items/EM-DRAFT1",
+        [Case(u, 200 if u == "doctor1" else 403, json=ITEM_BODY) for u in ROLES]
+        + [
+            Case("doctor1", 404, path="/api/v1/education/items/EM-B1", json=ITEM_BODY),
+            Case(ANON, 401, json=ITEM_BODY),
+        ],
+    ),
+    ("POST", "/api/v1/education/items/{item_id}/submit"): Row(
+        "/api/v1/education/items/EM-DRAFT2/submit",
+        [Case(u, 200 if u == "doctor1" else 403) for u in ROLES]
+        + [Case("doctor1", 404, path="/api/v1/education/items/EM-B1/submit"), Case(ANON, 401)],
+    ),
+    ("POST", "/api/v1/education/items/{item_id}/publish"): Row(
+        "/api/v1/education/items/EM-REVIEW1/publish",
+        review_cases("publish", ("EM-REVIEW1", "EM-REVIEW2", "EM-REVIEW3")),
+    ),
+    ("POST", "/api/v1/education/items/{item_id}/send-back"): Row(
+        "/api/v1/education/items/EM-REVIEW4/send-back",
+        review_cases("send-back", ("EM-REVIEW4", "EM-REVIEW5", "EM-REVIEW6"), NOTE),
+    ),
+    ("POST", "/api/v1/education/items/{item_id}/withdraw"): Row(
+        "/api/v1/education/items/EM-PUB2/withdraw",
+        review_cases("withdraw", ("EM-PUB2", "EM-PUB3", "EM-PUB4")),
+    ),
+    ("POST", "/api/v1/education/render"): Row(
+        "/api/v1/education/render",
+        [Case(u, 200 if u in EDU_STAFF else 403, json=RENDER) for u in ROLES]
+        + [Case(ANON, 401, json=RENDER)],
+    ),
+    ("GET", "/api/v1/education/reads"): Row("/api/v1/education/reads?level=grid", only(AGG)),
+    ("GET", "/api/v1/me/education"): Row(
+        "/api/v1/me/education",
+        [*only({u: 200 for u in ROLES if u.startswith("resident")}), Case(MATRIX_RESIDENT, 200)],
+    ),
+    ("POST", "/api/v1/me/education/{item_id}/read"): Row(
+        "/api/v1/me/education/EM-PUBC/read",
+        [
+            *only({u: 200 for u in ROLES if u.startswith("resident")}),
+            Case(MATRIX_RESIDENT, 200),
+            Case(MATRIX_RESIDENT, 404, path="/api/v1/me/education/EM-B1/read"),
+        ],
+    ),
+    # Residents' own page (service/routes/residents.py, docs/residents.md): a doctor of the
+    # managing team issues, inspects and revokes (another team's resident 404, like an
+    # unknown one); the resident logs in publicly and reads only its own record: the id
+    # comes from the token, and a body naming another resident is 404.
+    ("POST", "/api/v1/residents/{resident_id}/activation"): Row(
+        "/api/v1/residents/R03/activation",
+        [
+            *only({"doctor1": 201}),
+            Case("doctor1", 404, path="/api/v1/residents/R04/activation"),
+            Case("doctor1", 404, path="/api/v1/residents/R99/activation"),
+            Case("doctor2", 201, path="/api/v1/residents/R05/activation"),
+            Case("resident1", 403, path="/api/v1/residents/R01/activation"),
+        ],
+    ),
+    ("GET", "/api/v1/residents/{resident_id}/activation"): Row(
+        "/api/v1/residents/R01/activation",
+        [
+            *only({"doctor1": 200}),
+            Case("doctor1", 404, path="/api/v1/residents/R04/activation"),
+            Case("doctor1", 404, path="/api/v1/residents/R02/activation"),  # none issued
+            Case("doctor2", 200, path="/api/v1/residents/R04/activation"),
+            Case("resident1", 403, path="/api/v1/residents/R04/activation"),
+        ],
+    ),
+    ("DELETE", "/api/v1/residents/{resident_id}/activation"): Row(
+        # Rows run in order: the POST row above issued R03's.
+        "/api/v1/residents/R03/activation",
+        [
+            *only({"doctor1": 204}),
+            Case("doctor2", 404, path="/api/v1/residents/R03/activation"),
+            Case("doctor1", 404, path="/api/v1/residents/R04/activation"),
+        ],
+    ),
+    ("POST", "/auth/resident/activate"): Row(
+        "/auth/resident/activate",
+        [Case(ANON, 401, json={"code": "ABCD-EFGH", "pin": "482916"})],
+        public=True,
+    ),
+    ("POST", "/auth/resident/token"): Row(
+        "/auth/resident/token",
+        [Case(ANON, 401, json={"login_id": "12345678", "pin": "482916"})],
+        public=True,
+    ),
+    **{
+        ("GET", path): Row(path, only({"resident1": 200}))
+        for path in (
+            "/api/v1/me",
+            "/api/v1/me/trends",
+            "/api/v1/me/vaccinations",
+            "/api/v1/me/clinics",
+            "/api/v1/me/access-log",
+        )
+    },
+    ("POST", "/api/v1/me/readings"): Row(
+        "/api/v1/me/readings",
+        [
+            *[
+                Case(c.user, 201 if c.status == 200 else c.status, json=HOME_READING)
+                for c in only({"resident1": 200})
+            ],
+            Case("resident1", 404, json={**HOME_READING, "resident_id": "R04"}),
+            Case("resident1", 404, json={**HOME_READING, "resident_id": "R99"}),
+            Case("resident1", 201, json={**HOME_READING, "resident_id": "R01"}),
+        ],
     ),
     # Tiles: roles per layer.
     ("GET", "/tiles/{layer}.json"): Row(
@@ -433,6 +657,38 @@ def _finished_report(api: TestClient, engine: Any, folder: Any) -> Job:
     return job
 
 
+def _terminals(api: TestClient, auth: dict[str, dict[str, str]]) -> str:
+    """Register the matrix's terminals (TM-M1 posts, TM-M3 is rotated and revoked); TM-M1's
+    key."""
+    keys = []
+    for tid in ("TM-M1", "TM-M3"):
+        r = api.post("/api/v1/admin/terminals", json={"terminal_id": tid}, headers=auth["admin1"])
+        assert r.status_code == 201, r.text
+        keys.append(r.json()["key"])
+    return str(keys[0])
+
+
+def _failed_outbox_message(engine: Any) -> int:
+    """The id of a failed webhook call in the outbox (its retry is the matrix's case)."""
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    from store.outbox import OutboxMessage, enqueue
+
+    with Session(engine) as session:
+        enqueue(
+            session,
+            key="emergency_reading:MATRIX-1",
+            kind="emergency_reading",
+            target="http://127.0.0.1:9/hook",
+            payload={"measurement_id": "MATRIX-1"},
+            now=NOW,
+        )
+        session.execute(update(OutboxMessage).values(state="failed", attempts=20))
+        session.commit()
+        return int(session.query(OutboxMessage.id).scalar())
+
+
 def test_authorization_matrix(
     api: TestClient, auth: dict[str, dict[str, str]], engine: Any, tmp_path: Any
 ) -> None:
@@ -445,15 +701,26 @@ def test_authorization_matrix(
     api.app.state.jobs = FakeJobs()  # type: ignore[attr-defined]
     job = api.app.state.jobs.submit("build", {}, None)  # type: ignore[attr-defined]
     report = _finished_report(api, engine, tmp_path)
+    outbox_id = _failed_outbox_message(engine)
+    terminal_key = _terminals(api, auth)
+    seed_matrix_education(engine, api.app.state.settings, auth)  # type: ignore[attr-defined]
     bodies: dict[tuple[str, str], Any] = {}
     failures = []
     for (method, template), row in MATRIX.items():
         for case in row.cases:
             path = (case.path or row.path).replace("{job}", job.job_id)
             path = path.replace("{report}", report.job_id)
-            headers = auth[case.user] if case.user else {}
+            path = path.replace("{outbox}", str(outbox_id))
+            headers = auth[case.user] if case.user and case.user != TERMINAL else {}
             kwargs: dict[str, Any] = dict(row.kwargs)
-            if case.json is not None:
+            if case.user == TERMINAL:
+                content = json.dumps(case.json).encode()
+                headers = {
+                    **signed_headers("TM-M1", terminal_key, method, path, content, time.time()),
+                    "Content-Type": "application/json",
+                }
+                kwargs["content"] = content
+            elif case.json is not None:
                 kwargs["json"] = case.json
             if case.files is not None:
                 kwargs["files"] = case.files

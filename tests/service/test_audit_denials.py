@@ -8,6 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from svc_county import RESIDENT_USERS
 
 from service.audit import DenialAudit, denial_reason
 from store.accounts import AuditLog
@@ -87,7 +88,8 @@ def test_admin_reads_of_accounts_and_of_the_audit_log_are_recorded(
         ("read", "GET /api/v1/admin/users", "users", "admin1"),
         ("read", "GET /admin/audit", "audit_log", "admin1"),
     ]
-    assert rows[0].detail == {"returned": len(county)}
+    # Every account: the staff's and the residents' (svc_county's resident accounts).
+    assert rows[0].detail == {"returned": len(county) + len(RESIDENT_USERS)}
     # Refusals can be looked for.
     api.get("/api/v1/residents/R04", headers=auth["doctor1"])
     page = api.get("/admin/audit", params={"action": "denied"}, headers=auth["admin1"]).json()

@@ -136,9 +136,11 @@ def test_every_error_is_a_problem(error_client: TestClient) -> None:
         seen.add(body["type"])
         if type_ is None:
             assert body["type"] == "about:blank" and body["title"] == "I'm a Teapot"
-    # Every documented type except the login lock-out (tested in test_auth) was produced.
+    # Every documented type except the login lock-outs (tested in test_auth and
+    # test_api_residents_self) was produced.
     assert {t.uri for t in PROBLEM_TYPES.values()} - seen <= {
         "/problems/account-locked",
+        "/problems/resident-locked",
         "/problems/unsupported-media-type",
     }
 

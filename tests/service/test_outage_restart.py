@@ -164,6 +164,12 @@ def _client_loop(
             time.sleep(0.05)
 
 
+def _served_every_kind(out: Outcomes) -> bool:
+    with out.lock:
+        ok = {s[1] for s in out.seen if 200 <= s[2] < 300}
+    return {"write", "/api/v1/teams/T01/pushlist", "/api/v1/indicators?level=grid"} <= ok
+
+
 def test_postgres_restart_gives_503s_only_and_loses_no_write(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -221,7 +227,12 @@ def test_postgres_restart_gives_503s_only_and_loses_no_write(
         ]
         for t in threads:
             t.start()
-        time.sleep(2.0)
+        # Serving before the outage: every kind of request answered once (the first list
+        # is computed on the first request, which on a loaded machine takes seconds).
+        warm_until = time.monotonic() + 60
+        while time.monotonic() < warm_until and not _served_every_kind(out):
+            time.sleep(0.2)
+        time.sleep(1.0)
         stopped_at = time.monotonic()
         cluster.stop()
         down_from = time.monotonic()

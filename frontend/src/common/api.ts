@@ -41,7 +41,7 @@ export interface Me {
   town_code: string | null;
 }
 
-interface TokenPair {
+export interface TokenPair {
   access_token: string;
   refresh_token: string;
   expires_in?: number;
@@ -118,6 +118,11 @@ export async function login(username: string, password: string): Promise<void> {
   const res = await fetch(`${ROOT}/auth/token`, { method: "POST", body });
   if (!res.ok) throw new ApiError(res.status, await problemOf(res));
   keep((await res.json()) as TokenPair);
+}
+
+/** Keep a token pair obtained elsewhere (a resident's PIN login, ../resident/main.ts). */
+export function adoptTokens(pair: TokenPair): void {
+  keep(pair);
 }
 
 /** POST /auth/refresh; false (and logged out) when the refresh token is no longer good. */

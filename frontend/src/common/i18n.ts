@@ -33,6 +33,7 @@ const DICT: Record<string, { zh: string; en: string }> = {
   layer_boundaries: { zh: "行政边界", en: "Boundaries" },
   layer_risk: { zh: "传播风险网格", en: "Cells at risk of spread" },
   layer_alerts: { zh: "传染病预警", en: "Outbreak alerts" },
+  layer_education_reads: { zh: "健康教育阅读（网格）", en: "Education reads (grids)" },
   indicator: { zh: "指标", en: "Indicator" },
   classification: { zh: "分级方法", en: "Classification" },
   quantile: { zh: "分位数", en: "Quantiles" },

@@ -104,6 +104,7 @@ export const FACILITY_TYPES = {
 
 /** Roles, least to most administrative. */
 export const ROLES = {
+  "resident": { zh: "居民", en: "Resident" },
   "doctor": { zh: "家庭医生", en: "Family doctor" },
   "chronic_center": { zh: "慢病管理中心", en: "Chronic-disease centre" },
   "bureau": { zh: "卫健局", en: "Health bureau" },
@@ -155,6 +156,14 @@ export const UNITS = {
 export const SUPPRESSION_REASONS = {
   "denominator_below_k": { zh: "分母人数过少，已隐藏", en: "Too few people in the denominator" },
   "count_below_k": { zh: "人数过少，已隐藏", en: "Too few people counted" },
+} as const;
+
+/** States of a health-education item. */
+export const EDUCATION_STATES = {
+  "draft": { zh: "草稿", en: "Draft" },
+  "in_review": { zh: "待审核", en: "In review" },
+  "published": { zh: "已发布", en: "Published" },
+  "withdrawn": { zh: "已撤回", en: "Withdrawn" },
 } as const;
 
 export type Disease = keyof typeof DISEASES;

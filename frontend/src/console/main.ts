@@ -12,8 +12,10 @@ import "./style.css";
 import { absolute, accessToken, ApiError, getJSON, logout, me, ROOT, type Me } from "../common/api";
 import { $, clear, h, show } from "../common/dom";
 import { currentLang, label, onLangChange, setLang } from "../common/i18n";
+import { liveBadge, startLive, type LiveEvent } from "../common/live";
 import { setUpLogin } from "../common/login";
-import { CHANGE_FLAGS, COLOURS, DISEASES, INDICATORS, SUPPRESSION_REASONS, TASKS } from "../common/vocabulary";
+import { CHANGE_FLAGS, COLOURS, DISEASES, INDICATORS, SUPPRESSION_REASONS, TASKS, TOWN_SCOPED_ROLE } from "../common/vocabulary";
+import { rerenderEducation, startEducation } from "./education";
 import { c, applyConsoleI18n } from "./text";
 
 interface ChangeRow {
@@ -151,6 +153,71 @@ async function start(): Promise<void> {
   } catch (err) {
     status(err instanceof ApiError && err.status === 403 ? c("forbidden") : String(err instanceof Error ? err.message : err), "error");
   }
+  // Health education (education.ts): the centre writes and reviews, bureau and admin too.
+  if (["chronic_center", "bureau", "admin"].includes(state.me.role)) {
+    void startEducation(state.me, () => state.grids?.grids ?? []);
+  }
+  // The live channel is the centre's own township's (bureau and admin accounts poll).
+  if (state.me.role === TOWN_SCOPED_ROLE) startLiveConsole();
+}
+
+// ---------------------------------------------------------------------------------------
+// The live channel: a team's new emergency reading updates its red count at once
+// ---------------------------------------------------------------------------------------
+const badge = liveBadge((s) => c(`live_${s}`));
+/** Teams with a new emergency reading: their row is marked for a while. */
+const freshTeams = new Set<string>();
+let pendingTeams = new Set<string>();
+let refreshing: Promise<void> | null = null;
+
+async function refreshTeams(): Promise<void> {
+  if (refreshing) return refreshing;
+  refreshing = (async () => {
+    // Events that arrive during a refetch wait for the next one (coalesced).
+    await new Promise((r) => window.setTimeout(r, 50));
+    const teams = pendingTeams;
+    pendingTeams = new Set();
+    try {
+      await loadTeams();
+      if (state.list && teams.has(state.list.team_id) && state.list.masked) await openList(state.list.team_id, null);
+    } catch (err) {
+      status(err instanceof Error ? err.message : String(err), "error");
+    }
+    for (const t of teams) {
+      freshTeams.add(t);
+      window.setTimeout(() => {
+        freshTeams.delete(t);
+        markTeams();
+      }, 120_000);
+    }
+    markTeams();
+    if (teams.size) status(c("live_new").replace("{teams}", [...teams].join("、")), "error");
+  })();
+  try {
+    await refreshing;
+  } finally {
+    refreshing = null;
+    if (pendingTeams.size) void refreshTeams();
+  }
+}
+
+function markTeams(): void {
+  document.querySelectorAll<HTMLElement>("#teams tr[data-team]").forEach((tr) => {
+    tr.classList.toggle("live-new", freshTeams.has(tr.dataset.team ?? ""));
+  });
+}
+
+function startLiveConsole(): void {
+  $(".bar-actions").prepend(badge.el);
+  startLive({
+    onState: badge.set,
+    onEvent: (ev: LiveEvent) => {
+      if (ev.event !== "emergency_reading" || typeof ev.data.team_id !== "string") return;
+      pendingTeams.add(ev.data.team_id);
+      void refreshTeams();
+    },
+    poll: () => refreshTeams(),
+  });
 }
 
 async function loadGrids(): Promise<void> {
@@ -383,6 +450,7 @@ function renderTeams(): void {
     );
   });
   clear($("#teams"), h("thead", {}, head), h("tbody", {}, ...rows));
+  markTeams();
 }
 
 async function openList(teamId: string, reason: string | null): Promise<void> {
@@ -439,11 +507,13 @@ function askUnmask(): void {
 // ---------------------------------------------------------------------------------------
 function rerender(): void {
   applyConsoleI18n();
+  badge.set((badge.el.dataset.state as Parameters<typeof badge.set>[0]) ?? "off");
   $("#lang").textContent = currentLang() === "zh" ? "English" : "中文";
   renderGrids();
   renderTeams();
   renderTrend();
   renderList();
+  rerenderEducation();
 }
 
 async function main(): Promise<void> {

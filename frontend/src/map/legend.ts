@@ -7,6 +7,7 @@ import { colours, HEAT } from "./classify";
 import type { LegendSection } from "./exportpng";
 import { formatValue, indicatorName, levelName } from "./format";
 import { ALERT_LINE, FACILITY_COLOURS, FACILITY_OTHER, HOTSPOT_FILL, NODATA, RISK_RAMP, SUPPRESSED } from "./palette";
+import { EDUCATION_READS_BREAKS } from "./overlays";
 import { currentLevel, state } from "./state";
 
 /** The choropleth's legend and one per visible overlay (the page's and the PNG's). */
@@ -72,6 +73,21 @@ export function legendSections(): LegendSection[] {
       items: [
         { colour: RISK_RAMP[0], label: t("legend_risk_low") },
         { colour: RISK_RAMP[1], label: t("legend_risk_high") },
+      ],
+    });
+  }
+  if (on("education_reads")) {
+    const ramp = colours(EDUCATION_READS_BREAKS.length + 1);
+    const br = EDUCATION_READS_BREAKS;
+    const pc = (v: number) => `${Math.round(v * 100)}%`;
+    sections.push({
+      title: t("layer_education_reads"),
+      items: [
+        ...ramp.map((colour, i) => ({
+          colour,
+          label: i === 0 ? `< ${pc(br[0])}` : i === ramp.length - 1 ? `≥ ${pc(br[i - 1])}` : `${pc(br[i - 1])} – ${pc(br[i])}`,
+        })),
+        { colour: SUPPRESSED, label: t("suppressed") },
       ],
     });
   }

@@ -7,7 +7,7 @@ import { $, show } from "../common/dom";
 import { t } from "../common/i18n";
 import { refreshChoropleth, updateBreaks, updateMobilityBreaks } from "./choropleth";
 import { setStatus } from "./format";
-import { addBoundaries, addEarlyWarning, addFacilities, applyOverlays, hoverPopup, onHover } from "./overlays";
+import { addBoundaries, addEarlyWarning, addEducationReads, addFacilities, applyOverlays, hoverPopup, onHover } from "./overlays";
 import { onMapClick } from "./panel";
 import { map, setMap, state, syncUrl, type TileJSON } from "./state";
 import { readView } from "./urlstate";
@@ -100,6 +100,7 @@ export async function createMap(): Promise<void> {
   addBoundaries();
   addFacilities();
   addEarlyWarning();
+  addEducationReads();
   await refreshChoropleth();
   applyOverlays();
   map.on("click", onMapClick);

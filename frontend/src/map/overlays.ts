@@ -2,10 +2,12 @@
 // names under the pointer), health facilities, and the early warning (risk cells, alerts).
 import maplibregl, { type ExpressionSpecification } from "maplibre-gl";
 
+import { getJSON } from "../common/api";
 import { h } from "../common/dom";
-import { levelName } from "./format";
+import { colours } from "./classify";
+import { levelName, reportError } from "./format";
 import { metaContent, tileUrl } from "./mapview";
-import { ALERT_LINE, FACILITY_COLOURS, FACILITY_OTHER, RISK_RAMP } from "./palette";
+import { ALERT_LINE, FACILITY_COLOURS, FACILITY_OTHER, NODATA, RISK_RAMP, SUPPRESSED } from "./palette";
 import { map, state } from "./state";
 
 export function addBoundaries(): void {
@@ -107,7 +109,56 @@ export function addEarlyWarning(): void {
   }
 }
 
+/** Share of residents who read health education, per grid (suppressed grids grey). */
+export const EDUCATION_READS_BREAKS = [0.2, 0.4, 0.6, 0.8];
+let educationReadsLoaded = false;
+
+export function addEducationReads(): void {
+  if (!state.layers.has("education_reads")) return;
+  map.addSource("education_reads", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+  const ramp = colours(EDUCATION_READS_BREAKS.length + 1);
+  const step: unknown[] = ["step", ["to-number", ["get", "value"]], ramp[0]];
+  EDUCATION_READS_BREAKS.forEach((b, i) => step.push(b, ramp[i + 1]));
+  map.addLayer({
+    id: "education-reads-fill",
+    type: "fill",
+    source: "education_reads",
+    layout: { visibility: state.overlays.has("education_reads") ? "visible" : "none" },
+    paint: {
+      "fill-color": [
+        "case",
+        ["to-boolean", ["get", "suppressed"]],
+        SUPPRESSED,
+        ["==", ["get", "value"], null],
+        NODATA,
+        step,
+      ] as unknown as ExpressionSpecification,
+      "fill-opacity": 0.7,
+      "fill-outline-color": "#ffffff",
+    },
+  });
+  if (state.overlays.has("education_reads")) void loadEducationReads();
+}
+
+/** Fetch the layer's grids (once; the first time the overlay is shown). */
+async function loadEducationReads(): Promise<void> {
+  if (educationReadsLoaded) return;
+  educationReadsLoaded = true;
+  try {
+    const data = await getJSON<GeoJSON.FeatureCollection>("/api/v1/education/reads", { level: "grid" });
+    (map.getSource("education_reads") as maplibregl.GeoJSONSource | undefined)?.setData(data);
+  } catch (err) {
+    educationReadsLoaded = false;
+    reportError(err);
+  }
+}
+
 export function applyOverlays(): void {
+  if (map.getLayer("education-reads-fill")) {
+    const on = state.overlays.has("education_reads");
+    map.setLayoutProperty("education-reads-fill", "visibility", on ? "visible" : "none");
+    if (on) void loadEducationReads();
+  }
   const vis = (on: boolean) => (on ? "visible" : "none");
   for (const [id, name] of [
     ["risk-fill", "risk"],

@@ -4,7 +4,7 @@
 import { ApiError, getJSON, me, ROOT } from "../common/api";
 import { $, show } from "../common/dom";
 import { label, t } from "../common/i18n";
-import { ROLES, TEAM_SCOPED_ROLE } from "../common/vocabulary";
+import { ANALYST_ROLES, ROLES, TEAM_SCOPED_ROLE } from "../common/vocabulary";
 import { buildControls } from "./controls";
 import { createMap } from "./mapview";
 import { CHORO_LAYERS, state, type Choro, type Meta, type SearchHit } from "./state";
@@ -47,6 +47,8 @@ export async function start(): Promise<void> {
   const meta = state.meta;
   meta.periods = [...meta.periods].map(String).sort(); // the API lists newest first
   state.layers = new Set(meta.layers.map((l) => (typeof l === "string" ? l : l.name)));
+  // The health-education reads layer (GeoJSON from /api/v1/education/reads): analyst roles.
+  if ((ANALYST_ROLES as readonly string[]).includes(state.me.role)) state.layers.add("education_reads");
   state.period = meta.periods.includes(meta.as_of) ? meta.as_of : (meta.periods[meta.periods.length - 1] ?? "");
   state.indicator = meta.indicators[0]?.code ?? "";
   state.hotspotIndicator = meta.hotspot_indicators[0] ?? "";

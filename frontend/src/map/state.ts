@@ -68,7 +68,8 @@ export const CHORO_LAYERS = [
   "mobility",
 ] as const;
 export type Choro = (typeof CHORO_LAYERS)[number];
-export const OVERLAYS = ["boundaries", "facilities", "risk", "alerts"] as const;
+// education_reads: readers of health education per grid (docs/health-education.md).
+export const OVERLAYS = ["boundaries", "facilities", "risk", "alerts", "education_reads"] as const;
 
 /** H3 level the ``indicators`` tiles draw at each zoom (service.tiles.layers). */
 const H3_LEVEL_BY_ZOOM: [number, string][] = [

@@ -6,7 +6,8 @@
 // the map and the console); codes' labels come from common/vocabulary.ts. Usable at 390 px
 // and with large text. Nothing leaves this service: the navigate link is a geo: URI handed
 // to whatever map app the phone has, never a map website. A centre account is sent to its
-// console (/c/).
+// console (/c/). A card's "档案" opens the patient's record with the resident's account
+// (record.ts); the "健康教育" tab holds the doctor's health-education items (education.ts).
 import maplibregl from "maplibre-gl";
 import "maplibre-gl/dist/maplibre-gl.css";
 import "./style.css";
@@ -24,8 +25,11 @@ import {
 } from "../common/api";
 import { $, clear, h, show } from "../common/dom";
 import { currentLang, isTerm, label, onLangChange, setLang } from "../common/i18n";
+import { liveBadge, startLive, type LiveEvent } from "../common/live";
 import { setUpLogin } from "../common/login";
 import { CLASSIFICATIONS, COLOURS, DISEASES, TASKS, TOWN_SCOPED_ROLE, type Colour, type TaskCode } from "../common/vocabulary";
+import { rerenderEducation, showEducation } from "./education";
+import { openRecord, rerenderRecord, setUpRecord } from "./record";
 import { spreadOffsets } from "./spread";
 import { applyPhoneI18n, p } from "./text";
 
@@ -51,6 +55,8 @@ interface Entry {
   grid_id: string | null;
   team_id: string | null;
   reason_zh: string | null;
+  /** Put on the list from a live event, until the refetched list replaces it. */
+  provisional?: boolean;
 }
 
 interface PushList {
@@ -147,6 +153,135 @@ async function start(): Promise<void> {
     return;
   }
   await loadList();
+  startLiveList();
+}
+
+// ---------------------------------------------------------------------------------------
+// The live channel: an emergency reading of the team's patients is a red task at once
+// ---------------------------------------------------------------------------------------
+/** Emergency tasks on the list as last fetched (resident/disease). */
+let knownRed: Set<string> | null = null;
+let refetching: Promise<void> | null = null;
+let refetchAgain = false;
+/** Residents whose red task just arrived: marked on their cards for a while. */
+const fresh = new Set<string>();
+const FRESH_MS = 120_000;
+const badge = liveBadge((s) => p(`live_${s}`));
+
+function emergencyKeys(): Set<string> {
+  return new Set(state.entries.filter((e) => e.task_code === "emergency_reading").map((e) => `${e.resident_id}/${e.disease}`));
+}
+
+/** Refetch the list (one at a time; events arriving meanwhile make one more refetch). */
+async function refetch(): Promise<void> {
+  if (refetching) {
+    refetchAgain = true;
+    return refetching;
+  }
+  refetching = (async () => {
+    do {
+      refetchAgain = false;
+      try {
+        await loadList();
+      } catch (err) {
+        status(err instanceof Error ? err.message : String(err), "error");
+      }
+    } while (refetchAgain);
+  })();
+  try {
+    await refetching;
+  } finally {
+    refetching = null;
+  }
+}
+
+/** Mark the new red tasks (from an event, or found by polling) and say whose they are. */
+function highlightNew(residents: Set<string>): void {
+  const names: string[] = [];
+  for (const rid of residents) {
+    fresh.add(rid);
+    window.setTimeout(() => fresh.delete(rid), FRESH_MS);
+    const cards = document.querySelectorAll<HTMLElement>(`article.task[data-task="emergency_reading"][data-resident="${CSS.escape(rid)}"]`);
+    cards.forEach((el) => el.classList.add("live-new"));
+    if (cards.length) names.push(state.entries.find((e) => e.resident_id === rid)?.name ?? rid);
+  }
+  if (!names.length) return;
+  status(p("live_new", { who: names.join("、") }), "error");
+  document.querySelector(".live-new")?.scrollIntoView({ block: "center" });
+}
+
+async function refetchAndMark(residents: Set<string>): Promise<void> {
+  const before = knownRed ?? emergencyKeys();
+  await refetch();
+  const now = emergencyKeys();
+  for (const key of now) if (!before.has(key)) residents.add(key.split("/")[0]);
+  knownRed = now;
+  highlightNew(residents);
+}
+
+/**
+ * Put the event's red task on the list at once, before the refetch (which recomputes the
+ * team's list: a second or more on a busy server) replaces it with the service's entry.
+ * Name and phone come from the resident's other tasks on the list, if any; the event
+ * itself carries ids and values only.
+ */
+function insertProvisional(data: Record<string, unknown>): void {
+  const rid = typeof data.resident_id === "string" ? data.resident_id : null;
+  const diseases = Array.isArray(data.diseases) ? data.diseases.filter((d): d is string => typeof d === "string") : [];
+  if (!rid || !diseases.length) return;
+  const known = state.entries.find((e) => e.resident_id === rid);
+  const value = (k: string): number | null => (typeof data[k] === "number" ? (data[k] as number) : null);
+  let added = false;
+  for (const disease of diseases) {
+    if (state.entries.some((e) => e.resident_id === rid && e.disease === disease && e.task_code === "emergency_reading")) continue;
+    state.entries.unshift({
+      ...(known ?? {
+        name: null,
+        phone: null,
+        age: null,
+        sex: null,
+        lat: null,
+        lng: null,
+        grid_id: null,
+        team_id: state.me?.team_id ?? null,
+        last_visit_date: null,
+        last_classification: null,
+        risk_score: null,
+      }),
+      resident_id: rid,
+      disease,
+      task_code: "emergency_reading",
+      colour: "red",
+      due_date: typeof data.measured_date === "string" ? data.measured_date : null,
+      days_overdue: 0,
+      last_sbp: value("sbp"),
+      last_dbp: value("dbp"),
+      last_glucose: value("glucose"),
+      reason_zh: null,
+      provisional: true,
+    });
+    added = true;
+  }
+  if (!added) return;
+  fresh.add(rid);
+  renderSubtitle();
+  renderList();
+  highlightNew(new Set([rid]));
+}
+
+function startLiveList(): void {
+  knownRed = emergencyKeys();
+  $(".bar-actions").prepend(badge.el);
+  startLive({
+    onState: badge.set,
+    onEvent: (ev: LiveEvent) => {
+      if (ev.event !== "emergency_reading") return;
+      const rid = typeof ev.data.resident_id === "string" ? ev.data.resident_id : null;
+      insertProvisional(ev.data);
+      void refetchAndMark(new Set(rid ? [rid] : []));
+    },
+    poll: () => refetchAndMark(new Set()),
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -190,6 +325,12 @@ function card(e: Entry): HTMLElement {
     const ll = `${e.lat.toFixed(6)},${e.lng.toFixed(6)}`;
     actions.append(h("a", { class: "btn", href: `geo:${ll}?q=${ll}` }, p("navigate")));
   }
+  // Case finding has no managed patient yet: no record to open.
+  if (e.task_code !== CASE_FINDING) {
+    actions.append(
+      h("button", { type: "button", class: "btn open-record", onclick: () => void openRecord(e.resident_id, e.name) }, p("open_record")),
+    );
+  }
   if (e.task_code === CASE_FINDING) {
     actions.append(h("button", { type: "button", class: "btn dismiss", onclick: () => void dismiss(e) }, p("dismiss")));
   } else {
@@ -200,10 +341,11 @@ function card(e: Entry): HTMLElement {
   return h(
     "article",
     {
-      class: `task ${e.colour}`,
+      class: `task ${e.colour}${fresh.has(e.resident_id) && e.task_code === "emergency_reading" ? " live-new" : ""}`,
       "data-resident": e.resident_id,
       "data-disease": e.disease,
       "data-task": e.task_code,
+      "data-provisional": e.provisional ? "1" : null,
     },
     h(
       "header",
@@ -517,8 +659,26 @@ async function dismiss(e: Entry): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------
+// The screens: today's visits, health education
+// ---------------------------------------------------------------------------------------
+function showScreen(which: "visits" | "edu"): void {
+  show($("#visits-view"), which === "visits");
+  show($("#edu-view"), which === "edu");
+  for (const [id, on] of [["#tab-visits", which === "visits"], ["#tab-edu", which === "edu"]] as const) {
+    $(id).classList.toggle("active", on);
+    if (on) $(id).setAttribute("aria-current", "page");
+    else $(id).removeAttribute("aria-current");
+  }
+  if (which === "edu") void showEducation();
+  else map?.resize(); // it was laid out while hidden
+}
+
+// ---------------------------------------------------------------------------------------
 function rerender(): void {
   applyPhoneI18n();
+  rerenderRecord();
+  rerenderEducation();
+  badge.set((badge.el.dataset.state as Parameters<typeof badge.set>[0]) ?? "off");
   $("#lang").textContent = currentLang() === "zh" ? "English" : "中文";
   if (!state.me?.team_id) return;
   renderSubtitle();
@@ -534,6 +694,9 @@ async function main(): Promise<void> {
   onLangChange(rerender);
   $("#visit-form").addEventListener("submit", (ev) => void onVisitSubmit(ev as SubmitEvent));
   $("#visit-cancel").addEventListener("click", closeVisit);
+  setUpRecord();
+  $("#tab-visits").addEventListener("click", () => showScreen("visits"));
+  $("#tab-edu").addEventListener("click", () => showScreen("edu"));
   $("#logout").addEventListener("click", () => logout());
   await setUpLogin({ loggingIn: () => p("logging_in"), start, onError: (err) => status(String(err), "error") });
 }
