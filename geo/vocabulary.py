@@ -88,6 +88,8 @@ TASK_TERMS: tuple[TaskTerm, ...] = (
     TaskTerm("suspected_unmanaged", "疑似未管理", "Suspected, not managed", "yellow"),
 )
 SUSPECTED_UNMANAGED = "suspected_unmanaged"
+#: The task an emergency reading opens (also the kind of its webhook call and live event).
+EMERGENCY_READING = TASK_TERMS[0].code
 #: Codes of the precedence table (without case finding), in order.
 TASK_ORDER: tuple[str, ...] = tuple(t.code for t in TASK_TERMS if t.code != SUSPECTED_UNMANAGED)
 #: Every task code a list can hold.

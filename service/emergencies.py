@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from geo.vocabulary import EMERGENCY_READING
 from service.live import publish_emergency
 from service.outbox import wake_after_commit
 from service.recording import RecordedReading
@@ -23,7 +24,7 @@ from service.scope import managing_team
 from store.outbox import enqueue
 
 #: The outbox kind (and key prefix) of an emergency reading's webhook call.
-WEBHOOK_KIND = "emergency_reading"
+WEBHOOK_KIND = EMERGENCY_READING
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
@@ -36,7 +37,7 @@ def webhook_payload(session: Session, r: RecordedReading) -> dict[str, Any]:
     (no name, phone or address: the receiver looks the patient up in its own system)."""
     m = r.row
     return {
-        "event": "emergency_reading",
+        "event": EMERGENCY_READING,
         "measurement_id": m.measurement_id,
         "resident_id": m.resident_id,
         "diseases": r.emergency_diseases,

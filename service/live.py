@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
+from geo.vocabulary import EMERGENCY_READING
 from service.scope import team_town
 from store.live_events import (
     LiveEvent,
@@ -51,7 +52,7 @@ from store.live_events import (
 logger = logging.getLogger("healthmap.live")
 
 #: The event of a new emergency reading (the red task of the same code).
-EMERGENCY_KIND = "emergency_reading"
+EMERGENCY_KIND = EMERGENCY_READING
 #: How often a process looks for events written by the others (seconds).
 POLL_SECONDS = 0.25
 #: Events a subscriber may have waiting; beyond that it is dropped (and resumes).

@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import hmac
 import html
+import io
 import secrets
 from dataclasses import dataclass
 
@@ -368,9 +369,22 @@ def activation_url(base_url: str, code: str) -> str:
 
 
 def qr_svg(url: str) -> str:
-    """The QR code of ``url`` as an inline SVG document (no XML declaration)."""
+    """The QR code of ``url`` as an SVG document (no XML declaration, with its namespace:
+    the phone page shows it as an image, which needs ``xmlns``; inline HTML takes it too)."""
     qr = segno.make(url, error="m", micro=False)
-    return str(qr.svg_inline(scale=6, border=2, dark="#000", light="#fff"))
+    out = io.BytesIO()
+    qr.save(
+        out,
+        kind="svg",
+        xmldecl=False,
+        svgns=True,
+        nl=False,
+        scale=6,
+        border=2,
+        dark="#000",
+        light="#fff",
+    )
+    return out.getvalue().decode("utf-8")
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ def test_activation_flow(api: TestClient, auth: dict[str, Any], engine: Engine) 
     assert login_id.isdigit() and len(login_id) == 8
     assert slip["url"].endswith(f"/r/#code={normalise_code(code)}")  # in the fragment
     assert slip["qr_svg"].startswith("<svg") and "<path" in slip["qr_svg"]
+    assert 'xmlns="http://www.w3.org/2000/svg"' in slip["qr_svg"]  # shown as an image too
     assert code in slip["slip_html"] and slip["qr_svg"] in slip["slip_html"]
     assert slip["name_masked"] == "李*" and "李四" not in slip["slip_html"]
     assert slip["team_name"] == "一队" and slip["phone"] == "12320"  # no team phone: hotline

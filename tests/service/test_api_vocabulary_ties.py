@@ -85,3 +85,13 @@ def test_openapi_enum_is_the_domain_tuple(
         model, field = where
         schema = openapi["components"]["schemas"][model]["properties"][field]
     assert _enum(schema) == domain
+
+
+def test_the_emergency_kind_is_the_task_code() -> None:
+    # The webhook call, the live event and the red task name an emergency the same way.
+    from geo.vocabulary import EMERGENCY_READING, TASK_COLOUR
+    from service.emergencies import WEBHOOK_KIND
+    from service.live import EMERGENCY_KIND
+
+    assert TASK_COLOUR[EMERGENCY_READING] == "red"
+    assert WEBHOOK_KIND == EMERGENCY_KIND == EMERGENCY_READING == "emergency_reading"
