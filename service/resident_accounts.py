@@ -48,7 +48,7 @@ from service.errors import Invalid, NotFound, ResidentLocked, Unauthorized
 from service.scope import managing_team
 from service.settings import Settings
 from store.accounts import LoginAttempt, User
-from store.models import Facility, Resident, Team
+from store.models import ChronicRegistry, Facility, Resident, Team
 from store.resident_accounts import ResidentAccount
 
 #: Letters and digits of an activation code: no 0/O, 1/I/L (read aloud, typed by the elderly).
@@ -176,6 +176,32 @@ def issue_activation(
     account.failures = 0
     session.flush()
     return Issued(resident_id, login_id, code, expires, now)
+
+
+def demo_activation(session: Session, settings: Settings) -> Issued | None:
+    """A fresh activation for the demo resident (demo stores only; the caller commits).
+
+    The demo resident is the first hypertension patient (by resident id) registered with
+    the demo doctor's team; the demo doctor (``demo_doctor``, made first) issues it, so
+    ``serve --demo-users`` prints a code the resident's page takes at once. None when the
+    store has no such patient or no demo doctor.
+    """
+    doctor = session.scalar(select(User).where(User.username == "demo_doctor"))
+    if doctor is None or doctor.team_id is None:
+        return None
+    resident_id = session.scalar(
+        select(ChronicRegistry.resident_id)
+        .where(
+            ChronicRegistry.team_id == doctor.team_id,
+            ChronicRegistry.disease == "htn",
+            ChronicRegistry.closed_date.is_(None),
+        )
+        .order_by(ChronicRegistry.resident_id)
+        .limit(1)
+    )
+    if resident_id is None:
+        return None
+    return issue_activation(session, resident_id, Principal.of(doctor), settings)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from healthmap.cli.output import console, emit_frame, out
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from service.settings import Settings
+
 users_app = typer.Typer(help="Service accounts (admin).", no_args_is_help=True)
 
 
@@ -56,7 +58,7 @@ def serve(
     settings = state.settings
     engine = state.engine()
     if demo_users:
-        _print_demo_users(engine)
+        _print_demo_users(engine, settings)
     host = host or settings.service.host
     port = port or settings.service.port
     workers = workers or settings.service.workers
@@ -90,13 +92,16 @@ def serve(
     )
 
 
-def _print_demo_users(engine: Engine) -> None:
+def _print_demo_users(engine: Engine, settings: Settings) -> None:
     from sqlalchemy.orm import Session
 
     from service.accounts import ensure_demo_users
+    from service.resident_accounts import demo_activation, display_code
 
     with Session(engine) as db_session:
         users = ensure_demo_users(db_session)
+        db_session.commit()
+        resident = demo_activation(db_session, settings)
         db_session.commit()
     table = Table(title="demo log-ins (demo mode only)")
     for col in ("username", "password", "role", "scope"):
@@ -104,6 +109,12 @@ def _print_demo_users(engine: Engine) -> None:
     for row in users:
         table.add_row(*(str(v) for v in row))
     console.print(table)
+    if resident is not None:
+        console.print(
+            f"resident {resident.resident_id}: open /r/, activate with the code"
+            f" [bold]{display_code(resident.code)}[/bold] and choose a 6-digit PIN; then log"
+            f" in with the login id [bold]{resident.login_id}[/bold] and that PIN"
+        )
 
 
 #: Where `users add` takes the new password from when no file is named (never an option:

@@ -387,3 +387,20 @@ def test_the_page_is_served_at_r(api: TestClient) -> None:
     assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
     assert "/static/assets/resident-" in page.text and " style=" not in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_the_demo_prints_a_working_activation(api: TestClient, engine: Engine) -> None:
+    # `serve --demo-users`: the demo doctor (team T01, the first team) issues an activation
+    # for its first hypertension patient by id: R01 (R02 has diabetes only, R03 is later).
+    from service.accounts import ensure_demo_users
+    from service.resident_accounts import demo_activation
+
+    with Session(engine) as session:
+        ensure_demo_users(session)
+        session.commit()
+        issued = demo_activation(session, api.app.state.settings)
+        session.commit()
+    assert issued is not None and issued.resident_id == "R01"
+    r = activate(api, issued.code)
+    assert r.status_code == 200, r.text
+    assert login(api, issued.login_id).status_code == 200
