@@ -118,8 +118,32 @@ class FollowupOut(_Out):
     )
 
 
-class MeasurementIn(_Strict):
-    """One terminal reading (智能检测终端数据)."""
+class ReadingValues(_Strict):
+    """The values of one reading (at least one of sbp, dbp, heart_rate, glucose)."""
+
+    sbp: float | None = _ranged("measurements", "sbp", "mmHg")
+    dbp: float | None = _ranged("measurements", "dbp", "mmHg")
+    heart_rate: float | None = _ranged("measurements", "heart_rate", "beats per minute")
+    glucose: float | None = _ranged("measurements", "glucose", "mmol/L")
+    glucose_type: GlucoseType | None = None
+
+    @field_validator("dbp")
+    @classmethod
+    def _sbp_above_dbp(cls, dbp: float | None, info: ValidationInfo) -> float | None:
+        sbp = info.data.get("sbp")
+        if dbp is not None and sbp is not None and not sbp > dbp:
+            raise ValueError("dbp must be lower than sbp")
+        return dbp
+
+    @model_validator(mode="after")
+    def _some_value(self) -> ReadingValues:
+        if all(v is None for v in (self.sbp, self.dbp, self.heart_rate, self.glucose)):
+            raise ValueError("a reading needs at least one of sbp, dbp, heart_rate, glucose")
+        return self
+
+
+class MeasurementIn(ReadingValues):
+    """One terminal reading (智能检测终端数据): who, when, from where, and its values."""
 
     model_config = ConfigDict(json_schema_extra=examples("MeasurementIn"))
 
@@ -132,25 +156,6 @@ class MeasurementIn(_Strict):
     )
     device_id: Id60 | None = None
     facility_id: Id40 | None = None
-    sbp: float | None = _ranged("measurements", "sbp")
-    dbp: float | None = _ranged("measurements", "dbp")
-    heart_rate: float | None = _ranged("measurements", "heart_rate")
-    glucose: float | None = _ranged("measurements", "glucose")
-    glucose_type: GlucoseType | None = None
-
-    @field_validator("dbp")
-    @classmethod
-    def _sbp_above_dbp(cls, dbp: float | None, info: ValidationInfo) -> float | None:
-        sbp = info.data.get("sbp")
-        if dbp is not None and sbp is not None and not sbp > dbp:
-            raise ValueError("dbp must be lower than sbp")
-        return dbp
-
-    @model_validator(mode="after")
-    def _some_value(self) -> MeasurementIn:
-        if all(v is None for v in (self.sbp, self.dbp, self.heart_rate, self.glucose)):
-            raise ValueError("a reading needs at least one of sbp, dbp, heart_rate, glucose")
-        return self
 
 
 def _one_or_many(value: Any) -> str:

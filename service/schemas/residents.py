@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from service.schemas.common import Id40, _Out, _Strict
-from service.schemas.records import GlucoseType, _ranged
+from service.schemas.records import ReadingValues
 
 Pin = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 
@@ -197,7 +197,7 @@ class AccessLogOut(BaseModel):
     since: dt.date
 
 
-class HomeReadingIn(_Strict):
+class HomeReadingIn(ReadingValues):
     """A reading the resident took at home; stored marked self-reported."""
 
     resident_id: Id40 | None = Field(
@@ -206,11 +206,6 @@ class HomeReadingIn(_Strict):
     measured_at: dt.datetime | None = Field(
         None, description="ISO 8601 (local time without an offset); default now."
     )
-    sbp: float | None = _ranged("measurements", "sbp")
-    dbp: float | None = _ranged("measurements", "dbp")
-    heart_rate: float | None = _ranged("measurements", "heart_rate")
-    glucose: float | None = _ranged("measurements", "glucose")
-    glucose_type: GlucoseType | None = None
 
 
 class HomeReadingOut(_Out):

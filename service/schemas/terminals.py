@@ -14,43 +14,17 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
 
 from service.schemas.common import Id40, Id60, Moment, Page, _Out, _Strict
-from service.schemas.records import GlucoseType, _ranged
+from service.schemas.records import ReadingValues
 from service.terminal_auth import TERMINAL_ID_PATTERN
 
 TerminalId = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=f"^{TERMINAL_ID_PATTERN.pattern}$")
 ]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-
-
-class ReadingValues(_Strict):
-    """The values of one reading (at least one of sbp, dbp, heart_rate, glucose)."""
-
-    sbp: float | None = _ranged("measurements", "sbp", "mmHg")
-    dbp: float | None = _ranged("measurements", "dbp", "mmHg")
-    heart_rate: float | None = _ranged("measurements", "heart_rate", "beats per minute")
-    glucose: float | None = _ranged("measurements", "glucose", "mmol/L")
-    glucose_type: GlucoseType | None = None
-
-    @field_validator("dbp")
-    @classmethod
-    def _sbp_above_dbp(cls, dbp: float | None, info: ValidationInfo) -> float | None:
-        sbp = info.data.get("sbp")
-        if dbp is not None and sbp is not None and not sbp > dbp:
-            raise ValueError("dbp must be lower than sbp")
-        return dbp
-
-    @model_validator(mode="after")
-    def _some_value(self) -> ReadingValues:
-        if all(v is None for v in (self.sbp, self.dbp, self.heart_rate, self.glucose)):
-            raise ValueError("a reading needs at least one of sbp, dbp, heart_rate, glucose")
-        return self
 
 
 #: The ways a reading may name its resident (exactly one per reading).
