@@ -40,6 +40,7 @@ from service.errors import Conflict
 from service.schemas import FollowupIn, MeasurementIn
 from service.shaping import invalid_field
 from store.models import ChronicRegistry, Facility, Followup, Measurement, Resident, Staff
+from store.types import as_utc
 from store.version import bump_team_versions
 
 #: Readings dated up to this far ahead of the server clock are accepted (terminal clocks).
@@ -205,11 +206,6 @@ def measurement_values(
     return values
 
 
-def _stored_instant(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back the UTC wall time without an offset.
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def managed_diseases(session: Session, resident_id: str, on: dt.date) -> list[str]:
     """Diseases the resident is a managed patient of on ``on`` (RULES.md)."""
     resident = session.get(Resident, resident_id)
@@ -269,7 +265,7 @@ def record_measurement(
     existing = previous.row if previous is not None else session.get(Measurement, mid)
     if existing is not None:
         stored = {k: getattr(existing, k) for k in MEASUREMENT_FIELDS}
-        stored["measured_at"] = _stored_instant(stored["measured_at"])
+        stored["measured_at"] = as_utc(stored["measured_at"])
         if not all(_same(stored[k], values[k]) for k in MEASUREMENT_FIELDS):
             raise Conflict(f"Measurement {mid} exists with different content.")
         reading = RecordedReading(existing, created=False)

@@ -73,6 +73,7 @@ from store.models import (
     Vaccination,
 )
 from store.resident_accounts import SELF_REPORTED
+from store.types import as_utc
 
 #: Recent visits shown on the home screen.
 RECENT_VISITS = 6
@@ -88,10 +89,6 @@ def label(terms: tuple[Term, ...], code: str) -> Label:
         if t.code == code:
             return Label(code=t.code, zh=t.zh, en=t.en)
     return Label(code=code, zh=code, en=code)
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def resident_of(session: Session, resident_id: str) -> Resident:
@@ -242,7 +239,7 @@ def my_trends(session: Session, resident_id: str, days: int, settings: Settings)
     for m in readings:
         points.append(
             TrendPoint(
-                at=_utc(m.measured_at),
+                at=as_utc(m.measured_at),
                 date=m.measured_date,
                 kind="self" if m.source == SELF_REPORTED else "reading",
                 sbp=m.sbp,
@@ -366,7 +363,7 @@ def access_log(session: Session, resident_id: str, settings: Settings) -> Access
         then: Any = (detail or {}).get("team_id") if isinstance(detail, dict) else None
         items.append(
             AccessEntryOut(
-                at=_utc(at),
+                at=as_utc(at),
                 username=username,
                 role=label(ROLE_TERMS, role) if role else None,
                 team_id=then or team_now,

@@ -36,6 +36,7 @@ from sqlalchemy.types import DateTime, TypeDecorator
 
 from geo import vocabulary
 from store.models import Base
+from store.types import as_utc
 
 Role = Literal["resident", "doctor", "chronic_center", "bureau", "planner", "admin"]
 #: Every role, least to most administrative (docs/security.md has what each may see).
@@ -68,9 +69,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:  # SQLite drops the offset; what it holds is UTC
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
+        return as_utc(value)  # SQLite drops the offset; what it holds is UTC
 
 
 # BIGINT on PostgreSQL; INTEGER on SQLite, where only INTEGER PRIMARY KEY autoincrements.

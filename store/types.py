@@ -7,6 +7,7 @@ Python side always sees shapely geometries, so code above the store is backend-a
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import shapely
@@ -18,6 +19,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 SRID = 4326
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A stored instant as aware UTC on both stores (SQLite hands back naive UTC)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class GeometryType(TypeDecorator[Any]):
