@@ -34,6 +34,8 @@ import pyarrow.compute as pc
 
 #: Marks the leading text row of :func:`export` (no store value looks like it).
 MARKER = "\x01healthmap-type-row\x01"
+# How long a SQLite connection waits for another's lock; the store's engine uses it too.
+BUSY_TIMEOUT_MS = 30_000
 
 
 def available() -> bool:
@@ -62,6 +64,9 @@ def export(
     # UNION ALL in order), filtered out below by its marker, makes every column text.
     first = ", ".join(f"'{MARKER}' AS \"{c}\"" for c in columns)
     with adbc.connect(db) as conn, conn.cursor() as cur:
+        # The store's own connections wait for a lock (store.engine); so does this reader. A
+        # build's drop of the previous build, at the same time, held one: "database is locked".
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         condition = f" WHERE {where}" if where else ""
         query = f'SELECT {first} UNION ALL SELECT {select} FROM "{table}"{condition}'
         if params:
