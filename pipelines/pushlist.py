@@ -42,6 +42,7 @@ from geo.rules import RulesConfig
 from geo.travel import StraightLineModel
 from pipelines.load import insert as bulk_insert
 from store.frames import read_frame, start_frame
+from store.list_snapshots import prune_list_snapshots
 from store.models import Facility, Team
 from store.version import prune_team_writes, residents_written, team_counter
 from store.worklists import PushListEntry, PushListRun, TaskDismissal
@@ -456,8 +457,10 @@ def generate_push_lists(
                 risk_source=source,
             )
         )
-    # The live-write log only serves lists cached today; two days leave a margin.
+    # The live-write log and the workers' shared lists only serve lists cached today; two
+    # days leave a margin.
     prune_team_writes(engine, now - dt.timedelta(days=TEAM_WRITES_KEPT_DAYS))
+    prune_list_snapshots(engine, as_of - dt.timedelta(days=TEAM_WRITES_KEPT_DAYS))
     tick("done", 3, 3)
     return {
         "date": as_of.isoformat(),

@@ -27,6 +27,7 @@ recomputing the residents written since and splicing them in
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -44,6 +45,7 @@ from pipelines.pushlist import TeamList, refresh_team_list, team_list, team_rout
 from service.caching import SingleFlightLRU
 from service.schemas import PushList, PushListEntryOut
 from service.shaping import csv_text, records
+from store.list_snapshots import load_snapshot, save_snapshot
 from store.version import store_version
 
 #: Cached values per app: a team's list, its JSON/CSV bodies (~60 kB each at county
@@ -102,9 +104,11 @@ class WorklistCache:
         self._latest: OrderedDict[tuple[str, dt.date], tuple[Hashable, TeamList]] = OrderedDict()
         self._latest_lock = threading.Lock()
         self._max_items = max_items
-        #: Lists computed whole and lists spliced (for the tests and the benchmark).
+        #: Lists computed whole, spliced, and taken from another worker as they were
+        #: (for the tests and the benchmark).
         self.computed = 0
         self.spliced = 0
+        self.shared = 0
 
     # ------------------------------------------------------------------------------
     def version(self, team_id: str, bind: Engine | Connection | None = None) -> tuple[Any, ...]:
@@ -141,14 +145,38 @@ class WorklistCache:
         )
 
     def _list(self, version: Hashable, team_id: str, day: dt.date) -> pd.DataFrame:
+        # The newest list to start from: this worker's own, or the one another worker
+        # stored (store.list_snapshots), when only live writes happened since; then only
+        # the residents written after it are recomputed (often none).
+        key = inputs_key(version)
         with self._latest_lock:
             latest = self._latest.get((team_id, day))
-        if latest is not None and only_live_writes_between(latest[0], version):
-            made = refresh_team_list(self.engine, latest[1], self.rules, model_path=self.model_path)
-            self.spliced += 1
-        else:
+        base = latest[1] if latest is not None and inputs_key(latest[0]) == key else None
+        stored = -1
+        if key is not None:
+            newer_than = base.team_version if base is not None else -1
+            snapshot = load_snapshot(self.engine, team_id, day, newer_than=newer_than)
+            if snapshot is not None and snapshot.key == key:
+                base = TeamList(team_id, day, snapshot.entries, snapshot.team_version)
+                stored = snapshot.team_version
+        if base is None:
             made = team_list(self.engine, team_id, day, self.rules, model_path=self.model_path)
             self.computed += 1
+        else:
+            made = refresh_team_list(self.engine, base, self.rules, model_path=self.model_path)
+            if made.spliced:
+                self.spliced += 1
+            elif stored >= 0:
+                self.shared += 1
+        if key is not None and (made.spliced or base is None):
+            save_snapshot(
+                self.engine,
+                team_id,
+                day,
+                key=key,
+                team_version=made.team_version,
+                entries=made.entries,
+            )
         with self._latest_lock:
             self._latest[(team_id, day)] = (version, made)
             self._latest.move_to_end((team_id, day))
@@ -208,16 +236,24 @@ class WorklistCache:
         return self._get_or_make((version, "route", team_id, day, mode), make)
 
 
-def only_live_writes_between(old: Hashable, new: Hashable) -> bool:
-    """Whether two versions (:meth:`WorklistCache.version`) differ by live writes only.
+def inputs_key(version: Hashable) -> str | None:
+    """What a list of ``version`` (:meth:`WorklistCache.version`) was computed from, but
+    the team's counter: lists of equal keys differ by live writes only.
 
     Live writes move the team's counter, the last component of the store version; an
     ingest, a build, ``db bump-version`` or a retrained model move another component.
+    None for a version of another shape (nothing is spliced from it).
     """
-    if not (isinstance(old, tuple) and isinstance(new, tuple) and len(old) == len(new) == 2):
-        return False
-    (old_store, old_model), (new_store, new_model) = old, new
-    return bool(old_model == new_model and tuple(old_store)[:-1] == tuple(new_store)[:-1])
+    if not (isinstance(version, tuple) and len(version) == 2):
+        return None
+    store, model = version
+    return json.dumps([list(tuple(store)[:-1]), model])
+
+
+def only_live_writes_between(old: Hashable, new: Hashable) -> bool:
+    """Whether two versions (:meth:`WorklistCache.version`) differ by live writes only."""
+    key = inputs_key(old)
+    return key is not None and key == inputs_key(new)
 
 
 def masked_entries(frame: pd.DataFrame) -> pd.DataFrame:

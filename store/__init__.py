@@ -5,6 +5,7 @@ from store import (  # noqa: F401
     accounts,
     education,
     jobs,
+    list_snapshots,
     live_events,
     models,
     outbox,

@@ -187,12 +187,17 @@ def _counts(request: Request) -> _Counts:
     return counts
 
 
-@router.get("/indicators", summary="Indicator values of one level (paginated)")
+@router.get(
+    "/indicators",
+    summary="Indicator values of one level (paginated)",
+    response_model=IndicatorPage,
+)
 def list_indicators(
     request: Request,
     user: AggregateUser,
     engine: EngineDep,
     session: SessionDep,
+    answers: AnswersDep,
     level: LevelQuery,
     period: PeriodQuery = None,
     indicator: Annotated[IndicatorCode | None, Query(description="Only this indicator.")] = None,
@@ -206,7 +211,7 @@ def list_indicators(
             description="Where the page starts: the `next` of the previous page (opaque).",
         ),
     ] = None,
-) -> IndicatorPage:
+) -> Response:
     """Every indicator row of ``level`` for ``period``, ordered by unit and indicator.
 
     Suppressed rows are included with ``value`` null and the reason, so the map can say why
@@ -231,6 +236,7 @@ def list_indicators(
         after = (position["after"][0], position["after"][1])
         offset = int(position["offset"])
     allowed = aggregate_units(user, session, level)
+    version = store_version(session.connection())[1:]
     release(session)
     units = None if allowed is None else sorted(allowed)
     key = (
@@ -241,6 +247,30 @@ def list_indicators(
         unit_id,
         None if units is None else tuple(units),
     )
+
+    def page() -> bytes:
+        return _indicator_page(request, engine, build, key, filters, after, offset, limit)
+
+    # A page depends on the build, the query and the caller's units only: a centre's
+    # staff and the bureau reread the same pages all day. Cached per worker until a build
+    # becomes current or an ingest loads a file (as a unit's figures).
+    cached = ("page", version, request.url.path, request.url.query, *key)
+    return Response(answers.get_or_make(cached, page), media_type="application/json")
+
+
+def _indicator_page(
+    request: Request,
+    engine: Engine,
+    build: dict[str, Any],
+    key: tuple[Any, ...],
+    filters: dict[str, Any],
+    after: tuple[str, str] | None,
+    offset: int,
+    limit: int,
+) -> bytes:
+    """The body of one indicator page (:func:`list_indicators`)."""
+    _, level, when, indicator, unit_id, unit_ids = key
+    units = None if unit_ids is None else list(unit_ids)
     counts = _counts(request)
     total = counts.get(key)
     if total is None:
@@ -280,7 +310,7 @@ def list_indicators(
             cursor=token
         )
         following = f"{link.path}?{link.query}"
-    return fill_page(
+    page = fill_page(
         IndicatorPage,
         [IndicatorRow(**r) for r in records(window, ["period"])],
         total=total,
@@ -291,6 +321,7 @@ def list_indicators(
         level=level,
         next=following,
     )
+    return page.model_dump_json().encode("utf-8")
 
 
 def unit_name(session: Session, level: str, unit_id: str) -> str | None:

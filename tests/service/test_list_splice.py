@@ -14,11 +14,12 @@ from typing import Any
 
 import pandas as pd
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from svc_county import TODAY
 
 from pipelines.pushlist import refresh_team_list, team_list, team_push_list
-from service.worklists import WorklistCache, list_rows, only_live_writes_between
+from service.worklists import WorklistCache, inputs_key, list_rows, only_live_writes_between
+from store.list_snapshots import ListSnapshot, bytes_frame, frame_bytes, load_snapshot
 
 Headers = dict[str, dict[str, str]]
 
@@ -187,3 +188,66 @@ def test_only_live_writes_between() -> None:
     assert not only_live_writes_between(old, (("3", "8", "t", "i", "12", "6"), (1.0, 10)))
     assert not only_live_writes_between(old, (("4", "7", "t", "i", "12", "5"), (1.0, 10)))
     assert not only_live_writes_between(old, (("3", "7", "t", "i", "12", "5"), (2.0, 10)))
+
+
+def test_a_second_worker_takes_the_stored_list_instead_of_computing_it(
+    api: TestClient, auth: Headers, engine: Engine
+) -> None:
+    """Two workers' caches over one store: the list one computed, the other reads from the
+    store (``list_snapshots``); after a write the first to miss splices and stores, the
+    other takes that; each serves what the list computed whole says."""
+    first = _cache(api)
+    _served(api, auth, "T01")
+    assert (first.computed, first.spliced) == (1, 0)
+    other = WorklistCache(engine, first.rules, first.model_path)
+
+    def served_by_other() -> pd.DataFrame:
+        return other.entries(other.version("T01"), "T01", TODAY)
+
+    pd.testing.assert_frame_equal(served_by_other(), _same_as_whole(api, engine, "T01"))
+    assert (other.computed, other.spliced, other.shared) == (0, 0, 1)
+
+    r = api.post(
+        "/api/v1/measurements",
+        json={"resident_id": "R01", "measured_at": _now_local(), "sbp": 186, "dbp": 112},
+        headers=auth["admin1"],
+    )
+    assert r.status_code == 201 and r.json()["emergencies"] == 1, r.text
+    spliced = _same_as_whole(api, engine, "T01")  # the first worker splices and stores it
+    assert (first.computed, first.spliced) == (1, 1)
+    pd.testing.assert_frame_equal(served_by_other(), spliced)
+    assert (other.computed, other.spliced, other.shared) == (0, 0, 2)
+    assert list_rows(served_by_other())[0]["task_code"] == "emergency_reading"
+
+
+def test_a_stored_list_of_another_build_is_not_taken(
+    api: TestClient, auth: Headers, engine: Engine
+) -> None:
+    """A stored list whose inputs differ beyond the team's counter (here: its key, as an
+    ingest, a build or a retrained model would change it) is computed again, and replaced."""
+    first = _cache(api)
+    _served(api, auth, "T01")
+    with engine.begin() as conn:
+        conn.execute(update(ListSnapshot).values(key='[["older"], null]', team_version=99))
+    other = WorklistCache(engine, first.rules, first.model_path)
+    got = other.entries(other.version("T01"), "T01", TODAY)
+    assert (other.computed, other.shared) == (1, 0)
+    pd.testing.assert_frame_equal(got, _same_as_whole(api, engine, "T01"))
+    stored = load_snapshot(engine, "T01", TODAY)
+    assert stored is not None and stored.key == inputs_key(other.version("T01"))
+    assert stored.team_version == 0
+
+
+def test_a_stored_list_survives_the_round_trip() -> None:
+    frame = pd.DataFrame(
+        {
+            "resident_id": ["R1", "R2"],
+            "due_date": [dt.date(2026, 12, 1), None],
+            "sex": [1.0, float("nan")],
+            "risk_score": [0.25, None],
+            "name": ["张三", None],
+        }
+    )
+    back = bytes_frame(frame_bytes(frame))
+    pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+    assert list_rows(back) == list_rows(frame)

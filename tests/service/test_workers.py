@@ -345,3 +345,31 @@ def test_a_units_indicators_are_cached_until_the_build_changes(
     assert values == {0.987}
     # Scope is checked before the cache: the centre still gets 404 outside its township.
     assert api.get("/api/v1/indicators/grid/G02", headers=auth["center1"]).status_code == 404
+
+
+def test_indicator_pages_are_cached_per_caller_scope_until_the_build_changes(
+    api: TestClient, auth: Headers, engine: Engine
+) -> None:
+    path = "/api/v1/indicators?level=grid&limit=50"
+    first = api.get(path, headers=auth["bureau1"])
+    assert first.status_code == 200, first.text
+    answers = api.app.state.answers  # type: ignore[attr-defined]
+    hits = answers.hits
+    assert api.get(path, headers=auth["bureau1"]).content == first.content
+    assert answers.hits == hits + 1
+    # The centre's page is its own (its township's grids), not the bureau's cached one.
+    centre = api.get(path, headers=auth["center1"]).json()
+    bureau_units = {r["unit_id"] for r in first.json()["items"]}
+    centre_units = {r["unit_id"] for r in centre["items"]}
+    assert centre_units and centre_units < bureau_units
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE indicator_values SET value = 0.987 WHERE level = 'grid'"))
+        conn.execute(
+            text(
+                "UPDATE builds SET finished_at = :t WHERE build_id ="
+                " (SELECT build_id FROM build_current WHERE name = 'current')"
+            ),
+            {"t": dt.datetime(2030, 1, 2, tzinfo=dt.UTC)},
+        )
+    fresh = api.get(path, headers=auth["bureau1"]).json()
+    assert {r["value"] for r in fresh["items"] if r["value"] is not None} == {0.987}
