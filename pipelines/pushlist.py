@@ -44,6 +44,7 @@ from pipelines.load import insert as bulk_insert
 from store.frames import read_frame, start_frame
 from store.list_snapshots import prune_list_snapshots
 from store.models import Facility, Team
+from store.shared_answers import prune_shared_answers
 from store.version import prune_team_writes, residents_written, team_counter
 from store.worklists import PushListEntry, PushListRun, TaskDismissal
 
@@ -457,10 +458,12 @@ def generate_push_lists(
                 risk_source=source,
             )
         )
-    # The live-write log and the workers' shared lists only serve lists cached today; two
-    # days leave a margin.
-    prune_team_writes(engine, now - dt.timedelta(days=TEAM_WRITES_KEPT_DAYS))
-    prune_list_snapshots(engine, as_of - dt.timedelta(days=TEAM_WRITES_KEPT_DAYS))
+    # The live-write log and the workers' shared lists only serve lists cached today, the
+    # shared tiles and pages the current build mostly; two days leave a margin.
+    kept = dt.timedelta(days=TEAM_WRITES_KEPT_DAYS)
+    prune_team_writes(engine, now - kept)
+    prune_list_snapshots(engine, as_of - kept)
+    prune_shared_answers(engine, now - kept)
     tick("done", 3, 3)
     return {
         "date": as_of.isoformat(),

@@ -33,7 +33,7 @@ import store.accounts  # noqa: F401  (registers the account tables on Base)
 from geo.errors import HealthmapError
 from service.access_log import configure_access_log
 from service.audit import AuditWriter
-from service.caching import SingleFlightLRU
+from service.caching import SharedAnswers
 from service.client import HostCheckMiddleware, allowed_hosts
 from service.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -208,7 +208,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             app.state.jobs = JobRegistry(lock=StoreLock(store, "jobs"), engine=store)
             # Reports run beside ingests and builds (no jobs lock), recorded the same way.
             app.state.report_jobs = JobRegistry(engine=store)
-            app.state.answers = SingleFlightLRU[bytes](ANSWERS_CACHED)
+            app.state.answers = SharedAnswers(ANSWERS_CACHED, store)
             app.state.worklists = WorklistCache(
                 store, settings.rules, settings.data_dir / "risk_model.joblib"
             )

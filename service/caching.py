@@ -4,7 +4,8 @@ Every key starts with a version read from the store
 (:func:`store.version.store_version` or a part of it), so a write makes the old
 entries unreachable without any explicit invalidation, in every worker process; the LRU
 (:class:`service.tiles.cache.LRU`) evicts them as new ones arrive. Concurrent misses of
-one key wait for a single computation.
+one key wait for a single computation; :class:`SharedAnswers` also shares what one
+worker computed with the others, through the store.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+from sqlalchemy import Engine
+
 from service.tiles.cache import LRU
+from store.shared_answers import answer_digest, load_answer, save_answer
 
 V = TypeVar("V")
 
@@ -63,3 +67,39 @@ class SingleFlightLRU(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._lru)
+
+
+class SharedAnswers(SingleFlightLRU[bytes]):
+    """A :class:`SingleFlightLRU` of response bodies shared with the other workers.
+
+    A miss here looks in the store (:mod:`store.shared_answers`) before computing, and
+    what it computes is stored there: a cold answer is computed once per store, not once
+    per worker. Only for answers that hold no personal data (aggregates, tiles).
+
+    Parameters
+    ----------
+    max_items : int
+        Entries kept in this process at most.
+    engine : Engine
+        The store.
+    """
+
+    def __init__(self, max_items: int, engine: Engine) -> None:
+        super().__init__(max_items)
+        self.engine = engine
+        #: Answers taken from the store instead of computed (for the tests).
+        self.shared = 0
+
+    def get_or_make(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
+        return super().get_or_make(key, lambda: self.shared_or_made(key, make))
+
+    def shared_or_made(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
+        """The stored answer of ``key``, else ``make()`` stored (no in-process caching)."""
+        digest = answer_digest(key)
+        body = load_answer(self.engine, digest)
+        if body is not None:
+            self.shared += 1
+            return body
+        body = make()
+        save_answer(self.engine, digest, body)
+        return body

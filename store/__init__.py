@@ -11,6 +11,7 @@ from store import (  # noqa: F401
     outbox,
     resident_accounts,
     results,
+    shared_answers,
     terminals,
     version,
     worklists,

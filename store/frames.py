@@ -22,6 +22,7 @@ from sqlalchemy import exc as sa_exc
 from store import sqlite_arrow
 from store.engine import is_postgres
 from store.models import TABLES
+from store.small_frames import SMALL_ROWS, small_canonical
 
 #: Columns read by default (geometry and bookkeeping are left in the store).
 FRAME_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -206,33 +207,38 @@ _TRUE = ("t", "true", "1", "True")
 
 
 def _canonical(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    kinds = {c: _kind(table, c) for c in frame.columns}
+    if len(frame) <= SMALL_ROWS:  # a few rows: value by value (store.small_frames)
+        return small_canonical(frame, kinds, _canonical_column)
     for col in frame.columns:
-        kind = _kind(table, col)
-        s = frame[col]
-        if kind == "date":
-            if pd.api.types.is_datetime64_any_dtype(s):
-                frame[col] = s.astype("datetime64[ns]")
-            else:
-                # Both stores hand dates over as ISO text; an explicit format is ~10× faster.
-                text = s.astype("string").str.slice(0, 10)
-                frame[col] = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").astype(
-                    "datetime64[ns]"
-                )
-        elif kind == "timestamp":
-            frame[col] = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
-        elif kind == "bool":
-            if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-                frame[col] = s.astype("boolean")
-            else:
-                text = s.astype("string")
-                frame[col] = text.isin(_TRUE).astype("boolean").mask(text.isna())
-        elif kind == "number":
-            frame[col] = pd.to_numeric(s, errors="coerce").astype("float64")
-        elif s.dtype != pd.StringDtype():
-            # One text dtype whoever read it: Arrow hands an all-null column over as a
-            # string dtype whose missing value is NaN, not pandas' NA.
-            frame[col] = s.astype("string")
+        converted = _canonical_column(frame[col], kinds[col])
+        if converted is not None:
+            frame[col] = converted
     return frame
+
+
+def _canonical_column(s: pd.Series, kind: str) -> pd.Series | None:
+    """Column ``s`` of ``kind`` in canonical form (None: it is already)."""
+    if kind == "date":
+        if pd.api.types.is_datetime64_any_dtype(s):
+            return s.astype("datetime64[ns]")
+        # Both stores hand dates over as ISO text; an explicit format is ~10× faster.
+        text = s.astype("string").str.slice(0, 10)
+        return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
+    if kind == "timestamp":
+        return pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
+    if kind == "bool":
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            return s.astype("boolean")
+        text = s.astype("string")
+        return text.isin(_TRUE).astype("boolean").mask(text.isna())
+    if kind == "number":
+        return pd.to_numeric(s, errors="coerce").astype("float64")
+    if s.dtype != pd.StringDtype():
+        # One text dtype whoever read it: Arrow hands an all-null column over as a
+        # string dtype whose missing value is NaN, not pandas' NA.
+        return s.astype("string")
+    return None
 
 
 def read_frame(

@@ -359,15 +359,15 @@ def unit_indicators(
     ensure_unit_visible(user, session, level, unit_id)
     key = (store_version(session.connection())[1:], "unit", level, unit_id, when)
     release(session)
-    body = answers.get_or_make(
-        key,
-        lambda: (
-            unit_detail(engine, session, build, level, unit_id, when)
-            .model_dump_json()
-            .encode("utf-8")
-        ),
-    )
-    return Response(body, media_type="application/json")
+
+    def detail() -> bytes:
+        made = unit_detail(engine, session, build, level, unit_id, when)
+        # Given back before the answer is stored for the other workers (one connection
+        # at a time, service.deps.release).
+        release(session)
+        return made.model_dump_json().encode("utf-8")
+
+    return Response(answers.get_or_make(key, detail), media_type="application/json")
 
 
 def unit_detail(

@@ -1,0 +1,67 @@
+"""Answers shared by the service's workers (migration 0023): tiles and aggregate pages.
+
+Each uvicorn worker caches what it computed (``service.caching``, the tile LRU), so a
+tile or an indicator page was computed once per worker: with two workers, every cold
+answer twice. The worker that computes one also writes it here under a digest of its
+cache key (which starts with the store's data version, so a build or an ingest makes the
+old rows unreachable); a worker that misses in its own cache reads here first.
+
+Only aggregates are kept here (tiles, indicator pages, a unit's figures): nothing
+personal. Rows are pruned by age (:func:`prune_shared_answers`, the morning run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Hashable
+
+from sqlalchemy import Engine, LargeBinary, String, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.accounts import UTCDateTime
+from store.models import Base
+
+
+class SharedAnswer(Base):
+    """One computed answer (a response body or a tile) under its key's digest."""
+
+    __tablename__ = "shared_answers"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    made_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+def answer_digest(key: Hashable) -> str:
+    """The digest a cache key is stored under (SHA-256 of its ``repr``).
+
+    Keys are tuples of strings, numbers, dates and None, whose ``repr`` is the same in
+    every worker process.
+    """
+    return hashlib.sha256(repr(key).encode("utf-8")).hexdigest()
+
+
+def load_answer(engine: Engine, digest: str) -> bytes | None:
+    """The stored answer of ``digest``, or None."""
+    with engine.connect() as conn:
+        body = conn.execute(select(SharedAnswer.body).where(SharedAnswer.digest == digest)).scalar()
+    return None if body is None else bytes(body)
+
+
+def save_answer(engine: Engine, digest: str, body: bytes, now: dt.datetime | None = None) -> None:
+    """Store an answer (a digest already stored is kept: its answer is the same)."""
+    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(SharedAnswer).values(
+        digest=digest, body=body, made_at=now or dt.datetime.now(dt.UTC)
+    )
+    with engine.begin() as conn:
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["digest"]))
+
+
+def prune_shared_answers(engine: Engine, before: dt.datetime) -> int:
+    """Delete the answers made before ``before``; return how many."""
+    with engine.begin() as conn:
+        result = conn.execute(delete(SharedAnswer).where(SharedAnswer.made_at < before))
+    return int(result.rowcount or 0)
