@@ -148,38 +148,33 @@ def _resident(
     session: Session, reading: TerminalReadingIn, settings: Settings, master: bytes
 ) -> str:
     if reading.resident_id is not None:
-        found = session.scalar(
-            select(Resident.resident_id).where(Resident.resident_id == reading.resident_id)
-        )
+        # The entity, not its id: the emergency check reads it again from the session.
+        found = session.get(Resident, reading.resident_id)
         if found is None:
             raise _Quarantined(
                 "unknown_resident", "no resident has this resident_id", "resident_id"
             )
-        return str(found)
+        return found.resident_id
     if reading.id_card is not None:
         digest = id_card_hash(reading.id_card, settings.ingest.id_hash_key)
-        ids = session.scalars(
-            select(Resident.resident_id).where(Resident.id_hash == digest).limit(2)
-        ).all()
-        if not ids:
+        matches = session.scalars(select(Resident).where(Resident.id_hash == digest).limit(2)).all()
+        if not matches:
             raise _Quarantined("unknown_resident", "no resident has this ID-card number", "id_card")
-        if len(ids) > 1:
+        if len(matches) > 1:
             raise _Quarantined(
                 "ambiguous_resident", "the ID-card number matches several residents", "id_card"
             )
-        return str(ids[0])
+        return matches[0].resident_id
     token = reading.card_token or ""
     check = check_card_token(master, token)
     if check.resident_id is None:
         raise _Quarantined("unknown_resident", str(check.problem), "card_token")
-    found = session.scalar(
-        select(Resident.resident_id).where(Resident.resident_id == check.resident_id)
-    )
-    if found is None:
+    card_holder = session.get(Resident, check.resident_id)
+    if card_holder is None:
         raise _Quarantined(
             "unknown_resident", "no resident has this card's resident_id", "card_token"
         )
-    return str(found)
+    return card_holder.resident_id
 
 
 def take_readings(

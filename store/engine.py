@@ -14,6 +14,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
 from store.sqlite_arrow import BUSY_TIMEOUT_MS
@@ -79,6 +81,15 @@ def analyze(engine: Engine, tables: Iterable[str]) -> None:
             conn.exec_driver_sql("PRAGMA analysis_limit=400")
         for table in tables:
             conn.exec_driver_sql(f'ANALYZE "{table}"')
+
+
+def upsert_insert(dialect: str, table: Any) -> Any:
+    """``INSERT`` into ``table`` with ``ON CONFLICT`` (``on_conflict_do_nothing``/``_update``)
+    for the store's ``dialect`` (``engine.dialect.name``): the generic ``insert`` has no
+    conflict clause, and each dialect spells it in its own construct."""
+    if dialect == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -33,11 +33,10 @@ from sqlalchemy import (
     delete,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.accounts import UTCDateTime
+from store.engine import upsert_insert
 from store.models import Base
 
 
@@ -122,8 +121,7 @@ def save_snapshot(
         "entries": frame_bytes(entries),
         "made_at": now or dt.datetime.now(dt.UTC),
     }
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(ListSnapshot).values(values)
+    stmt = upsert_insert(engine.dialect.name, ListSnapshot).values(values)
     excluded = stmt.excluded
     stmt = stmt.on_conflict_do_update(
         index_elements=["team_id", "list_date"],

@@ -45,12 +45,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from geo.errors import ConflictError, NotFoundError
 from store.accounts import UTCDateTime
+from store.engine import upsert_insert
 from store.models import Base
 
 OutboxState = Literal["pending", "delivered", "failed"]
@@ -134,10 +133,11 @@ def enqueue(
         "next_attempt_at": now,
         "created_at": now,
     }
-    if session.get_bind().dialect.name == "postgresql":
-        stmt: Any = pg_insert(OutboxMessage).values(values).on_conflict_do_nothing()
-    else:
-        stmt = sqlite_insert(OutboxMessage).values(values).on_conflict_do_nothing()
+    stmt = (
+        upsert_insert(session.get_bind().dialect.name, OutboxMessage)
+        .values(values)
+        .on_conflict_do_nothing()
+    )
     # RETURNING, not the row count: psycopg's count of a skipped INSERT is not reliable.
     return session.execute(stmt.returning(OutboxMessage.id)).first() is not None
 

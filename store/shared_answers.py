@@ -17,11 +17,10 @@ import hashlib
 from collections.abc import Hashable
 
 from sqlalchemy import Engine, LargeBinary, String, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.accounts import UTCDateTime
+from store.engine import upsert_insert
 from store.models import Base
 
 
@@ -52,8 +51,7 @@ def load_answer(engine: Engine, digest: str) -> bytes | None:
 
 def save_answer(engine: Engine, digest: str, body: bytes, now: dt.datetime | None = None) -> None:
     """Store an answer (a digest already stored is kept: its answer is the same)."""
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(SharedAnswer).values(
+    stmt = upsert_insert(engine.dialect.name, SharedAnswer).values(
         digest=digest, body=body, made_at=now or dt.datetime.now(dt.UTC)
     )
     with engine.begin() as conn:

@@ -28,7 +28,6 @@ from sqlalchemy import (
     Text,
     delete,
     func,
-    insert,
     select,
     update,
 )
@@ -36,6 +35,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from geo.errors import ConflictError
 from store.accounts import UTCDateTime
+from store.engine import upsert_insert
 from store.models import Base
 
 TerminalStatus = Literal["active", "revoked"]
@@ -188,15 +188,15 @@ def remember_nonce(session: Session, terminal_id: str, nonce: str, now: dt.datet
     Two concurrent requests with the same nonce: the primary key lets only one insert
     (the other's ``IntegrityError`` reaches the caller, which rolls back and asks again).
     """
-    seen = session.scalar(
-        select(TerminalNonce.seen_at).where(
-            TerminalNonce.terminal_id == terminal_id, TerminalNonce.nonce == nonce
-        )
+    # One statement (a round trip saved on every post): the row comes back only when it
+    # was inserted, so nothing back means the nonce was there already.
+    stmt = (
+        upsert_insert(session.get_bind().dialect.name, TerminalNonce)
+        .values(terminal_id=terminal_id, nonce=nonce, seen_at=now)
+        .on_conflict_do_nothing(index_elements=["terminal_id", "nonce"])
+        .returning(TerminalNonce.nonce)
     )
-    if seen is not None:
-        return False
-    session.execute(insert(TerminalNonce).values(terminal_id=terminal_id, nonce=nonce, seen_at=now))
-    return True
+    return session.execute(stmt).scalar() is not None
 
 
 def prune_nonces(session: Session, before: dt.datetime) -> int:
