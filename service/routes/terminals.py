@@ -79,8 +79,10 @@ router = APIRouter(prefix="/api/v1", tags=["terminals"])
 logger = logging.getLogger("healthmap.service")
 
 READINGS_PATH = "/api/v1/terminal/readings"
-#: ``last_seen_at`` is written at most this often per terminal (one UPDATE saved per post).
-SEEN_RESOLUTION = dt.timedelta(seconds=60)
+#: ``last_seen_at`` is written at most this often per terminal: a terminal posts about once
+#: a minute, so a minute's resolution wrote it on nearly every post (an UPDATE each); five
+#: minutes still tells an admin which devices went quiet today.
+SEEN_RESOLUTION = dt.timedelta(minutes=5)
 #: Old nonces are pruned at most this often per process.
 PRUNE_EVERY_SECONDS = 60.0
 _HEX = frozenset("0123456789abcdefABCDEF")

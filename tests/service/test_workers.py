@@ -311,35 +311,45 @@ def test_jobs_of_two_workers_do_not_interleave(migrated_store_url: str) -> None:
         b.dispose()
 
 
-def test_a_units_indicators_are_cached_until_the_build_changes(
-    api: TestClient, auth: Headers, engine: Engine
-) -> None:
-    path = "/api/v1/indicators/grid/G01"
+def _read_twice(api: TestClient, auth: Headers, path: str) -> tuple[Any, Any]:
+    """The bureau's answer at ``path``, read twice: the second read is a cache hit."""
     first = api.get(path, headers=auth["bureau1"])
     assert first.status_code == 200, first.text
     answers = api.app.state.answers  # type: ignore[attr-defined]
     hits = answers.hits
     assert api.get(path, headers=auth["bureau1"]).content == first.content
     assert answers.hits == hits + 1
-    # A live write does not touch aggregates: still a hit.
-    bump_store_version(engine)
-    assert api.get(path, headers=auth["bureau1"]).content == first.content
-    assert answers.hits == hits + 2
-    # A (re)build becoming current does.
+    return first, answers
+
+
+def _rebuilt_with_value(engine: Engine, where: str, finished: dt.date) -> None:
+    """Grid indicators matching ``where`` set to 0.987 and the current build's finish moved
+    to ``finished``: what a new build becoming current looks like to the caches."""
     with engine.begin() as conn:
         conn.execute(
-            text(
-                "UPDATE indicator_values SET value = 0.987 WHERE level = 'grid'"
-                " AND unit_id = 'G01' AND suppressed = false"
-            )
+            text(f"UPDATE indicator_values SET value = 0.987 WHERE level = 'grid' AND {where}")
         )
         conn.execute(
             text(
                 "UPDATE builds SET finished_at = :t WHERE build_id ="
                 " (SELECT build_id FROM build_current WHERE name = 'current')"
             ),
-            {"t": dt.datetime(2030, 1, 1, tzinfo=dt.UTC)},
+            {"t": dt.datetime(finished.year, finished.month, finished.day, tzinfo=dt.UTC)},
         )
+
+
+def test_a_units_indicators_are_cached_until_the_build_changes(
+    api: TestClient, auth: Headers, engine: Engine
+) -> None:
+    path = "/api/v1/indicators/grid/G01"
+    first, answers = _read_twice(api, auth, path)
+    hits = answers.hits - 1
+    # A live write does not touch aggregates: still a hit.
+    bump_store_version(engine)
+    assert api.get(path, headers=auth["bureau1"]).content == first.content
+    assert answers.hits == hits + 2
+    # A (re)build becoming current does.
+    _rebuilt_with_value(engine, "unit_id = 'G01' AND suppressed = false", dt.date(2030, 1, 1))
     fresh = api.get(path, headers=auth["bureau1"]).json()
     values = {i["value"] for i in fresh["indicators"] if not i["suppressed"]}
     assert values == {0.987}
@@ -351,25 +361,12 @@ def test_indicator_pages_are_cached_per_caller_scope_until_the_build_changes(
     api: TestClient, auth: Headers, engine: Engine
 ) -> None:
     path = "/api/v1/indicators?level=grid&limit=50"
-    first = api.get(path, headers=auth["bureau1"])
-    assert first.status_code == 200, first.text
-    answers = api.app.state.answers  # type: ignore[attr-defined]
-    hits = answers.hits
-    assert api.get(path, headers=auth["bureau1"]).content == first.content
-    assert answers.hits == hits + 1
+    first, _ = _read_twice(api, auth, path)
     # The centre's page is its own (its township's grids), not the bureau's cached one.
     centre = api.get(path, headers=auth["center1"]).json()
     bureau_units = {r["unit_id"] for r in first.json()["items"]}
     centre_units = {r["unit_id"] for r in centre["items"]}
     assert centre_units and centre_units < bureau_units
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE indicator_values SET value = 0.987 WHERE level = 'grid'"))
-        conn.execute(
-            text(
-                "UPDATE builds SET finished_at = :t WHERE build_id ="
-                " (SELECT build_id FROM build_current WHERE name = 'current')"
-            ),
-            {"t": dt.datetime(2030, 1, 2, tzinfo=dt.UTC)},
-        )
+    _rebuilt_with_value(engine, "true", dt.date(2030, 1, 2))
     fresh = api.get(path, headers=auth["bureau1"]).json()
     assert {r["value"] for r in fresh["items"] if r["value"] is not None} == {0.987}
