@@ -617,6 +617,41 @@ def test_outside_the_county_and_outside_zooms_are_empty(county: Engine) -> None:
         tiles.tile(county, "indicators", Z, X0, Y0, indicator="no_such_rate")
 
 
+def test_built_indicators_are_the_distinct_indicators_of_a_level_and_period(
+    county: Engine,
+) -> None:
+    # The loose index scan with its per-indicator probe (a plan PostgreSQL cannot turn
+    # into a scan of the whole level) must find what a plain SELECT DISTINCT finds.
+    from sqlalchemy import text
+
+    from service.tiles.cache import data_version
+    from service.tiles.sources import TileContext, built_indicators
+
+    ctx = TileContext(county, tiles.get_layer("indicators"), Z, X0, Y0, {}, data_version(county))
+    with county.connect() as conn:
+        combos = conn.execute(
+            text("SELECT DISTINCT level, period FROM indicator_values WHERE build_id = 1")
+        ).all()
+        assert combos
+        for level, period in combos:
+            day = period if isinstance(period, dt.date) else dt.date.fromisoformat(str(period))
+            expected = sorted(
+                conn.execute(
+                    text(
+                        "SELECT DISTINCT indicator FROM indicator_values"
+                        " WHERE build_id = 1 AND level = :level AND period = :period"
+                    ),
+                    {"level": level, "period": period},
+                ).scalars()
+            )
+            assert built_indicators(ctx, "indicator_values", level, day) == expected
+        everywhere = conn.execute(
+            text("SELECT DISTINCT indicator FROM indicator_values WHERE build_id = 1")
+        ).scalars()
+        assert set(built_indicators(ctx, "indicator_values", combos[0][0])) <= set(everywhere)
+    assert built_indicators(ctx, "indicator_values", "no_such_level") == []
+
+
 # ----------------------------------------------------------------------------------------
 # SQLite (Python encoder) and PostGIS (ST_AsMVT) give the same tiles
 # ----------------------------------------------------------------------------------------

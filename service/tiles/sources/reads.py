@@ -194,7 +194,10 @@ def built_indicators(
     A loose index scan (a recursive CTE stepping from one indicator to the next through
     the index that starts with ``build_id, indicator``), then one index probe per
     indicator: ~30 index look-ups, where ``SELECT DISTINCT`` read every row of the level
-    (0.5–1 s for the res-9 cells of a county on SQLite).
+    (0.5–1 s for the res-9 cells of a county on SQLite). The probe is a scalar subquery
+    with ``LIMIT 1``, not ``EXISTS``: PostgreSQL turns an ``EXISTS`` into a hash semi-join
+    that reads every row of the level in parallel (365 ms for the res-9 cells at scale
+    1.0, against 1 ms this way).
     """
     build_id = build_info(ctx)["build_id"]
     if build_id is None or table not in ("indicator_values", "hotspot_results"):
@@ -209,9 +212,10 @@ WITH RECURSIVE n(ind) AS (
     FROM n WHERE n.ind IS NOT NULL
 )
 SELECT n.ind FROM n
- WHERE n.ind IS NOT NULL AND EXISTS (
+ WHERE n.ind IS NOT NULL AND (
    SELECT 1 FROM {table} t
-    WHERE t.build_id = :b AND t.indicator = n.ind AND t.level = :level{when})"""
+    WHERE t.build_id = :b AND t.indicator = n.ind AND t.level = :level{when}
+    LIMIT 1) IS NOT NULL"""
     )
     params: dict[str, Any] = {"b": build_id, "level": level}
     if period is not None:
