@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import Engine
 
 from service.tiles.cache import LRU
-from store.shared_answers import answer_digest, load_answer, save_answer
+from store.shared_answers import stored_or_made
 
 V = TypeVar("V")
 
@@ -95,11 +95,6 @@ class SharedAnswers(SingleFlightLRU[bytes]):
 
     def shared_or_made(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
         """The stored answer of ``key``, else ``make()`` stored (no in-process caching)."""
-        digest = answer_digest(key)
-        body = load_answer(self.engine, digest)
-        if body is not None:
-            self.shared += 1
-            return body
-        body = make()
-        save_answer(self.engine, digest, body)
+        body, was_stored = stored_or_made(self.engine, key, make)
+        self.shared += was_stored
         return body

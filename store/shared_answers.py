@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from sqlalchemy import Engine, LargeBinary, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -56,6 +56,17 @@ def save_answer(engine: Engine, digest: str, body: bytes, now: dt.datetime | Non
     )
     with engine.begin() as conn:
         conn.execute(stmt.on_conflict_do_nothing(index_elements=["digest"]))
+
+
+def stored_or_made(engine: Engine, key: Hashable, make: Callable[[], bytes]) -> tuple[bytes, bool]:
+    """The answer stored under ``key``, else ``make()``, stored; and whether it was stored."""
+    digest = answer_digest(key)
+    body = load_answer(engine, digest)
+    if body is not None:
+        return body, True
+    body = make()
+    save_answer(engine, digest, body)
+    return body, False
 
 
 def prune_shared_answers(engine: Engine, before: dt.datetime) -> int:

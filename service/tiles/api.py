@@ -22,7 +22,7 @@ from service.tiles.layers import TileParamError, get_layer, normalise_params
 from service.tiles.sources import TileContext, build_info
 from service.tiles.tilemath import BUFFER, tile_bounds_lnglat, valid_tile
 from store.models import Area, Facility
-from store.shared_answers import answer_digest, load_answer, save_answer
+from store.shared_answers import stored_or_made
 
 Bounds = tuple[float, float, float, float]
 
@@ -209,16 +209,11 @@ def tile(
     if _outside(bounds, z, x, y):
         data = b""
     else:
+        assert spec.source is not None  # register_layer guarantees it
+        source = spec.source
+        ctx = TileContext(engine, spec, z, x, y, params, version, town, _extent(bounds), rules)
         # Another worker may have rendered it (store.shared_answers): tiles are aggregates.
-        digest = answer_digest(key)
-        shared = load_answer(engine, digest)
-        if shared is not None:
-            data = shared
-        else:
-            assert spec.source is not None  # register_layer guarantees it
-            ctx = TileContext(engine, spec, z, x, y, params, version, town, _extent(bounds), rules)
-            data = spec.source.render(ctx)
-            save_answer(engine, digest, data)
+        data, _ = stored_or_made(engine, key, lambda: source.render(ctx))
     TILES.put(key, data)
     return data
 
