@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -185,29 +186,37 @@ def upsert(
     return _upsert_sqlite(conn, table, columns, pk, values)
 
 
+def _rows(values: list[np.ndarray]) -> Iterator[tuple[Any, ...]]:
+    """The row tuples of per-column value arrays, one at a time."""
+    return zip(*(v.tolist() for v in values), strict=True)
+
+
 def _upsert_sqlite(
     conn: Connection, table: str, columns: list[str], pk: list[str], values: list[np.ndarray]
 ) -> tuple[int, int]:
-    rows = list(zip(*(v.tolist() for v in values), strict=True))
+    n = len(values[0]) if values else 0
     cols = ", ".join(f'"{c}"' for c in columns)
     marks = ", ".join("?" for _ in columns)
     raw = conn.connection.driver_connection
     cur = raw.cursor()  # type: ignore[union-attr]
     try:
+        # Rows are made as the driver takes them: building the list of a chunk's row
+        # tuples first cost time and memory only to be walked once.
         cur.executemany(
-            f'INSERT INTO "{table}" ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING', rows
+            f'INSERT INTO "{table}" ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING',
+            _rows(values),
         )
         inserted = max(cur.rowcount, 0)
         updated = 0
         rest = [c for c in columns if c not in pk]
-        if inserted < len(rows) and rest:
+        if inserted < n and rest:
             sets = ", ".join(f'"{c}" = excluded."{c}"' for c in rest)
             differs = " OR ".join(f'"{table}"."{c}" IS NOT excluded."{c}"' for c in rest)
             keys = ", ".join(f'"{c}"' for c in pk)
             cur.executemany(
                 f'INSERT INTO "{table}" ({cols}) VALUES ({marks}) '
                 f"ON CONFLICT ({keys}) DO UPDATE SET {sets} WHERE {differs}",
-                rows,
+                _rows(values),
             )
             updated = max(cur.rowcount, 0)
     finally:
@@ -344,15 +353,14 @@ def insert(conn: Connection, table: str, df: pd.DataFrame, columns: list[str] | 
     if _pg(conn):
         _copy_into(conn, f'"{table}"', columns, values, [])
         return len(df)
-    rows = list(zip(*(v.tolist() for v in values), strict=True))
     cols = ", ".join(f'"{c}"' for c in columns)
     marks = ", ".join("?" for _ in columns)
     cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cur.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', rows)
+        cur.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', _rows(values))
     finally:
         cur.close()
-    return len(rows)
+    return len(df)
 
 
 def delete_where_in(conn: Connection, table: str, column: str, values: list[str]) -> int:

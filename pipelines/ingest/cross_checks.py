@@ -89,13 +89,17 @@ def flag_unknown_references(
     ctx : Context
         The keys known so far and the resident of an ID-number hash.
     file_keys : KeySet, optional
-        Keys of this file so far; the keys of the rows still ok are added first, so a row
-        may refer to itself or to an earlier row of its file (``areas.parent_code``).
+        Keys of this file so far; in a table that refers to itself, the keys of the rows
+        still ok are added first, so a row may refer to itself or to an earlier row of its
+        file (``areas.parent_code``). Other tables leave it empty.
     """
     n = flags.n
     cols = set(raw.columns)
     ok_before_fk = flags.ok
-    if file_keys is not None and ok_before_fk.any():
+    # Only a self-reference looks into the file's own keys: for any other table, keeping
+    # them cost a key string per row and a set as big as the file.
+    self_refs = any(c.fk == spec.name and c.name in cols for c in spec.columns)
+    if file_keys is not None and self_refs and ok_before_fk.any():
         file_keys.add(key_strings(df[ok_before_fk], spec.key))
     if spec.name == "claims":
         _resolve_claim_residents(df, cols, flags, ctx)
@@ -152,7 +156,9 @@ def flag_duplicate_keys(
         kdf = kdf.assign(origin_h3=kdf["origin_h3"].where(kdf["origin_h3"].notna(), ""))
     k = key_strings(kdf, spec.key)
     keys[ok] = k
-    dup_in = pd.Series(k).duplicated(keep="first").to_numpy()
+    # object dtype: the keys are already Python strings; inferring pandas' str dtype
+    # would copy every one of them into Arrow first.
+    dup_in = pd.Series(k, dtype=object).duplicated(keep="first").to_numpy()
     dup_prev = seen_keys.contains(k) if len(seen_keys) else np.zeros(len(k), dtype=bool)
     dup = np.zeros(n, dtype=bool)
     dup[np.flatnonzero(ok)] = dup_in | dup_prev

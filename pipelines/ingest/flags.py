@@ -26,11 +26,13 @@ class Flags:
         self.column = np.full(n, None, dtype=object)
         self.value = np.full(n, None, dtype=object)
         self.detail = np.full(n, None, dtype=object)
+        # Kept beside ``reason`` so that asking (once per check) costs no scan of objects.
+        self._ok = np.ones(n, dtype=bool)
 
     @property
     def ok(self) -> np.ndarray:
-        """Which rows have passed every check so far."""
-        return pd.isna(self.reason)
+        """Which rows have passed every check so far (a copy: the caller may change it)."""
+        return self._ok.copy()
 
     def flag(
         self,
@@ -55,9 +57,10 @@ class Flags:
         detail : optional
             A human explanation: a scalar or an array over all rows.
         """
-        m = np.asarray(mask, dtype=bool) & self.ok
+        m = np.asarray(mask, dtype=bool) & self._ok
         if not m.any():
             return
+        self._ok[m] = False
         self.reason[m] = reason
         self.column[m] = column
         if value is not None:

@@ -37,8 +37,11 @@ def hash_ids(s: pd.Series, key: bytes) -> pd.Series:
     """HMAC-SHA256(key, ID number) hex, None where the ID is missing."""
     out = np.full(len(s), None, dtype=object)
     vals = s.to_numpy(dtype=object)
-    for i in np.flatnonzero(pd.notna(vals)):
-        out[i] = hmac.digest(key, vals[i].encode("utf-8"), hashlib.sha256).hex()
+    have = pd.notna(vals)
+    # One HMAC per ID is the computation; a comprehension with the digest bound once and
+    # one assignment of all of them keeps the per-row interpreter work to the call itself.
+    digest, sha256 = hmac.digest, hashlib.sha256
+    out[have] = [digest(key, v.encode("utf-8"), sha256).hex() for v in vals[have].tolist()]
     return pd.Series(out, index=s.index, dtype=object)
 
 

@@ -9,9 +9,16 @@ import pandas as pd
 
 
 class KeySet:
-    """A growing set of string keys with fast vectorised membership (a cached pd.Index)."""
+    """A growing set of string keys with fast vectorised membership.
+
+    Membership is a hash-set probe per value, so checking a chunk costs the chunk's size,
+    not the set's: a file's earlier keys (duplicate detection) grow with every chunk, and
+    rebuilding a hashed index of all of them per chunk made a file's checks quadratic in
+    its chunks. :attr:`index` is built only when asked for (the store's known keys).
+    """
 
     def __init__(self, values: Any = ()) -> None:
+        self._set: set[Any] = set()
         self._parts: list[np.ndarray] = []
         self._index: pd.Index | None = None
         if len(values):
@@ -19,14 +26,16 @@ class KeySet:
 
     def add(self, values: Any) -> None:
         """Add ``values`` (missing ones are ignored)."""
-        arr = np.asarray(pd.Series(values, dtype=object).dropna().to_numpy(), dtype=object)
+        arr = np.asarray(values, dtype=object).ravel()
+        arr = arr[~pd.isna(arr)]
         if arr.size:
             self._parts.append(arr)
+            self._set.update(arr.tolist())
             self._index = None
 
     @property
     def index(self) -> pd.Index:
-        """The distinct keys so far, as one index (rebuilt after an :meth:`add`)."""
+        """The distinct keys so far, in the order first added, as one index."""
         if self._index is None:
             if not self._parts:
                 self._index = pd.Index([], dtype=object)
@@ -38,13 +47,13 @@ class KeySet:
 
     def contains(self, values: Any) -> np.ndarray:
         """Which of ``values`` are in the set (a boolean array)."""
-        idx = self.index
-        if len(idx) == 0:
-            return np.zeros(len(values), dtype=bool)
-        return idx.get_indexer(pd.Index(values, dtype=object)) >= 0
+        vals = np.asarray(values, dtype=object).ravel().tolist()
+        if not self._set:
+            return np.zeros(len(vals), dtype=bool)
+        return np.fromiter(map(self._set.__contains__, vals), dtype=bool, count=len(vals))
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self._set)
 
 
 def key_strings(df: pd.DataFrame, key: tuple[str, ...]) -> np.ndarray:

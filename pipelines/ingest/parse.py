@@ -125,6 +125,15 @@ def parse_timestamp(s: pd.Series, tz: str) -> pd.Series:
 
 def empty_to_na(s: pd.Series) -> pd.Series:
     """Stripped text as ``object`` with None for empty cells."""
+    return stripped_text(s)[0]
+
+
+def stripped_text(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """:func:`empty_to_na` of ``s``, and which of its cells are empty.
+
+    The empty cells are the nulls of the Arrow array the stripping makes: asking the
+    object Series again (``isna``) scanned every cell a second time.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -137,7 +146,25 @@ def empty_to_na(s: pd.Series) -> pd.Series:
             arr = pa.array(s.astype(str).to_numpy(dtype=object), type=pa.string())
     t = pc.utf8_trim_whitespace(arr)
     t = pc.if_else(pc.equal(t, ""), pa.scalar(None, pa.string()), t)
-    return pd.Series(t.to_numpy(zero_copy_only=False), index=s.index, dtype=object)
+    empty = np.asarray(t.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    out = pd.Series(t.to_numpy(zero_copy_only=False), index=s.index, dtype=object)
+    # The Arrow form rides along: the number, ID and length checks work on Arrow, and
+    # making it again from the Python strings was a second conversion of every cell.
+    object.__setattr__(out, "_hm_arrow", t)
+    return out, empty
+
+
+def _arrow_text(s: pd.Series) -> Any:
+    """``s`` (text, None where empty) as an Arrow string array.
+
+    When ``s`` is a result of :func:`stripped_text`, the array it was made from.
+    """
+    import pyarrow as pa
+
+    made = getattr(s, "_hm_arrow", None)
+    if made is not None and len(made) == len(s):
+        return made
+    return pa.array(s.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
 
 
 def _clean(s: pd.Series) -> pd.Series:
@@ -165,14 +192,14 @@ def parse_float(s: pd.Series) -> pd.Series:
     import pyarrow.compute as pc
 
     t = _clean(s)
+    text = _arrow_text(t)
     try:  # fast path: every value is a plain number
-        arr = pc.cast(
-            pa.array(t.to_numpy(dtype=object), type=pa.string(), from_pandas=True), pa.float64()
-        )
+        arr = pc.cast(text, pa.float64())
         out = pd.Series(arr.to_numpy(zero_copy_only=False), index=t.index, dtype="float64")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         out = pd.to_numeric(t, errors="coerce").astype("float64")
-    bad = t.notna() & out.isna()
+    given = ~np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    bad = pd.Series(given, index=t.index) & out.isna()
     if bad.any():  # full-width digits, thousands separators
         fixed = t[bad].map(lambda v: unicodedata.normalize("NFKC", v).replace(",", ""))
         out[bad] = pd.to_numeric(fixed, errors="coerce")
@@ -241,12 +268,10 @@ def parse_wkt(s: pd.Series) -> pd.Series:
 
 def normalise_id_number(s: pd.Series) -> pd.Series:
     """ID numbers: NFKC (full-width digits), stripped, upper-case ``X``; None when empty."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     t = _clean(s)
-    arr = pa.array(t.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-    arr = pc.utf8_upper(pc.utf8_trim_whitespace(pc.utf8_normalize(arr, form="NFKC")))
+    arr = pc.utf8_upper(pc.utf8_trim_whitespace(pc.utf8_normalize(_arrow_text(t), form="NFKC")))
     return pd.Series(arr.to_numpy(zero_copy_only=False), index=t.index, dtype=object)
 
 
@@ -296,11 +321,9 @@ def parse_column(c: Col, s: pd.Series, tz: str) -> pd.Series:
 
 def longer_than(v: pd.Series, length: int) -> np.ndarray:
     """Which text values have more than ``length`` characters (False where None)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(v.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-    res = pc.fill_null(pc.greater(pc.utf8_length(arr), length), False)
+    res = pc.fill_null(pc.greater(pc.utf8_length(_arrow_text(v)), length), False)
     return np.asarray(res.to_numpy(zero_copy_only=False), dtype=bool)
 
 

@@ -16,10 +16,10 @@ from pipelines.ingest.ids import id_number_valid, mask_ids
 from pipelines.ingest.parse import (
     ALWAYS_PARSED,
     empty_of,
-    empty_to_na,
     longer_than,
     mark_clean,
     parse_column,
+    stripped_text,
     unparseable_detail,
 )
 from pipelines.ingest.read import RawChunk
@@ -54,14 +54,18 @@ def flag_bad_encoding(chunk: RawChunk, flags: Flags) -> None:
     flags.column[bad] = colname[bad]
 
 
-def clean_cells(raw: pd.DataFrame) -> dict[str, pd.Series]:
-    """Every delivered column's cells stripped, None where empty (parsed from these)."""
-    return {name: mark_clean(empty_to_na(raw[name])) for name in set(raw.columns)}
+def clean_cells(raw: pd.DataFrame) -> tuple[dict[str, pd.Series], dict[str, np.ndarray]]:
+    """Every delivered column's cells stripped, None where empty, and which are empty.
 
-
-def empty_cells(clean: dict[str, pd.Series]) -> dict[str, np.ndarray]:
-    """Which cells of each column of :func:`clean_cells` are empty."""
-    return {name: values.isna().to_numpy(dtype=bool) for name, values in clean.items()}
+    The stripped cells are what the parsers read; the empty ones are what the required
+    and parse checks ask about.
+    """
+    clean: dict[str, pd.Series] = {}
+    empty: dict[str, np.ndarray] = {}
+    for name in set(raw.columns):
+        values, empty[name] = stripped_text(raw[name])
+        clean[name] = mark_clean(values)
+    return clean, empty
 
 
 def flag_missing_required(
@@ -120,7 +124,7 @@ def parse_columns(
     raw : pandas.DataFrame
         The chunk's text cells, under contract column names.
     clean, empty : dict
-        The stripped cells and which are empty (:func:`clean_cells`, :func:`empty_cells`).
+        The stripped cells and which are empty (:func:`clean_cells`).
     flags : Flags
         Flags a given value that does not parse, text longer than the column allows, and
         half a coordinate pair.

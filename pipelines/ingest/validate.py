@@ -59,7 +59,6 @@ from pipelines.ingest.parse import (
 from pipelines.ingest.read import RawChunk
 from pipelines.ingest.row_checks import (
     clean_cells,
-    empty_cells,
     flag_bad_encoding,
     flag_id_numbers,
     flag_missing_required,
@@ -148,7 +147,8 @@ def validate_chunk(
         added to it.
     file_keys : KeySet, optional
         Keys of this file seen so far (any row that passed the checks before the foreign-key
-        stage), for self-references such as ``areas.parent_code``.
+        stage), for self-references such as ``areas.parent_code``; kept only for a table
+        that has one.
 
     Returns
     -------
@@ -159,8 +159,7 @@ def validate_chunk(
     flags = Flags(len(raw))
     # 1-6: what each row says by itself.
     flag_bad_encoding(chunk, flags)
-    clean = clean_cells(raw)
-    empty = empty_cells(clean)
+    clean, empty = clean_cells(raw)
     flag_missing_required(spec, raw, empty, flags)
     df = parse_columns(spec, raw, clean, empty, flags, ctx.timezone)
     flag_out_of_range(spec, raw, df, flags)

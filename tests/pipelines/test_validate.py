@@ -276,3 +276,51 @@ def test_keyset() -> None:
     k = KeySet(["a", "b"])
     k.add(np.array(["c"], dtype=object))
     assert k.contains(["a", "c", "z"]).tolist() == [True, True, False] and len(k) == 3
+
+
+def test_keyset_grows_by_chunks() -> None:
+    # The set a file's duplicate check grows chunk by chunk: missing values are never
+    # members, repeats count once, and the index keeps the order keys were first added.
+    k = KeySet()
+    assert k.contains(["a", None]).tolist() == [False, False] and len(k) == 0
+    k.add(pd.Series(["b", None, "a"], dtype=object))
+    k.add(np.array(["a", "c", np.nan], dtype=object))
+    assert len(k) == 3 and k.index.tolist() == ["b", "a", "c"]
+    assert k.contains(np.array(["c", None, "d", "b"], dtype=object)).tolist() == [
+        True,
+        False,
+        False,
+        True,
+    ]
+    assert k.contains([]).tolist() == []
+
+
+def test_flags_ok_is_a_copy_and_first_flag_wins() -> None:
+    from pipelines.ingest.flags import Flags
+
+    f = Flags(3)
+    ok = f.ok
+    ok[:] = False  # the caller's array, not the flags'
+    assert f.ok.tolist() == [True, True, True]
+    f.flag(np.array([True, False, False]), "missing_required", "a")
+    f.flag(np.array([True, True, False]), "unparseable", "b")
+    assert f.ok.tolist() == [False, False, True]
+    assert f.reason.tolist() == ["missing_required", "unparseable", None]
+
+
+def test_parsers_on_cells_not_stripped_by_clean_cells() -> None:
+    # The parsers reuse the Arrow array of stripped cells; given plain text (no such
+    # array) they make it themselves, with the same result.
+    from pipelines.ingest.parse import longer_than, normalise_id_number, parse_float
+    from pipelines.ingest.row_checks import clean_cells
+
+    raw = pd.DataFrame({"x": [" 1.5", "", "１,２00", "x"], "t": ["ab", " abc ", "", "a"]})
+    clean, empty = clean_cells(raw)
+    assert empty["x"].tolist() == [False, True, False, False]
+    for given in (clean["x"], raw["x"]):
+        got = parse_float(given).tolist()
+        assert got[0] == 1.5 and np.isnan(got[1]) and got[2] == 1200.0 and np.isnan(got[3])
+    for text in (clean["t"], pd.Series(["ab", "abc", None, "a"], dtype=object)):
+        assert longer_than(text, 2).tolist() == [False, True, False, False]
+    ids = normalise_id_number(pd.Series([" 37078319500304011x ", None], dtype=object))
+    assert ids.tolist() == ["37078319500304011X", None]
