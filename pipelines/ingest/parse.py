@@ -28,7 +28,7 @@ _EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
 
 def _by_unique(s: pd.Series, fn: Callable[[pd.Series], pd.Series], dtype: Any) -> pd.Series:
     """Apply ``fn`` to the distinct values of ``s`` and broadcast the result back."""
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    codes, uniques = _factorize(s)
     if len(uniques) == 0:
         return pd.Series(pd.array([None] * len(s), dtype=dtype), index=s.index)
     u = pd.Series(np.asarray(uniques, dtype=object))
@@ -41,12 +41,34 @@ def _by_unique(s: pd.Series, fn: Callable[[pd.Series], pd.Series], dtype: Any) -
     codes = np.asarray(codes)
     if isinstance(values, np.ndarray):
         out = values[np.where(codes < 0, 0, codes)]
-        res = pd.Series(out, index=s.index)
+        # Object results stay object: letting pandas infer its str dtype copied every
+        # row's text into Arrow only for the caller to turn it back into objects.
+        res = pd.Series(out, index=s.index, dtype=object if dtype is object else None)
         if (codes < 0).any():
             res = res.where(codes >= 0)
         return res.astype(dtype) if dtype is not None else res
     taken = values.take(np.where(codes < 0, -1, codes), allow_fill=True)
     return pd.Series(taken, index=s.index)
+
+
+def _factorize(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(s)``: codes (-1 where missing), distinct values in order of appearance.
+
+    From the Arrow array of the stripped cells when there is one: Arrow hashes their bytes
+    in C, where pandas hashes Python strings.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = getattr(s, "_hm_arrow", None)
+    if text is None or len(text) != len(s):
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        return np.asarray(codes), np.asarray(uniques, dtype=object)
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    enc = pc.dictionary_encode(text)
+    codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False))
+    return codes, np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def parse_date(s: pd.Series) -> pd.Series:
@@ -249,7 +271,8 @@ def parse_h3(s: pd.Series) -> pd.Series:
         ok = t.map(lambda v: bool(h3.is_valid_cell(v)) if v else False)
         return t.where(ok, None).astype(object)
 
-    return _by_unique(_clean(s), fn, object)
+    out = _by_unique(_clean(s), fn, object)
+    return out.where(out.notna(), None)
 
 
 def parse_wkt(s: pd.Series) -> pd.Series:

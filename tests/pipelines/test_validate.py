@@ -324,3 +324,35 @@ def test_parsers_on_cells_not_stripped_by_clean_cells() -> None:
         assert longer_than(text, 2).tolist() == [False, True, False, False]
     ids = normalise_id_number(pd.Series([" 37078319500304011x ", None], dtype=object))
     assert ids.tolist() == ["37078319500304011X", None]
+
+
+def test_distinct_value_parsers_same_on_stripped_and_plain_cells() -> None:
+    # Dates, enums and H3 cells are parsed once per distinct value; the distinct values
+    # come from Arrow for stripped cells and from pandas otherwise, with the same result.
+    from pipelines.ingest.parse import parse_h3
+    from pipelines.ingest.row_checks import clean_cells
+
+    cell = "8a2a1072b59ffff"
+    raw = pd.DataFrame(
+        {
+            "d": ["2026-01-05", "", "20260105", "x", "2026-01-05"],
+            "e": ["门诊", "outpatient", "", "nope", "住院"],
+            "h": [cell, "", "bad", cell.upper(), cell],
+        }
+    )
+    clean, _ = clean_cells(raw)
+    plain = {k: raw[k].replace("", None).astype(object) for k in raw}
+    visit_type = SPECS["claims"].col("visit_type")
+    got = []
+    for cells in (clean, plain):
+        dates = parse_date(cells["d"])
+        assert dates[0] == pd.Timestamp("2026-01-05") and dates.isna().tolist()[1:4] == [
+            True,
+            False,
+            True,
+        ]
+        assert parse_enum(cells["e"], visit_type).tolist()[2:4] == [None, None]
+        # Missing and invalid cells are None, as in every other code column.
+        assert parse_h3(cells["h"]).tolist() == [cell, None, None, cell.lower(), cell]
+        got.append((dates.tolist(), parse_enum(cells["e"], visit_type).tolist()))
+    assert got[0] == got[1]
