@@ -104,7 +104,6 @@ def _caller(
     request: Request,
     token: str | None,
     settings: Settings,
-    session: Session,
     limiter: TokenBucketLimiter,
     bucket: str,
 ) -> Principal:
@@ -119,8 +118,7 @@ def _caller(
     claims = decode_token(token, settings.auth, "access")
     # Counted before the store is asked: a runaway client costs a signature check only.
     limiter.hit(f"{bucket}:{claims['sub']}")
-    principal = principal_from_claims(session, claims)
-    release(session)
+    principal = principal_from_claims(request.app.state.engine, claims)
     # The access log reads this: it logs the numeric id, never the username.
     request.state.user_id = principal.id
     # The access log's role and the audit of a refusal (403, 404) read the principal.
@@ -144,11 +142,10 @@ def get_current_user(
     request: Request,
     token: TokenDep,
     settings: SettingsDep,
-    session: SessionDep,
     limiter: LimiterDep,
 ) -> Principal:
     """The caller, from a valid access token; counts against the caller's rate limit."""
-    return _caller(request, token, settings, session, limiter, "user")
+    return _caller(request, token, settings, limiter, "user")
 
 
 async def get_tile_limiter(request: Request) -> TokenBucketLimiter:
@@ -161,11 +158,10 @@ def get_tile_user(
     request: Request,
     token: TokenDep,
     settings: SettingsDep,
-    session: SessionDep,
     limiter: Annotated[TokenBucketLimiter, Depends(get_tile_limiter)],
 ) -> Principal:
     """The caller of a tile route, counted against the (larger) tile budget."""
-    return _caller(request, token, settings, session, limiter, "tiles")
+    return _caller(request, token, settings, limiter, "tiles")
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]

@@ -89,14 +89,14 @@ def refresh(
     request: Request,
     body: RefreshRequest,
     settings: SettingsDep,
-    session: SessionDep,
+    engine: EngineDep,
     limiter: LimiterDep,
 ) -> TokenPair:
     """A new access token and a new refresh token, if the account is still enabled and its
     role and scope are unchanged."""
     limiter.hit(f"client:{client_address(request)}")
     claims = decode_token(body.refresh_token, settings.auth, "refresh")
-    principal = principal_from_claims(session, claims)
+    principal = principal_from_claims(engine, claims)
     request.state.user_id = principal.id
     return _pair(principal, settings)
 

@@ -34,7 +34,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from geo.errors import PeriodNotBuiltError
 from service import tiles
@@ -74,11 +73,6 @@ ACCOUNT_RECHECK_SECONDS = 10.0
 _CHECKED: LRU[tuple[Principal, float]] = LRU(max_items=4096)
 
 
-def _check_account(engine: Engine, claims: dict[str, Any]) -> Principal:
-    with Session(engine) as session:
-        return principal_from_claims(session, claims)
-
-
 async def tile_caller(request: Request, token: TokenDep) -> Principal:
     """The caller of a tile route (as ``service.deps.TileUser``, but cheaper).
 
@@ -97,7 +91,7 @@ async def tile_caller(request: Request, token: TokenDep) -> Principal:
     now = time.monotonic()
     checked = _CHECKED.get(token)
     if checked is None or now - checked[1] > ACCOUNT_RECHECK_SECONDS:
-        principal = await run_in_threadpool(_check_account, request.app.state.engine, claims)
+        principal = await run_in_threadpool(principal_from_claims, request.app.state.engine, claims)
         _CHECKED.put(token, (principal, now))
     else:
         principal = checked[0]
