@@ -79,7 +79,7 @@ from service.routes import terminals as terminal_routes
 from service.scheduler import SchedulerLock, parse_daily_cron, run_as_leader, run_daily
 from service.settings import AuthSettings, IngestSettings, Settings, load_settings
 from service.worklists import WorklistCache
-from store.engine import MIGRATIONS, make_engine, migrate, normalise_url
+from store.engine import MIGRATIONS, make_engine, migrate, normalise_url, reads_engine
 from store.locks import StoreLock
 
 logger = logging.getLogger("healthmap.service")
@@ -204,6 +204,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             # Before any request: the service must never run on an older schema.
             migrate(store)
             app.state.engine = store
+            # The same pool for reads that need no transaction (service.deps.get_reads).
+            app.state.reads = reads_engine(store)
             app.state.audit_writer = AuditWriter(store)
             app.state.jobs = JobRegistry(lock=StoreLock(store, "jobs"), engine=store)
             # Reports run beside ingests and builds (no jobs lock), recorded the same way.

@@ -178,19 +178,14 @@ _ACCOUNT_BY_ID = select(
 )
 
 
-def principal_from_claims(engine: Engine, claims: dict[str, Any]) -> Principal:
+def principal_from_claims(reads: Engine, claims: dict[str, Any]) -> Principal:
     """The account a token speaks for, if it is still enabled and unchanged.
 
-    One statement, read outside a transaction (autocommit): every request makes it, and a
-    transaction around it costs PostgreSQL two more round trips (``BEGIN``, ``ROLLBACK``)
-    and gains nothing for a single read.
+    ``reads`` is the app's engine for transaction-free reads
+    (:func:`store.engine.reads_engine`): every request makes this one statement.
     """
-    with engine.connect() as conn:
-        row = (
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            .execute(_ACCOUNT_BY_ID.where(_ACCOUNT.id == int(claims["sub"])))
-            .first()
-        )
+    with reads.connect() as conn:
+        row = conn.execute(_ACCOUNT_BY_ID.where(_ACCOUNT.id == int(claims["sub"]))).first()
     if row is None or row.disabled:
         raise Unauthorized("The account is disabled or no longer exists.")
     principal = Principal(

@@ -73,6 +73,16 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
 
 
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """A session for a route that only reads: no transaction of its own on PostgreSQL
+    (:func:`store.engine.reads_engine`: two round trips fewer per request). Each
+    statement sees what was committed when it started, as in a READ COMMITTED
+    transaction; a route that writes, or needs one snapshot for several statements,
+    takes :func:`get_session`."""
+    with Session(request.app.state.reads, expire_on_commit=False) as session:
+        yield session
+
+
 async def get_worklists(request: Request) -> WorklistCache:
     """The app's push-list and route cache (``service.worklists``)."""
     cache: WorklistCache = request.app.state.worklists
@@ -94,6 +104,7 @@ async def get_limiter(request: Request) -> TokenBucketLimiter:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 LimiterDep = Annotated[TokenBucketLimiter, Depends(get_limiter)]
 WorklistsDep = Annotated[WorklistCache, Depends(get_worklists)]
 AnswersDep = Annotated[SingleFlightLRU[bytes], Depends(get_answers)]
@@ -118,7 +129,7 @@ def _caller(
     claims = decode_token(token, settings.auth, "access")
     # Counted before the store is asked: a runaway client costs a signature check only.
     limiter.hit(f"{bucket}:{claims['sub']}")
-    principal = principal_from_claims(request.app.state.engine, claims)
+    principal = principal_from_claims(request.app.state.reads, claims)
     # The access log reads this: it logs the numeric id, never the username.
     request.state.user_id = principal.id
     # The access log's role and the audit of a refusal (403, 404) read the principal.

@@ -136,6 +136,22 @@ def upsert_insert(dialect: str, table: Any) -> Any:
     return sqlite_insert(table)
 
 
+def reads_engine(engine: Engine) -> Engine:
+    """``engine`` for reads that need no transaction of their own (one ``SELECT``, or a few
+    whose snapshots may differ, as they may in a READ COMMITTED transaction anyway).
+
+    PostgreSQL: the same pool in autocommit, so a read is its statements only — psycopg
+    otherwise sends ``BEGIN`` before the first and SQLAlchemy ``ROLLBACK`` after the last,
+    two round trips that every request paid. SQLite: ``engine`` itself (a transaction
+    there costs no round trip, and switching its isolation level costs a ``PRAGMA`` each
+    time a connection goes back to the pool). Make it once per engine (an app's
+    startup): each call makes a new option engine.
+    """
+    if is_postgres(engine):
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 

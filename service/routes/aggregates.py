@@ -26,7 +26,15 @@ from sqlalchemy.orm import Session
 from geo.indicators import INDICATOR_BY_NAME, INDICATORS
 from geo.vocabulary import HOTSPOT_INDICATORS
 from service.auth import Principal
-from service.deps import AggregateUser, AnswersDep, AuditDep, EngineDep, SessionDep, release
+from service.deps import (
+    AggregateUser,
+    AnswersDep,
+    AuditDep,
+    EngineDep,
+    ReadSessionDep,
+    SessionDep,
+    release,
+)
 from service.errors import Invalid, NotFound, problem_doc
 from service.schemas import (
     BurdenList,
@@ -196,7 +204,7 @@ def list_indicators(
     request: Request,
     user: AggregateUser,
     engine: EngineDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     answers: AnswersDep,
     level: LevelQuery,
     period: PeriodQuery = None,
@@ -343,7 +351,7 @@ def unit_name(session: Session, level: str, unit_id: str) -> str | None:
 def unit_indicators(
     user: AggregateUser,
     engine: EngineDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     answers: AnswersDep,
     level: Annotated[Level, Path(description="Aggregation level.", examples=["town"])],
     unit_id: Annotated[str, Path(max_length=40, examples=["370783001000"])],

@@ -89,14 +89,13 @@ def refresh(
     request: Request,
     body: RefreshRequest,
     settings: SettingsDep,
-    engine: EngineDep,
     limiter: LimiterDep,
 ) -> TokenPair:
     """A new access token and a new refresh token, if the account is still enabled and its
     role and scope are unchanged."""
     limiter.hit(f"client:{client_address(request)}")
     claims = decode_token(body.refresh_token, settings.auth, "refresh")
-    principal = principal_from_claims(engine, claims)
+    principal = principal_from_claims(request.app.state.reads, claims)
     request.state.user_id = principal.id
     return _pair(principal, settings)
 

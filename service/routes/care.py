@@ -36,6 +36,7 @@ from service.deps import (
     AuditDep,
     CareUser,
     DoctorUser,
+    ReadSessionDep,
     SessionDep,
     SettingsDep,
     WorklistsDep,
@@ -117,7 +118,7 @@ CSV_EXAMPLE = (
 def pushlist(
     user: CareUser,
     team_id: TeamId,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     worklists: WorklistsDep,
     audit: AuditDep,

@@ -91,7 +91,7 @@ async def tile_caller(request: Request, token: TokenDep) -> Principal:
     now = time.monotonic()
     checked = _CHECKED.get(token)
     if checked is None or now - checked[1] > ACCOUNT_RECHECK_SECONDS:
-        principal = await run_in_threadpool(principal_from_claims, request.app.state.engine, claims)
+        principal = await run_in_threadpool(principal_from_claims, request.app.state.reads, claims)
         _CHECKED.put(token, (principal, now))
     else:
         principal = checked[0]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, exc, text
 
 from store import engine as store_engine
-from store.engine import make_engine, normalise_url, ping_idle_connections
+from store.engine import make_engine, normalise_url, ping_idle_connections, reads_engine
 
 pytestmark = pytest.mark.postgis
 
@@ -68,5 +68,25 @@ def test_the_store_engine_pings_after_its_idle_time(store: Engine, store_url: st
         _end_backends(store, pids)
         time.sleep(store_engine.PING_AFTER_IDLE_SECONDS + 0.1)
         assert _backend_pids(engine).isdisjoint(pids)
+    finally:
+        engine.dispose()
+
+
+def test_reads_run_outside_a_transaction_and_leave_none_behind(store_url: str) -> None:
+    from psycopg.pq import TransactionStatus
+    from sqlalchemy.orm import Session
+
+    engine = make_engine(store_url, pool_size=1, max_overflow=0)  # one connection: the same
+    try:
+        with Session(reads_engine(engine)) as session:
+            session.execute(text("SELECT 1"))
+            raw = session.connection().connection.dbapi_connection
+            assert raw is not None
+            assert raw.info.transaction_status == TransactionStatus.IDLE  # no BEGIN was sent
+        # The pool is shared: the connection a read gave back opens transactions again.
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            assert conn.connection.dbapi_connection is raw
+            assert raw.info.transaction_status == TransactionStatus.INTRANS
     finally:
         engine.dispose()
