@@ -54,6 +54,7 @@ import asyncio
 import datetime as dt
 import json
 import math
+import os
 import random
 import time
 import uuid
@@ -63,6 +64,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import psutil
 from http_load import (
     HOST,
     TIMEOUT,
@@ -145,6 +147,8 @@ class Run:
     written: list[Written] = field(default_factory=list)
     unanswered_writes: int = 0
     id_mismatches: int = 0
+    #: CPU seconds spent during the measured window, by who spent them (:class:`CpuMeter`).
+    cpu: dict[str, float] = field(default_factory=dict)
 
     def record(self, kind: str, ms: float, failure: str | None) -> None:
         result = self.results.setdefault(kind, Result(kind))
@@ -428,7 +432,7 @@ async def _one(client: Client, plan: Plan, slot: int, run: Run | None, what: str
 
 
 async def _drive(
-    base: str, plan: Plan, roles: list[str], seconds: float, rate: float
+    base: str, plan: Plan, roles: list[str], seconds: float, rate: float, meter: CpuMeter
 ) -> tuple[Run, float]:
     url = httpx.URL(base)
     host, port = str(url.host), int(url.port or 80)
@@ -447,10 +451,61 @@ async def _drive(
     # caches: the teams' lists, the pages' counts), nothing recorded.
     warm_deadline = time.perf_counter() + WARMUP_SECONDS + 4 * TIMEOUT
     await asyncio.gather(*(_client_loop(c, plan, s, None, warm_deadline) for c, s in clients()))
+    meter.start()
     run = Run(started=time.perf_counter(), rate=rate)
     deadline = run.started + seconds
     await asyncio.gather(*(_client_loop(c, plan, s, run, deadline) for c, s in clients()))
-    return run, time.perf_counter() - run.started
+    elapsed = time.perf_counter() - run.started
+    run.cpu = meter.stop()
+    return run, elapsed
+
+
+class CpuMeter:
+    """CPU seconds (user + system) of the server's processes, the database's and this one.
+
+    Latency on a shared 2-core machine depends on how fast its cores are that hour (the
+    bench's CPU check moved from 38 to 71 ms between two runs of the same code); the CPU
+    a request costs each party is the figure the code controls. The server is its
+    process and every descendant (uvicorn workers and their children); the database is
+    every process named ``postgres`` (its backends and background writers; a backend
+    that starts and ends inside the window is missed, but the server's pool keeps its
+    connections); the load generator is this process.
+    """
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self._start: dict[str, dict[int, float]] = {}
+
+    @staticmethod
+    def _spent(procs: list[psutil.Process]) -> dict[int, float]:
+        spent = {}
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+                spent[proc.pid] = t.user + t.system
+            except psutil.Error:
+                pass
+        return spent
+
+    def _now(self) -> dict[str, dict[int, float]]:
+        server = psutil.Process(self.server_pid)
+        database = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+        return {
+            "server": self._spent([server, *server.children(recursive=True)]),
+            "database": self._spent(database),
+            "load generator": self._spent([psutil.Process()]),
+        }
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per party since :meth:`start` (processes alive at both ends)."""
+        end = self._now()
+        return {
+            who: sum(t - self._start[who][pid] for pid, t in now.items() if pid in self._start[who])
+            for who, now in end.items()
+        }
 
 
 # ----------------------------------------------------------------------------------------
@@ -590,6 +645,15 @@ def report(
         f"- p99 over all requests **{p99:.1f} ms**, {every.errors} errors — "
         f"{'meets' if meets else 'MISSES'} the target",
     ]
+    if run.cpu and every.requests:
+        per = ", ".join(
+            f"{who} {1000 * spent / every.requests:.1f} ms" for who, spent in run.cpu.items()
+        )
+        busy = sum(run.cpu.values()) / seconds
+        lines.append(
+            f"- CPU per request (measured window, all parties on the same cores): {per};"
+            f" the machine's cores were {busy:.2f} of {os.cpu_count()} busy with them"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -631,7 +695,7 @@ def run_mixed_bench(
     try:
         wait_ready(base, proc)
         plan = asyncio.run(_plan(base, teams, towns))
-        run, elapsed = asyncio.run(_drive(base, plan, roles, seconds, rate))
+        run, elapsed = asyncio.run(_drive(base, plan, roles, seconds, rate, CpuMeter(proc.pid)))
         verification = asyncio.run(_verify(base, store_url, plan, run))
     finally:
         stop_server(proc)
