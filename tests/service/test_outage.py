@@ -81,12 +81,23 @@ def _outage(engine: Engine, url: str) -> Iterator[None]:
         path.rename(moved)
         for suffix in ("-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)  # folded in by the close
-        path.mkdir()  # "unable to open database file"
+        # "unable to open database file" from now on. The app's background threads (the
+        # live channel's and the outbox's pollers) may connect between the rename and the
+        # mkdir, and SQLite then makes a new empty file there (seen once in CI): remove it,
+        # and drop any pooled connection that opened it.
+        while True:
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                path.unlink()
+        engine.dispose()
         try:
             yield
         finally:
             path.rmdir()
             moved.rename(path)
+            engine.dispose()  # nor may one opened in between serve the empty file after
         return
     name = str(parsed.database)
     admin = admin_engine()
