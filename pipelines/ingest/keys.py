@@ -14,11 +14,13 @@ class KeySet:
     Membership is a hash-set probe per value, so checking a chunk costs the chunk's size,
     not the set's: a file's earlier keys (duplicate detection) grow with every chunk, and
     rebuilding a hashed index of all of them per chunk made a file's checks quadratic in
-    its chunks. :attr:`index` is built only when asked for (the store's known keys).
+    its chunks. Each form is made on first use and kept up to date after: the hash set by
+    :meth:`contains` (a file's keys so far), :attr:`index` by the store's known keys,
+    which are only ever asked for as an index.
     """
 
     def __init__(self, values: Any = ()) -> None:
-        self._set: set[Any] = set()
+        self._set: set[Any] | None = None
         self._parts: list[np.ndarray] = []
         self._index: pd.Index | None = None
         if len(values):
@@ -30,7 +32,8 @@ class KeySet:
         arr = arr[~pd.isna(arr)]
         if arr.size:
             self._parts.append(arr)
-            self._set.update(arr.tolist())
+            if self._set is not None:
+                self._set.update(arr.tolist())
             self._index = None
 
     @property
@@ -45,15 +48,23 @@ class KeySet:
                 self._parts = [self._index.to_numpy()]
         return self._index
 
+    def _members(self) -> set[Any]:
+        if self._set is None:
+            self._set = set()
+            for part in self._parts:
+                self._set.update(part.tolist())
+        return self._set
+
     def contains(self, values: Any) -> np.ndarray:
         """Which of ``values`` are in the set (a boolean array)."""
         vals = np.asarray(values, dtype=object).ravel().tolist()
-        if not self._set:
+        members = self._members()
+        if not members:
             return np.zeros(len(vals), dtype=bool)
-        return np.fromiter(map(self._set.__contains__, vals), dtype=bool, count=len(vals))
+        return np.fromiter(map(members.__contains__, vals), dtype=bool, count=len(vals))
 
     def __len__(self) -> int:
-        return len(self._set)
+        return len(self._members())
 
 
 def key_strings(df: pd.DataFrame, key: tuple[str, ...]) -> np.ndarray:
