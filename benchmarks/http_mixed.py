@@ -431,35 +431,6 @@ async def _one(client: Client, plan: Plan, slot: int, run: Run | None, what: str
             run.unanswered_writes += 1  # committed or not: unknown, so not verified
 
 
-async def _drive(
-    base: str, plan: Plan, roles: list[str], seconds: float, rate: float, meter: CpuMeter
-) -> tuple[Run, float]:
-    url = httpx.URL(base)
-    host, port = str(url.host), int(url.port or 80)
-    rng = random.Random(17)
-    slots: Counter[str] = Counter()
-
-    def clients() -> list[tuple[Client, int]]:
-        out = []
-        for role in roles:
-            out.append((Client(role, host, port, random.Random(rng.random())), slots[role]))
-            slots[role] += 1
-        slots.clear()
-        return out
-
-    # Warm-up: every client asks once for each kind it reads (each worker computes what it
-    # caches: the teams' lists, the pages' counts), nothing recorded.
-    warm_deadline = time.perf_counter() + WARMUP_SECONDS + 4 * TIMEOUT
-    await asyncio.gather(*(_client_loop(c, plan, s, None, warm_deadline) for c, s in clients()))
-    meter.start()
-    run = Run(started=time.perf_counter(), rate=rate)
-    deadline = run.started + seconds
-    await asyncio.gather(*(_client_loop(c, plan, s, run, deadline) for c, s in clients()))
-    elapsed = time.perf_counter() - run.started
-    run.cpu = meter.stop()
-    return run, elapsed
-
-
 class CpuMeter:
     """CPU seconds (user + system) of the server's processes, the database's and this one.
 
@@ -506,6 +477,35 @@ class CpuMeter:
             who: sum(t - self._start[who][pid] for pid, t in now.items() if pid in self._start[who])
             for who, now in end.items()
         }
+
+
+async def _drive(
+    base: str, plan: Plan, roles: list[str], seconds: float, rate: float, meter: CpuMeter
+) -> tuple[Run, float]:
+    url = httpx.URL(base)
+    host, port = str(url.host), int(url.port or 80)
+    rng = random.Random(17)
+    slots: Counter[str] = Counter()
+
+    def clients() -> list[tuple[Client, int]]:
+        out = []
+        for role in roles:
+            out.append((Client(role, host, port, random.Random(rng.random())), slots[role]))
+            slots[role] += 1
+        slots.clear()
+        return out
+
+    # Warm-up: every client asks once for each kind it reads (each worker computes what it
+    # caches: the teams' lists, the pages' counts), nothing recorded.
+    warm_deadline = time.perf_counter() + WARMUP_SECONDS + 4 * TIMEOUT
+    await asyncio.gather(*(_client_loop(c, plan, s, None, warm_deadline) for c, s in clients()))
+    meter.start()
+    run = Run(started=time.perf_counter(), rate=rate)
+    deadline = run.started + seconds
+    await asyncio.gather(*(_client_loop(c, plan, s, run, deadline) for c, s in clients()))
+    elapsed = time.perf_counter() - run.started
+    run.cpu = meter.stop()
+    return run, elapsed
 
 
 # ----------------------------------------------------------------------------------------

@@ -428,7 +428,8 @@ def settle() -> str:
     SQLite run that followed the PostGIS mixed load (load average 9 at its start) had a
     p99 of 466 ms, its PostGIS run after it 49 ms. Returns the load average it started at.
     """
-    subprocess.run(["psql", stores()[1][1], "-qc", "CHECKPOINT"], check=False, capture_output=True)
+    postgis = dict(stores())["PostGIS"]
+    subprocess.run(["psql", postgis, "-qc", "CHECKPOINT"], check=False, capture_output=True)
     deadline = time.monotonic() + SETTLE_SECONDS
     while time.monotonic() < deadline and float(load_average()) >= SETTLED_LOAD:
         time.sleep(2.0)

@@ -204,7 +204,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             # Before any request: the service must never run on an older schema.
             migrate(store)
             app.state.engine = store
-            # The same pool for reads that need no transaction (service.deps.get_reads).
+            # The same pool for reads that need no transaction (service.deps.get_read_session).
             app.state.reads = reads_engine(store)
             app.state.audit_writer = AuditWriter(store)
             app.state.jobs = JobRegistry(lock=StoreLock(store, "jobs"), engine=store)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, create_engine, exc, text
+from sqlalchemy.orm import Session
 
 from store import engine as store_engine
 from store.engine import make_engine, normalise_url, ping_idle_connections, reads_engine
@@ -73,9 +75,6 @@ def test_the_store_engine_pings_after_its_idle_time(store: Engine, store_url: st
 
 
 def test_reads_run_outside_a_transaction_and_leave_none_behind(store_url: str) -> None:
-    from psycopg.pq import TransactionStatus
-    from sqlalchemy.orm import Session
-
     engine = make_engine(store_url, pool_size=1, max_overflow=0)  # one connection: the same
     try:
         with Session(reads_engine(engine)) as session:
