@@ -25,7 +25,8 @@ db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
 def sample(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the delivery to.")],
     scale: Annotated[
-        float, typer.Option(help="1.0 = a Shouguang-sized county (~1M people).")
+        float,
+        typer.Option(help="1.0 = the county's full size (Shouguang ~1M people, Changle ~0.6M)."),
     ] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 0,
     as_of: Annotated[
@@ -34,9 +35,22 @@ def sample(
     dirty: Annotated[
         bool, typer.Option("--dirty", help="Also inject bad rows and files, with a manifest.")
     ] = False,
+    county: Annotated[
+        str,
+        typer.Option(
+            "--county", help="Six-digit code of the county: 370783 寿光市, 370725 昌乐县."
+        ),
+    ] = "370783",
 ) -> None:
-    """Write a synthetic Shouguang-like county in the data-contract format."""
+    """Write a synthetic county (Shouguang by default) in the data-contract format."""
     from pipelines.sample.county import generate_county
+    from pipelines.sample.profiles import COUNTY_PROFILES
+
+    if county not in COUNTY_PROFILES:
+        known = ", ".join(f"{code} ({p.name})" for code, p in COUNTY_PROFILES.items())
+        raise typer.BadParameter(
+            f"no sample county {county!r}; known: {known}", param_hint="--county"
+        )
 
     with progress() as bar:
         task = bar.add_task("sample", total=None)
@@ -45,7 +59,13 @@ def sample(
             bar.update(task, description=f"sample: {step}", completed=done, total=total)
 
         manifest = generate_county(
-            out_dir, scale=scale, seed=seed, as_of=parse_date(as_of), dirty=dirty, progress=tick
+            out_dir,
+            scale=scale,
+            seed=seed,
+            as_of=parse_date(as_of),
+            dirty=dirty,
+            progress=tick,
+            county=county,
         )
     counts = manifest.get("counts", {})
     console.print(f"wrote {sum(counts.values()):,} rows in {len(counts)} tables to {out_dir}")

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.sample import common as sc
-from pipelines.sample.geography import EXTERNAL_FACILITIES, N_TOWNS, Geography
+from pipelines.sample.geography import EXTERNAL_FACILITIES, Geography
 from pipelines.sample.people import HTN, T2DM, People
 
 CLAIMS_PER_RESIDENT_YEAR = 8.0
@@ -208,7 +208,7 @@ def claims_context(geo: Geography, people: People, seed: int) -> ClaimsContext:
     thc = geo.thc_fac[town]
     clinic = np.where(geo.fac_open[clinic] == 1, clinic, thc)
     open_clinics = geo.clinic_fac[geo.fac_open[geo.clinic_fac] == 1]
-    town_clinics = [open_clinics[geo.fac_town[open_clinics] == t] for t in range(N_TOWNS)]
+    town_clinics = [open_clinics[geo.fac_town[open_clinics] == t] for t in range(geo.n_towns)]
     last = np.full((people.n, 2), -1, dtype=np.int64)
     np.maximum.at(last, (people.fu_res, people.fu_dis), people.fu_date)
     last_fu = np.where(
@@ -341,7 +341,7 @@ def build_claims_batch(
         pickr = rng.random(int(mo.sum()))
         t_mo = town[mo]
         alt = np.empty(t_mo.size, dtype=np.int64)
-        for t in range(N_TOWNS):
+        for t in range(geo.n_towns):
             sel = t_mo == t
             cl = ctx.town_clinics[t]
             if sel.any():
@@ -353,7 +353,7 @@ def build_claims_batch(
     fac[m] = np.where(
         rng.random(int(m.sum())) < 0.9,
         ctx.home_thc[res[m]],
-        geo.thc_fac[rng.integers(0, N_TOWNS, int(m.sum()))],
+        geo.thc_fac[rng.integers(0, geo.n_towns, int(m.sum()))],
     )
     m = kind == 2
     fac[m] = geo.hospital_fac[rng.choice(3, size=int(m.sum()), p=[0.6, 0.25, 0.15])]

@@ -1,4 +1,4 @@
-"""Synthetic Shouguang-like county delivery in the data-contract format.
+"""Synthetic county delivery in the data-contract format (Shouguang-like by default).
 
 ``generate_county`` writes one folder that looks like what a county health bureau
 exports (``shared/DATA_CONTRACT.md``): areas with Voronoi village polygons, facilities
@@ -12,7 +12,9 @@ rejected files are added; ``manifest.json`` lists exactly what was injected (see
 :mod:`pipelines.sample.dirty` for the reason codes) and what was planted for the
 analytics to find (emergency readings, an ILI outbreak).
 
-Generation is split over :mod:`pipelines.sample.geography`,
+The county is one of :data:`pipelines.sample.profiles.COUNTY_PROFILES` (Shouguang
+370783 by default, Changle 370725). Generation is split over
+:mod:`pipelines.sample.geography`,
 :mod:`pipelines.sample.people`, :mod:`pipelines.sample.events` and
 :mod:`pipelines.sample.dirty`.
 """
@@ -43,6 +45,7 @@ from pipelines.sample import people as sp
 from pipelines.sample import roads as sr
 from pipelines.sample import services as ss
 from pipelines.sample.care import HISTORY_DAYS
+from pipelines.sample.profiles import DEFAULT_COUNTY, county_profile
 
 __all__ = ["CONTRACT_TABLES", "generate_county"]
 
@@ -202,8 +205,9 @@ def generate_county(
     as_of: dt.date,
     dirty: bool = False,
     progress: ProgressFn | None = None,
+    county: str = DEFAULT_COUNTY,
 ) -> dict[str, Any]:
-    """Write a synthetic Shouguang-like county delivery in the data-contract format.
+    """Write a synthetic county delivery in the data-contract format.
 
     Parameters
     ----------
@@ -212,9 +216,10 @@ def generate_county(
         stale ones of its own names (e.g. ``*_bad.csv`` from an earlier dirty run,
         old ``claims_*.csv`` batches) are removed; other files are left alone.
     scale : float, default 1.0
-        1.0 is about 1 million residents, 975 villages, 488 village clinics, 265 teams
-        and 8 million claims. Small scales keep 16 towns, at least 2 villages per town
-        and at least one clinic, grid and team per town.
+        1.0 is the county's full size: for Shouguang about 1 million residents, 975
+        villages, 488 village clinics, 265 teams and 8 million claims; a county's
+        ``size`` (Changle: 0.6) multiplies all of those. Small scales keep every town, at
+        least 2 villages per town and at least one clinic, grid and team per town.
     seed : int, default 0
         Random seed.
     as_of : datetime.date
@@ -223,6 +228,10 @@ def generate_county(
         Also inject bad rows and rejected files (see :mod:`pipelines.sample.dirty`).
     progress : callable, optional
         ``progress(step_name, done, total)`` called after each file is written.
+    county : str, default ``"370783"``
+        Six-digit code of the county (a key of
+        :data:`~pipelines.sample.profiles.COUNTY_PROFILES`); every area code, ID-card
+        prefix and name of the delivery comes from its profile.
 
     Returns
     -------
@@ -231,6 +240,10 @@ def generate_county(
     """
     if scale <= 0:
         raise ValueError("scale must be positive")
+    profile = county_profile(county)
+    # Every count follows the scale times the county's size (the same float for
+    # Shouguang, whose size is 1.0).
+    size_scale = scale * profile.size
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in _FIXED_FILES:
@@ -243,10 +256,10 @@ def generate_county(
     w = _Writer(out_dir, total_steps, progress)
     log = sd.DirtyLog()
 
-    geo = sg.build_geography(seed, scale)
-    ss.build_services(geo, seed, scale)
+    geo = sg.build_geography(seed, size_scale, profile)
+    ss.build_services(geo, seed, size_scale)
     # The residents first: beds and the staff outside the teams are sized by them.
-    people = sp.build_residents(geo, seed, scale, as_of)
+    people = sp.build_residents(geo, seed, size_scale, as_of)
     planted_patterns = spt.plant_patterns(geo, people, seed)
     resources = ss.size_resources(
         geo, np.bincount(people.village[people.status == sp.ACTIVE], minlength=geo.n_villages), seed
@@ -291,7 +304,7 @@ def generate_county(
         data = sc.csv_bytes(people.table)
         inj = sd.Injector(seed, 3)
         head, lines = inj.split(data)
-        bad = sd.residents_bad(inj, head, lines, people.id_number, rid_width)
+        bad = sd.residents_bad(inj, head, lines, people.id_number, rid_width, county6=profile.code6)
         data = inj.splice(log, "residents", "residents.csv", head, lines, bad)
         del lines
         w.write("residents.csv", "residents", data, people.n)
@@ -422,7 +435,7 @@ def generate_county(
         "seed": seed,
         "scale": scale,
         "as_of": as_of.isoformat(),
-        "county_code": sg.COUNTY_CODE,
+        "county_code": profile.county_code,
         "county_centre": {"lat": round(float(clat[0]), 6), "lng": round(float(clng[0]), 6)},
         "counts": dict(w.counts),
         "files": dict(sorted(w.files.items())),

@@ -44,7 +44,7 @@ from geo.coordinates import id_checksum_char
 from pipelines.sample import common as sc
 
 BAD_BYTES = b"\xff\xfe"
-# Far outside Shouguang: Beijing, Shanghai, Guangzhou.
+# Far outside any sample county: Beijing, Shanghai, Guangzhou.
 ELSEWHERE = [("39.904200", "116.407400"), ("31.230400", "121.473700"), ("23.129100", "113.264400")]
 TABLE_KEYS = {
     "residents": "resident_id",
@@ -177,9 +177,19 @@ def _bad_text(text: bytes, encoding: str = "utf-8") -> bytes:
 
 
 def residents_bad(
-    inj: Injector, header: bytes, lines: list[bytes], id_numbers: pa.Array, key_width: int
+    inj: Injector,
+    header: bytes,
+    lines: list[bytes],
+    id_numbers: pa.Array,
+    key_width: int,
+    *,
+    county6: str,
 ) -> list[BadRow]:
-    """Bad resident rows (every reason except ``out_of_range``)."""
+    """Bad resident rows (every reason except ``out_of_range``).
+
+    ``county6`` is the county's six-digit code: the ``unknown_fk`` rows get village codes
+    of it that do not exist (town 096-098).
+    """
     cols = header.decode().split(",")
     ix = {c: i for i, c in enumerate(cols)}
     rng = inj.rng
@@ -256,7 +266,7 @@ def residents_bad(
         bad.append(BadRow("outside_county", "lat", f, key))
     for j, base in enumerate(rows(3)):
         f, key = fresh_row(base)
-        code = f"370783{98 - j:03d}{990 + j:03d}".encode()
+        code = f"{county6}{98 - j:03d}{990 + j:03d}".encode()
         bad.append(BadRow("unknown_fk", "area_code", _with(f, ix["area_code"], code), key))
     for base in rows(3):
         f = lines[base].split(b",")

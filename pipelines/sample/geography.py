@@ -1,7 +1,8 @@
 """Synthetic county geography: the county, its towns and villages.
 
-Builds the Shouguang-like county outline, its 16 towns and villages (Voronoi cells of
-their seats); the facilities, grids, family-doctor teams and staff are added by
+Builds a county's outline, its towns and villages (Voronoi cells of their seats) from
+its :class:`~pipelines.sample.profiles.CountyProfile` (Shouguang's 16 towns by default);
+the facilities, grids, family-doctor teams and staff are added by
 :mod:`pipelines.sample.services`. All geometry is made in a local azimuthal-equidistant
 plane in metres centred on the county (so areas and distances are true) and converted to
 WGS84 only for output.
@@ -19,35 +20,20 @@ from shapely.geometry import MultiPoint, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from pipelines.sample import common as sc
+from pipelines.sample.profiles import SHOUGUANG, CountyProfile
 
-CENTRE_LAT = 36.86
-CENTRE_LNG = 118.79
-COUNTY_CODE = "370783000000"
-COUNTY_NAME = "寿光市"
-COUNTY_AREA_KM2 = 2070.0
-
+# Shouguang's values (the default county), kept for callers that name them; the
+# generator itself reads the county from ``Geography.profile``.
+CENTRE_LAT = SHOUGUANG.centre_lat
+CENTRE_LNG = SHOUGUANG.centre_lng
+COUNTY_CODE = SHOUGUANG.county_code
+COUNTY_NAME = SHOUGUANG.name
+COUNTY_AREA_KM2 = SHOUGUANG.area_km2
 # Town names in area-code order (001 ... 016). The first is the county seat.
-TOWN_NAMES = [
-    "圣城街道",
-    "文家街道",
-    "古城街道",
-    "洛城街道",
-    "孙家集街道",
-    "化龙镇",
-    "营里镇",
-    "台头镇",
-    "田柳镇",
-    "上口镇",
-    "侯镇",
-    "纪台镇",
-    "稻田镇",
-    "羊口镇",
-    "双王城生态经济园区",
-    "寿光经济开发区",
-]
+TOWN_NAMES = list(SHOUGUANG.town_names)
 N_TOWNS = len(TOWN_NAMES)
 # Sub-districts (街道) and the development zone are denser and more urban.
-URBAN_TOWNS = {0, 1, 2, 3, 4, 15}
+URBAN_TOWNS = set(SHOUGUANG.urban_towns)
 
 EXTERNAL_FACILITIES = [
     # (facility_id, weight) of out-of-county providers: Weifang city, Jinan, Qingdao.
@@ -96,7 +82,7 @@ class Geography:
 
     proj: LocalProjection
     county: Polygon
-    town_xy: np.ndarray  # (16, 2) seats
+    town_xy: np.ndarray  # (n_towns, 2) seats
     town_polys: list[BaseGeometry]
     town_codes: np.ndarray
     village_codes: np.ndarray
@@ -105,6 +91,7 @@ class Geography:
     village_xy: np.ndarray
     village_polys: list[BaseGeometry]
     village_is_seat: np.ndarray
+    profile: CountyProfile = SHOUGUANG
     # facilities (all types), arrays aligned
     fac_id: np.ndarray = field(default_factory=lambda: np.array([]))
     fac_name: np.ndarray = field(default_factory=lambda: np.array([]))
@@ -146,6 +133,11 @@ class Geography:
     # team -> staff indices that do follow-ups (gp and village doctors)
     team_doctors: list[np.ndarray] = field(default_factory=list)
     converted_facilities: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def n_towns(self) -> int:
+        """Number of towns."""
+        return self.profile.n_towns
 
     @property
     def n_villages(self) -> int:
@@ -215,7 +207,7 @@ def _voronoi_cells(points: np.ndarray, clip: BaseGeometry) -> list[BaseGeometry]
     return [_polygonal(cell.intersection(clip)) for cell in vor.geoms]
 
 
-def _county_polygon(rng: np.random.Generator) -> Polygon:
+def _county_polygon(rng: np.random.Generator, area_km2: float) -> Polygon:
     theta = np.linspace(0.0, 2.0 * np.pi, 360, endpoint=False)
     r = np.ones_like(theta)
     for k in range(2, 8):
@@ -224,7 +216,7 @@ def _county_polygon(rng: np.random.Generator) -> Polygon:
     x = 23000.0 * r * np.cos(theta)
     y = 22500.0 * r * np.sin(theta)
     poly = Polygon(np.column_stack([x, y]))
-    s = np.sqrt(COUNTY_AREA_KM2 * 1e6 / poly.area)
+    s = np.sqrt(area_km2 * 1e6 / poly.area)
     return Polygon(np.column_stack([x * s, y * s]))
 
 
@@ -258,7 +250,7 @@ def _village_name_pool(n: int, rng: np.random.Generator) -> np.ndarray:
 # --- build -------------------------------------------------------------------------------
 
 
-def build_geography(seed: int, scale: float) -> Geography:
+def build_geography(seed: int, scale: float, profile: CountyProfile = SHOUGUANG) -> Geography:
     """Create county, towns and villages.
 
     Parameters
@@ -266,50 +258,60 @@ def build_geography(seed: int, scale: float) -> Geography:
     seed : int
         Run seed.
     scale : float
-        Size factor (villages scale with it, at least 2 per town).
+        Size factor (villages scale with it, at least 2 per town);
+        :func:`~pipelines.sample.county.generate_county` passes its scale times the
+        profile's ``size``.
+    profile : CountyProfile, default Shouguang
+        The county.
 
     Returns
     -------
     Geography
         With areas filled; facilities etc. are added by :func:`build_services`.
     """
-    proj = LocalProjection()
-    county = _county_polygon(sc.stream(seed, sc.K_COUNTY))
+    proj = LocalProjection(profile.centre_lat, profile.centre_lng)
+    county = _county_polygon(sc.stream(seed, sc.K_COUNTY), profile.area_km2)
+    n_towns = profile.n_towns
 
     rng = sc.stream(seed, sc.K_TOWNS)
-    # County seat (圣城街道) near the centre; the other 15 seats spread by best-candidate.
+    # County seat (town 001) near the centre; the other seats spread by best-candidate.
     seat0 = rng.normal(0.0, 600.0, 2)
     inner = county.buffer(-3500.0)
-    pool = _points_in(inner, 15 * 40, rng)
-    others = _best_candidate(np.asarray([seat0]), pool, 15, 40, rng)
-    # Name the other seats by position: the four inner 街道 nearest the seat, the coastal
-    # 羊口镇/双王城 northmost (Shouguang's Laizhou Bay shore), the rest at random.
+    n_other = n_towns - 1
+    pool = _points_in(inner, n_other * 40, rng)
+    others = _best_candidate(np.asarray([seat0]), pool, n_other, 40, rng)
+    # Name the other seats by position: the inner 街道 nearest the seat, the profile's
+    # northern towns northmost (Shouguang's 羊口镇/双王城 on the Laizhou Bay shore), the
+    # rest at random.
+    near_codes, north_codes = profile.near_seat_towns, profile.north_towns
     dist = np.hypot(others[:, 0] - seat0[0], others[:, 1] - seat0[1])
-    order_near = list(np.argsort(dist, kind="stable")[:4])
-    rest = [i for i in range(15) if i not in order_near]
-    north = sorted(rest, key=lambda i: -others[i, 1])[:2]
+    order_near = list(np.argsort(dist, kind="stable")[: len(near_codes)])
+    rest = [i for i in range(n_other) if i not in order_near]
+    north = sorted(rest, key=lambda i: -others[i, 1])[: len(north_codes)]
     rest = [i for i in rest if i not in north]
-    rest = list(np.asarray(rest)[rng.permutation(len(rest))])
-    seats = np.zeros((N_TOWNS, 2))
+    rest = list(np.asarray(rest, dtype=np.int64)[rng.permutation(len(rest))])
+    seats = np.zeros((n_towns, 2))
     seats[0] = seat0
-    # Codes 002-005 the 街道s, 014 羊口镇, 015 双王城; the rest fill 006-013 and 016.
-    for code_i, j in zip([1, 2, 3, 4], order_near, strict=True):
+    # Shouguang: codes 002-005 the 街道s, 014 羊口镇, 015 双王城; the rest fill 006-013
+    # and 016.
+    for code_i, j in zip(near_codes, order_near, strict=True):
         seats[code_i] = others[j]
-    seats[13] = others[north[0]]
-    seats[14] = others[north[1]]
-    for code_i, j in zip([5, 6, 7, 8, 9, 10, 11, 12, 15], rest, strict=True):
+    for code_i, j in zip(north_codes, north, strict=True):
+        seats[code_i] = others[j]
+    rest_codes = [t for t in range(1, n_towns) if t not in (*near_codes, *north_codes)]
+    for code_i, j in zip(rest_codes, rest, strict=True):
         seats[code_i] = others[j]
     town_polys = _voronoi_cells(seats, county)
-    town_codes = np.asarray([f"370783{t + 1:03d}000" for t in range(N_TOWNS)])
+    town_codes = np.asarray([profile.town_code(t) for t in range(n_towns)])
 
     # Villages: the count scales, proportional to town area, at least 2 per town.
     rng = sc.stream(seed, sc.K_VILLAGES)
-    n_vill = max(2 * N_TOWNS, round(975 * scale))
+    n_vill = max(2 * n_towns, round(975 * scale))
     areas = np.asarray([p.area for p in town_polys])
     per_town = sc.largest_remainder(n_vill, areas, 2, 999)
     names = _village_name_pool(int(per_town.sum()), rng)
     v_codes, v_town, v_xy, v_polys, v_seat = [], [], [], [], []
-    for t in range(N_TOWNS):
+    for t in range(n_towns):
         poly = town_polys[t]
         core = poly.buffer(-150.0)
         if core.is_empty or core.area < 0.2 * poly.area:
@@ -322,7 +324,7 @@ def build_geography(seed: int, scale: float) -> Geography:
         xy = np.vstack([seats[t : t + 1], pts[order]])
         cells = _voronoi_cells(xy, poly)
         for j in range(len(xy)):
-            v_codes.append(f"370783{t + 1:03d}{j + 1:03d}")
+            v_codes.append(profile.village_code(t, j))
             v_town.append(t)
             v_seat.append(j == 0)
         v_xy.append(xy)
@@ -339,6 +341,7 @@ def build_geography(seed: int, scale: float) -> Geography:
         village_xy=np.vstack(v_xy),
         village_polys=v_polys,
         village_is_seat=np.asarray(v_seat, dtype=bool),
+        profile=profile,
     )
 
 
@@ -347,14 +350,14 @@ def build_geography(seed: int, scale: float) -> Geography:
 
 def areas_table(geo: Geography) -> pa.Table:
     """``areas`` rows: county, towns, villages with WGS84 seats and WKT polygons."""
-    proj = geo.proj
-    codes = [COUNTY_CODE, *geo.town_codes.tolist(), *geo.village_codes.tolist()]
-    names = [COUNTY_NAME, *TOWN_NAMES, *geo.village_names.tolist()]
-    levels = ["county"] + ["town"] * N_TOWNS + ["village"] * geo.n_villages
-    parents = ["", *[COUNTY_CODE] * N_TOWNS, *geo.town_codes[geo.village_town].tolist()]
+    proj, p = geo.proj, geo.profile
+    codes = [p.county_code, *geo.town_codes.tolist(), *geo.village_codes.tolist()]
+    names = [p.name, *p.town_names, *geo.village_names.tolist()]
+    levels = ["county"] + ["town"] * p.n_towns + ["village"] * geo.n_villages
+    parents = ["", *[p.county_code] * p.n_towns, *geo.town_codes[geo.village_town].tolist()]
     xy = np.vstack([np.zeros((1, 2)), geo.town_xy, geo.village_xy])
     lng, lat = proj.to_wgs(xy[:, 0], xy[:, 1])
-    lng[0], lat[0] = CENTRE_LNG, CENTRE_LAT
+    lng[0], lat[0] = p.centre_lng, p.centre_lat
     polys = [geo.county, *geo.town_polys, *geo.village_polys]
     wkt = shapely.to_wkt([proj.geom_to_wgs(p) for p in polys], rounding_precision=6, trim=True)
     return pa.table(

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from geo.coordinates import id_checksum_index
 from pipelines.sample import common as sc
-from pipelines.sample.geography import TOWN_NAMES, URBAN_TOWNS, Geography
+from pipelines.sample.geography import Geography
 
 HTN, T2DM = 0, 1
 DISEASES = np.array(["htn", "t2dm"])
@@ -108,7 +108,8 @@ def build_residents(geo: Geography, seed: int, scale: float, as_of: dt.date) -> 
     seed : int
         Run seed.
     scale : float
-        1.0 gives about one million residents.
+        1.0 gives about one million residents (``generate_county`` passes its scale
+        times the profile's ``size``).
     as_of : datetime.date
         Reference date.
 
@@ -125,7 +126,7 @@ def build_residents(geo: Geography, seed: int, scale: float, as_of: dt.date) -> 
     # Village sizes: seat villages and urban towns are bigger.
     w = rng.lognormal(0.0, 0.45, n_v)
     w *= np.where(geo.village_is_seat, 2.5, 1.0)
-    w *= np.where(np.isin(geo.village_town, list(URBAN_TOWNS)), 1.4, 1.0)
+    w *= np.where(np.isin(geo.village_town, sorted(geo.profile.urban_towns)), 1.4, 1.0)
     counts = 1 + rng.multinomial(n - n_v, w / w.sum())
     village = np.repeat(np.arange(n_v), counts)
 
@@ -163,7 +164,8 @@ def build_residents(geo: Geography, seed: int, scale: float, as_of: dt.date) -> 
     half[order] = (base[gidx] + rank) % 500
     seq = half * 2 + (sex == 1)
     by, bm, bd = sc.ymd(birth)
-    first17 = 370783 * 10**11 + (by * 10000 + bm * 100 + bd) * 1000 + seq
+    # GB 11643: the county's six-digit code, the birth date, the sequence number.
+    first17 = int(geo.profile.code6) * 10**11 + (by * 10000 + bm * 100 + bd) * 1000 + seq
     check = sc.take_str(list("10X98765432"), id_checksum_index(first17))
     id_number = pc.binary_join_element_wise(pa.array(first17).cast(pa.string()), check, "")
 
@@ -188,7 +190,7 @@ def build_residents(geo: Geography, seed: int, scale: float, as_of: dt.date) -> 
     house_no = household - household[np.searchsorted(village, np.arange(n_v))][village] + 1
     town = geo.village_town[village]
     address = pc.binary_join_element_wise(
-        sc.take_str(TOWN_NAMES, town),
+        sc.take_str(list(geo.profile.town_names), town),
         sc.take_str(geo.village_names, village),
         sc.int_str(house_no),
         pa.scalar("号"),

@@ -16,7 +16,7 @@ import shapely
 
 from geo.coordinates import wgs84_to_bd09, wgs84_to_gcj02
 from pipelines.sample import common as sc
-from pipelines.sample.geography import N_TOWNS, TOWN_NAMES, URBAN_TOWNS, Geography
+from pipelines.sample.geography import Geography
 
 
 def _village_at(geo: Geography, x: float, y: float, town: int) -> int:
@@ -67,12 +67,13 @@ def _build_facilities(geo: Geography, seed: int, scale: float) -> None:
         parents.append(parent)
         beds.append(int(b))
 
+    n_towns, town_names, county = geo.n_towns, geo.profile.town_names, geo.profile.name
     seat = geo.town_xy[0]
     hosp = [
-        ("H001", "寿光市人民医院", "county_hospital", 900),
-        ("H002", "寿光市中医医院", "tcm_hospital", 450),
-        ("H003", "寿光市妇幼保健院", "mch_hospital", 260),
-        ("CDC001", "寿光市疾病预防控制中心", "other", 0),
+        ("H001", f"{county}人民医院", "county_hospital", 900),
+        ("H002", f"{county}中医医院", "tcm_hospital", 450),
+        ("H003", f"{county}妇幼保健院", "mch_hospital", 260),
+        ("CDC001", f"{county}疾病预防控制中心", "other", 0),
     ]
     for fid, name, ftype, b in hosp:
         for _ in range(50):
@@ -84,8 +85,8 @@ def _build_facilities(geo: Geography, seed: int, scale: float) -> None:
             x, y = seat
         add(fid, name, ftype, x, y, 0, "", b + int(rng.integers(-30, 31)) if b else 0)
     thc_first = len(ids)
-    for t in range(N_TOWNS):
-        name = TOWN_NAMES[t]
+    for t in range(n_towns):
+        name = town_names[t]
         label = name + ("社区卫生服务中心" if name.endswith("街道") else "卫生院")
         add(
             f"THC{t + 1:03d}",
@@ -98,12 +99,12 @@ def _build_facilities(geo: Geography, seed: int, scale: float) -> None:
             int(rng.integers(20, 81)),
         )
     # Village clinics: proportional to villages per town, >= 1 per town, <= villages.
-    n_clin = max(N_TOWNS, round(488 * scale))
-    v_per_town = np.bincount(geo.village_town, minlength=N_TOWNS)
+    n_clin = max(n_towns, round(488 * scale))
+    v_per_town = np.bincount(geo.village_town, minlength=n_towns)
     c_per_town = sc.largest_remainder(n_clin, v_per_town, 1, v_per_town)
     clinic_village = []
     k = 0
-    for t in range(N_TOWNS):
+    for t in range(n_towns):
         vill = np.flatnonzero(geo.village_town == t)
         chosen = np.sort(rng.choice(vill, size=int(c_per_town[t]), replace=False))
         for v in chosen:
@@ -126,11 +127,11 @@ def _build_facilities(geo: Geography, seed: int, scale: float) -> None:
     area = []
     for i in range(n):
         if types[i] == "village_clinic":
-            area.append(geo.village_codes[clinic_village[i - thc_first - N_TOWNS]])
+            area.append(geo.village_codes[clinic_village[i - thc_first - n_towns]])
         else:
             area.append(geo.village_codes[_village_at(geo, xy[i][0], xy[i][1], towns[i])])
     is_open = np.ones(n, dtype=np.int64)
-    clinic_idx = np.arange(thc_first + N_TOWNS, n)
+    clinic_idx = np.arange(thc_first + n_towns, n)
     n_closed = max(1, round(0.01 * clinic_idx.size))
     is_open[rng.choice(clinic_idx, size=n_closed, replace=False)] = 0
     geo.fac_id = np.asarray(ids)
@@ -144,7 +145,7 @@ def _build_facilities(geo: Geography, seed: int, scale: float) -> None:
     geo.fac_town = np.asarray(towns, dtype=np.int64)
     geo.hospital_fac = np.arange(3)
     geo.cdc_fac = 3
-    geo.thc_fac = np.arange(thc_first, thc_first + N_TOWNS)
+    geo.thc_fac = np.arange(thc_first, thc_first + n_towns)
     geo.clinic_fac = clinic_idx
     geo.clinic_village = np.asarray(clinic_village, dtype=np.int64)
 
@@ -155,7 +156,7 @@ def _build_grids(geo: Geography, seed: int, scale: float) -> None:
     n_clin = geo.clinic_fac.size
     # Catchment: every village goes to the nearest clinic of its own town.
     catch = np.empty(geo.n_villages, dtype=np.int64)
-    for t in range(N_TOWNS):
+    for t in range(geo.n_towns):
         vill = np.flatnonzero(geo.village_town == t)
         cl = np.flatnonzero(geo.fac_town[geo.clinic_fac] == t)
         cxy = geo.village_xy[clinic_village[cl]]
@@ -211,13 +212,14 @@ def _build_grids(geo: Geography, seed: int, scale: float) -> None:
 def _build_teams_and_staff(geo: Geography, seed: int, scale: float) -> None:
     rng = sc.stream(seed, sc.K_TEAMS)
     n_grid = geo.grid_id.size
-    g_per_town = np.bincount(geo.grid_town, minlength=N_TOWNS)
-    n_teams = max(N_TOWNS, round(265 * scale))
+    n_towns = geo.n_towns
+    g_per_town = np.bincount(geo.grid_town, minlength=n_towns)
+    n_teams = max(n_towns, round(265 * scale))
     t_per_town = sc.largest_remainder(n_teams, g_per_town, 1, g_per_town)
     grid_team = np.empty(n_grid, dtype=np.int64)
     team_town: list[int] = []
     team_grids: list[np.ndarray] = []
-    for t in range(N_TOWNS):
+    for t in range(n_towns):
         gs = np.flatnonzero(geo.grid_town == t)
         # Contiguous sectors around the town seat: a team's grids are neighbours.
         cxy = np.asarray([geo.village_xy[geo.village_grid == g].mean(axis=0) for g in gs])
@@ -231,7 +233,7 @@ def _build_teams_and_staff(geo: Geography, seed: int, scale: float) -> None:
     n_t = len(team_town)
     team_fac = np.empty(n_t, dtype=np.int64)
     team_name = []
-    per_town_k = np.zeros(N_TOWNS, dtype=np.int64)
+    per_town_k = np.zeros(n_towns, dtype=np.int64)
     for i in range(n_t):
         t = team_town[i]
         per_town_k[t] += 1
@@ -241,7 +243,7 @@ def _build_teams_and_staff(geo: Geography, seed: int, scale: float) -> None:
             team_name.append(f"{str(geo.fac_name[clinics[0]]).removesuffix('卫生室')}家庭医生团队")
         else:
             team_fac[i] = geo.thc_fac[t]
-            team_name.append(f"{TOWN_NAMES[t]}家庭医生{per_town_k[t]}队")
+            team_name.append(f"{geo.profile.town_names[t]}家庭医生{per_town_k[t]}队")
     geo.team_id = np.asarray([f"T{i + 1:04d}" for i in range(n_t)])
     geo.team_name = np.asarray(team_name)
     geo.team_fac = team_fac
@@ -298,7 +300,7 @@ def _build_teams_and_staff(geo: Geography, seed: int, scale: float) -> None:
     _hire_unattached(
         geo,
         seed,
-        thc_gps=np.full(N_TOWNS, max(1, round(5 * scale)), dtype=np.int64),
+        thc_gps=np.full(n_towns, max(1, round(5 * scale)), dtype=np.int64),
         specialists=np.asarray([max(3, round(n * scale)) for n in (450, 200, 150)]),
         cdc=max(2, round(40 * scale)),
         grid_workers=max(n_grid, round(1156 * scale)),
@@ -337,7 +339,7 @@ def _hire_unattached(
     for c in geo.clinic_fac:
         if int(c) not in has_doctor:
             hire(int(c), "village_doctor")
-    for t in range(N_TOWNS):
+    for t in range(geo.n_towns):
         hire(int(geo.thc_fac[t]), "gp", int(thc_gps[t]))
     for h, k in zip(geo.hospital_fac, specialists, strict=True):
         hire(int(h), "specialist", int(k))
@@ -428,9 +430,10 @@ def size_resources(geo: Geography, residents_per_village: np.ndarray, seed: int)
     """
     rng = sc.stream(seed, sc.K_FACILITIES, 2)
     pop_v = np.asarray(residents_per_village, dtype=np.float64)
-    town_pop = np.bincount(geo.village_town, weights=pop_v, minlength=N_TOWNS)
+    n_towns, urban_towns = geo.n_towns, geo.profile.urban_towns
+    town_pop = np.bincount(geo.village_town, weights=pop_v, minlength=n_towns)
     county_pop = float(town_pop.sum())
-    urban = sorted(URBAN_TOWNS, key=lambda t: (-town_pop[t], t))
+    urban = sorted(urban_towns, key=lambda t: (-town_pop[t], t))
     for h, t in zip(geo.hospital_fac, urban, strict=False):
         x, y = _near_seat(geo, t, rng)
         geo.fac_xy[h] = (x, y)
@@ -439,7 +442,7 @@ def size_resources(geo: Geography, residents_per_village: np.ndarray, seed: int)
     beds = np.zeros(geo.fac_id.size, dtype=np.float64)
     beds[geo.hospital_fac] = county_pop / 1000.0 * np.asarray(HOSPITAL_BEDS_PER_1000)
     beds[geo.hospital_fac] *= rng.uniform(0.95, 1.05, geo.hospital_fac.size)
-    kind = ["urban" if t in URBAN_TOWNS else "rural" for t in range(N_TOWNS)]
+    kind = ["urban" if t in urban_towns else "rural" for t in range(n_towns)]
     rate = np.asarray([rng.uniform(*THC_BEDS_PER_1000[k]) for k in kind])
     beds[geo.thc_fac] = town_pop / 1000.0 * rate
     geo.fac_beds = _stochastic_round(beds, rng)
@@ -447,7 +450,7 @@ def size_resources(geo: Geography, residents_per_village: np.ndarray, seed: int)
     # Expected licensed primary-care doctors of each town's teams and clinics.
     n0 = geo.n_team_staff
     share = np.asarray([LICENSED_SHARE.get(str(r), 0.0) for r in geo.staff_role[:n0]])
-    have = np.bincount(geo.fac_town[geo.staff_fac[:n0]], weights=share, minlength=N_TOWNS)
+    have = np.bincount(geo.fac_town[geo.staff_fac[:n0]], weights=share, minlength=n_towns)
     no_doc = set(geo.clinic_fac.tolist()) - {
         int(f)
         for f, r in zip(geo.staff_fac[:n0], geo.staff_role[:n0], strict=True)
@@ -455,7 +458,7 @@ def size_resources(geo: Geography, residents_per_village: np.ndarray, seed: int)
     }
     for c in no_doc:
         have[geo.fac_town[c]] += LICENSED_SHARE["village_doctor"]
-    target = town_pop / 1000.0 * rng.uniform(*PRIMARY_DOCTORS_PER_1000, N_TOWNS)
+    target = town_pop / 1000.0 * rng.uniform(*PRIMARY_DOCTORS_PER_1000, n_towns)
     thc_gps = _stochastic_round(np.maximum(target - have, 0.0), rng)
     spec = _stochastic_round(county_pop / 1000.0 * np.asarray(HOSPITAL_SPECIALISTS_PER_1000), rng)
     cdc = int(_stochastic_round(np.asarray([county_pop / 1000.0 * CDC_STAFF_PER_1000]), rng)[0])
@@ -469,7 +472,8 @@ def size_resources(geo: Geography, residents_per_village: np.ndarray, seed: int)
     )
     return {
         "hospital_towns": {
-            str(geo.fac_id[h]): TOWN_NAMES[int(geo.fac_town[h])] for h in geo.hospital_fac
+            str(geo.fac_id[h]): geo.profile.town_names[int(geo.fac_town[h])]
+            for h in geo.hospital_fac
         },
         "population": int(county_pop),
         "beds": (beds_n := int(geo.fac_beds[geo.fac_open == 1].sum())),
