@@ -112,6 +112,14 @@ LEVEL_TERMS: tuple[Term, ...] = (
 )
 #: Every level indicators are built at, finest first.
 LEVELS: tuple[str, ...] = codes(LEVEL_TERMS)
+#: The levels a county publishes for the province (store.province).
+PUBLISHED_LEVELS: tuple[str, ...] = ("county", "town")
+#: Levels above the county, made from the counties' published numerators and denominators.
+ABOVE_COUNTY_LEVEL_TERMS: tuple[Term, ...] = (
+    Term("city", "地市", "City"),
+    Term("province", "省", "Province"),
+)
+ABOVE_COUNTY_LEVELS: tuple[str, ...] = codes(ABOVE_COUNTY_LEVEL_TERMS)
 
 HOTSPOT_INDICATOR_TERMS: tuple[Term, ...] = (
     Term("htn_prevalence", "高血压患病率", "Hypertension prevalence"),
@@ -188,6 +196,7 @@ ROLE_TERMS: tuple[Term, ...] = (
     Term("bureau", "卫健局", "Health bureau"),
     Term("planner", "规划人员", "Planner"),
     Term("admin", "系统管理员", "Administrator"),
+    Term("province", "省市卫健委", "Province or city bureau"),
 )
 ROLES: tuple[str, ...] = codes(ROLE_TERMS)
 #: Roles that read aggregates (indicators, hotspots, burden, exports, analyst tiles).
@@ -203,6 +212,9 @@ TEAM_SCOPED_ROLE = "doctor"
 #: The role scoped to exactly one resident (its ``resident_id``): a resident's own page
 #: (``/r/``). In none of the sets above; only endpoints under ``/api/v1/me`` admit it.
 RESIDENT_ROLE = "resident"
+#: The province's or a city's bureau: every county's published aggregates, nothing of a
+#: county's own (it logs in to the deployment's root store, which holds no person).
+PROVINCE_ROLE = "province"
 #: Roles of the health system's staff (every role but the resident's).
 STAFF_ROLES: frozenset[str] = frozenset(codes(ROLE_TERMS)) - {RESIDENT_ROLE}
 
@@ -210,6 +222,8 @@ STAFF_ROLES: frozenset[str] = frozenset(codes(ROLE_TERMS)) - {RESIDENT_ROLE}
 # Area codes (统计用区划代码, 12 digits: county 6 + town 3 + village 3)
 # ----------------------------------------------------------------------------------------
 AREA_CODE_LENGTH = 12
+_PROVINCE_DIGITS = 2
+_CITY_DIGITS = 4
 _COUNTY_DIGITS = 6
 _TOWN_DIGITS = 9
 
@@ -225,6 +239,16 @@ def county_code_of(area_code: str) -> str:
     ``370783101203`` → ``370783000000``.
     """
     return area_code[:_COUNTY_DIGITS] + "0" * (AREA_CODE_LENGTH - _COUNTY_DIGITS)
+
+
+def city_code_of(area_code: str) -> str:
+    """The 12-digit code of the city (地市) of an area code (``370783…`` → ``370700000000``)."""
+    return area_code[:_CITY_DIGITS] + "0" * (AREA_CODE_LENGTH - _CITY_DIGITS)
+
+
+def province_code_of(area_code: str) -> str:
+    """The 12-digit code of the province an area code lies in (``370783…`` → ``370000000000``)."""
+    return area_code[:_PROVINCE_DIGITS] + "0" * (AREA_CODE_LENGTH - _PROVINCE_DIGITS)
 
 
 def town_of_code(area_code: str | None) -> str | None:

@@ -14,7 +14,13 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.vocabulary import RESIDENT_ROLE, ROLES, TEAM_SCOPED_ROLE, TOWN_SCOPED_ROLE
+from geo.vocabulary import (
+    PROVINCE_ROLE,
+    RESIDENT_ROLE,
+    ROLES,
+    TEAM_SCOPED_ROLE,
+    TOWN_SCOPED_ROLE,
+)
 from service.audit import record_audit
 from service.auth import Principal, hash_password, normalise_username, utcnow
 from service.errors import Conflict, Invalid, NotFound
@@ -31,6 +37,7 @@ DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("demo_bureau", "demo-bureau-pass", "bureau"),
     ("demo_planner", "demo-planner-pass", "planner"),
     ("demo_admin", "demo-admin-pass", "admin"),
+    ("demo_province", "demo-province-pass", "province"),
 )
 
 
@@ -67,7 +74,7 @@ class UserInfo:
             return f"team:{self.team_id}"
         if self.role == TOWN_SCOPED_ROLE:
             return f"town:{self.town_code}"
-        return "county"
+        return "province" if self.role == PROVINCE_ROLE else "county"
 
 
 def _check_scope(role: str, team_id: str | None, town_code: str | None) -> None:

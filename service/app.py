@@ -35,6 +35,7 @@ from service.access_log import configure_access_log
 from service.audit import AuditWriter
 from service.caching import SharedAnswers
 from service.client import HostCheckMiddleware, allowed_hosts
+from service.counties import CountyDispatch, county_apps_factory
 from service.errors import (
     PROBLEM_MEDIA_TYPE,
     PROBLEM_SCHEMA,
@@ -74,11 +75,13 @@ from service.routes import (
 from service.routes import education as education_routes
 from service.routes import live as live_routes
 from service.routes import outbox as outbox_routes
+from service.routes import province as province_routes
 from service.routes import residents as resident_routes
 from service.routes import terminals as terminal_routes
 from service.scheduler import SchedulerLock, parse_daily_cron, run_as_leader, run_daily
 from service.settings import AuthSettings, IngestSettings, Settings, load_settings
 from service.worklists import WorklistCache
+from store.counties import ensure_partition
 from store.engine import MIGRATIONS, make_engine, migrate, normalise_url, reads_engine
 from store.locks import StoreLock
 
@@ -193,10 +196,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     """
     settings = settings or load_settings()
     check_production(settings)
+    start_counties = county_apps_factory(settings, create_app)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = engine if engine is not None else _open_store(settings.database_url)
+        store = engine if engine is not None else _open_store(settings.store_url)
+        if engine is None and settings.county is not None:
+            ensure_partition(settings.database_url, settings.county)  # its schema, on PostGIS
         scheduler: asyncio.Task[None] | None = None
         live: LiveHub | None = None
         outbox: OutboxWorker | None = None
@@ -211,9 +217,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             # Reports run beside ingests and builds (no jobs lock), recorded the same way.
             app.state.report_jobs = JobRegistry(engine=store)
             app.state.answers = SharedAnswers(ANSWERS_CACHED, store)
-            app.state.worklists = WorklistCache(
-                store, settings.rules, settings.data_dir / "risk_model.joblib"
-            )
+            app.state.worklists = WorklistCache(store, settings.rules, settings.risk_model_path)
             if app.state.scheduler_enabled:
                 scheduler = asyncio.create_task(_morning_lists(settings, store))
             # The live channel's dispatcher: one store query per process (service.live).
@@ -227,7 +231,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             # ~200 ms on the 2-core VM (the tail of tile and API latencies); after the
             # freeze a full collection sees only what requests made.
             gc.freeze()
-            yield
+            # A province's root store: every registered county's own app beside this one
+            # (service.counties); none for a single county.
+            async with start_counties(app, store) as county_apps:
+                app.state.county_apps = county_apps
+                yield
+            app.state.county_apps = {}
         finally:
             if outbox is not None:
                 await asyncio.to_thread(outbox.stop)  # may wait for a POST under way
@@ -247,6 +256,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if settings.service.basemap_url and not origins:
         logger.warning("basemap_url cannot be expressed in the CSP; the basemap will be blocked")
     middleware = [
+        # Outermost: a county's request is its county's app's, whole (service.counties).
+        Middleware(
+            CountyDispatch,
+            audience=settings.auth.audience,
+        ),
         Middleware(RequestContextMiddleware),
         Middleware(SecurityHeadersMiddleware, csp=content_security_policy(origins)),
         # Before anything reads the Host header to build a URL (service.client).
@@ -311,6 +325,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(live_routes.router)
     app.include_router(outbox_routes.router)
     app.include_router(education_routes.router)
+    app.include_router(province_routes.router)
     app.include_router(resident_routes.router)
     # Last: the pages' catch-all routes must not shadow the API.
     app.include_router(pages.router)
@@ -325,9 +340,7 @@ async def _morning_lists(settings: Settings, store: Engine) -> None:
     from pipelines.pushlist import generate_push_lists
 
     def generate(day: dt.date) -> dict[str, Any]:
-        return generate_push_lists(
-            store, day, settings.rules, model_path=settings.data_dir / "risk_model.joblib"
-        )
+        return generate_push_lists(store, day, settings.rules, model_path=settings.risk_model_path)
 
     await run_as_leader(
         SchedulerLock(store),

@@ -42,7 +42,7 @@ from store.accounts import LoginAttempt, User
 
 TokenType = Literal["access", "refresh"]
 ALGORITHM = "HS256"
-_REQUIRED_CLAIMS = ["sub", "role", "exp", "iat", "jti", "type"]
+_REQUIRED_CLAIMS = ["sub", "role", "exp", "iat", "jti", "type", "aud"]
 
 #: The hasher of the service (tests swap in a cheap one).
 password_hasher = PasswordHasher()
@@ -141,6 +141,8 @@ def issue_token(
         "exp": int(now.timestamp()) + lifetime,
         "jti": uuid.uuid4().hex,
         "type": kind,
+        # Whose token: the root store's, or one county partition's (Settings.token_auth).
+        "aud": auth.audience,
     }
     return jwt.encode(claims, signing_key(auth.secret), algorithm=ALGORITHM), lifetime
 
@@ -152,6 +154,7 @@ def decode_token(token: str, auth: AuthSettings, kind: TokenType) -> dict[str, A
             token,
             signing_key(auth.secret),
             algorithms=[ALGORITHM],  # fixed: never let the token choose ("none", RS/HS mix-up)
+            audience=auth.audience,  # another county's token is refused, not just unknown
             options={"require": _REQUIRED_CLAIMS},
         )
     except jwt.ExpiredSignatureError:

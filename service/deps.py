@@ -126,7 +126,7 @@ def _caller(
         )
     if not token:
         raise Unauthorized("Log in first: send `Authorization: Bearer <access token>`.", error=None)
-    claims = decode_token(token, settings.auth, "access")
+    claims = decode_token(token, settings.token_auth, "access")
     # Counted before the store is asked: a runaway client costs a signature check only.
     limiter.hit(f"{bucket}:{claims['sub']}")
     principal = principal_from_claims(request.app.state.reads, claims)

@@ -8,6 +8,8 @@ Environment variables are ``HEALTHMAP_<FIELD>`` for top-level fields and
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 from pathlib import Path
 from typing import Literal
@@ -17,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.rules import RulesConfig
 from pipelines.ingest.settings import IngestSettings
+from store.counties import county_code12, county_url
 
 #: The store's file name inside ``data_dir`` (the default ``database_url``).
 STORE_FILE = "healthmap.db"
@@ -55,6 +58,12 @@ class AuthSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     secret: str = Field("change-me-demo-secret", description="JWT signing secret.")
+    audience: str = Field(
+        "healthmap",
+        description="The tokens' audience (`aud`). A county partition's service uses"
+        " `healthmap:<county code>` and a key derived from `secret` and the county"
+        " (Settings.token_auth), so one county's tokens are refused by another's.",
+    )
     access_minutes: int = Field(15, description="Lifetime of an access token.")
     refresh_minutes: int = Field(60 * 12, description="Lifetime of a refresh token.")
     max_failed_logins: int = Field(5, description="Failed logins before the back-off starts.")
@@ -298,6 +307,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the store; unset = the SQLite file `healthmap.db` in"
         " data_dir (absolute: the same store from any folder).",
     )
+    county: str | None = Field(
+        None,
+        description="The county partition of the store this command or service works in"
+        " (a province deployment, docs/province.md), by its 6-digit code; unset = the"
+        " root store: a single county's store, or the province's registry and published"
+        " aggregates.",
+    )
     mode: Literal["demo", "production"] = Field(
         "demo", description="`production` refuses to start with default secrets."
     )
@@ -329,6 +345,43 @@ class Settings(BaseSettings):
         if data.get("database_url") in (None, "", DEFAULT_DATABASE_URL):
             data["database_url"] = sqlite_url(data["data_dir"])
         return data
+
+    @field_validator("county")
+    @classmethod
+    def _county_code(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        return county_code12(str(value))[:6]
+
+    @property
+    def store_url(self) -> str:
+        """The URL of the store this process works in: the county's partition of
+        ``database_url`` when ``county`` is set (store.counties), else ``database_url``."""
+        if self.county is None:
+            return self.database_url
+        return county_url(self.database_url, self.county)
+
+    @property
+    def risk_model_path(self) -> Path:
+        """The risk model of this store's county (each county trains its own)."""
+        name = "risk_model.joblib" if self.county is None else f"risk_model.{self.county}.joblib"
+        return self.data_dir / name
+
+    @property
+    def token_auth(self) -> AuthSettings:
+        """``auth`` as this store's tokens are signed and checked: in a county partition
+        with a key derived from ``auth.secret`` and the county, and the audience
+        ``healthmap:<county>``; the root store's tokens as configured."""
+        if self.county is None:
+            return self.auth
+        key = hmac.new(self.auth.secret.encode(), f"county:{self.county}".encode(), hashlib.sha256)
+        return self.auth.model_copy(
+            update={"secret": key.hexdigest(), "audience": f"{self.auth.audience}:{self.county}"}
+        )
+
+    def for_county(self, county: str | None) -> Settings:
+        """These settings for county ``county``'s partition (None: the root store)."""
+        return self.model_copy(update={"county": self._county_code(county)})
 
 
 def load_settings(**overrides: object) -> Settings:

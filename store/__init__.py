@@ -9,6 +9,7 @@ from store import (  # noqa: F401
     live_events,
     models,
     outbox,
+    province,
     resident_accounts,
     results,
     shared_answers,

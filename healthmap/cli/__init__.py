@@ -19,7 +19,8 @@ import typer
 
 from healthmap.cli import admin, care, data, reports, results
 from healthmap.cli import terminals as terminal_commands
-from healthmap.cli.common import DbOption
+from healthmap.cli.common import CountyOption, DbOption
+from healthmap.cli.counties import counties_app
 from healthmap.cli.output import emit_frame
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class State:
 
     def __init__(self) -> None:
         self.db: str | None = None
+        self.county: str | None = None
         self._settings: Settings | None = None
         self._engine: Engine | None = None
 
@@ -48,28 +50,50 @@ class State:
             from service.settings import load_settings
 
             overrides: dict[str, Any] = {"database_url": self.db} if self.db else {}
+            if self.county:
+                overrides["county"] = self.county
             self._settings = load_settings(**overrides)
         return self._settings
 
     def engine(self, *, migrate: bool = True) -> Engine:
         """The store's engine, its schema brought up to date first."""
         if self._engine is None:
+            from store.counties import open_partition
             from store.engine import make_engine
             from store.engine import migrate as run_migrations
 
-            self._engine = make_engine(self.settings.database_url)
-            if migrate:
-                run_migrations(self._engine)
+            settings = self.settings
+            if settings.county is not None:
+                # A county's partition: made (its schema or file) when first used.
+                self._engine = open_partition(
+                    settings.database_url, settings.county, migrated=migrate
+                )
+            else:
+                self._engine = make_engine(settings.database_url)
+                if migrate:
+                    run_migrations(self._engine)
         return self._engine
+
+    def root_engine(self) -> Engine:
+        """The deployment's root store (the store itself when no ``--county`` is given):
+        the county registry and the aggregates the counties publish."""
+        if self.settings.county is None:
+            return self.engine()
+        from store.engine import make_engine, migrate
+
+        engine = make_engine(self.settings.database_url)
+        migrate(engine)
+        return engine
 
 
 state = State()
 
 
 @app.callback()
-def main(db: DbOption = None) -> None:
+def main(db: DbOption = None, county: CountyOption = None) -> None:
     """Resolve settings once for the command that follows."""
     state.db = db
+    state.county = county
 
 
 # The commands, in the order ``healthmap --help`` lists them, then the sub-apps.
@@ -93,6 +117,7 @@ app.add_typer(care.pushlist_app, name="pushlist")
 app.add_typer(care.model_app, name="model")
 app.add_typer(reports.report_app, name="report")
 app.add_typer(terminal_commands.terminals_app, name="terminals")
+app.add_typer(counties_app, name="counties")
 
 __all__ = ["State", "app", "emit_frame", "main", "run", "state"]
 

@@ -80,6 +80,8 @@ def serve(
         return
     engine.dispose()  # the workers open their own; connections must not cross a fork
     os.environ["HEALTHMAP_DATABASE_URL"] = settings.database_url
+    if settings.county is not None:  # this county's partition only (docs/province.md)
+        os.environ["HEALTHMAP_COUNTY"] = settings.county
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -329,6 +331,9 @@ def demo(
     console.print("building indicators, hotspots and burden …")
     built = run_build(engine, as_of, state.settings.rules)
     console.print(f"build {built['build_id']} ready in {built['seconds']} s")
+    from healthmap.cli.data import publish
+
+    publish(state)  # the province page shows the demo county
     console.print(f"store: {state.settings.database_url}")
     if serve_after:
         serve(host=None, port=None, db=None, demo_users=True)

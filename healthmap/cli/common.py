@@ -20,6 +20,15 @@ DbOption = Annotated[
     str | None,
     typer.Option("--db", help="Store URL (overrides HEALTHMAP_DATABASE_URL).", show_default=False),
 ]
+CountyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--county",
+        help="The county partition to work in, by its 6-digit code (a province deployment;"
+        " overrides HEALTHMAP_COUNTY). Unset: the root store.",
+        show_default=False,
+    ),
+]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output format.")]
 AsOfOption = Annotated[
     str | None, typer.Option("--as-of", help="As-of date D, YYYY-MM-DD (default today).")
@@ -116,7 +125,7 @@ def query(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 def model_path() -> Path:
     """Where the follow-up risk model is saved (``data_dir/risk_model.joblib``)."""
-    return current_state().settings.data_dir / "risk_model.joblib"
+    return current_state().settings.risk_model_path
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -138,11 +147,11 @@ def require_store() -> None:
     """
     state = current_state()
     settings = state.settings
-    path = sqlite_path(settings.database_url)
+    path = sqlite_path(settings.store_url)
     if path is None or path.exists():
         return
     console.print(
-        f"[red]No store at {path}[/red] (database_url {settings.database_url}; data_dir "
+        f"[red]No store at {path}[/red] (database_url {settings.store_url}; data_dir "
         f"{settings.data_dir}).\nPoint HEALTHMAP_DATA_DIR or HEALTHMAP_DATABASE_URL (or --db) "
         "at the county's store, or create one: `healthmap db upgrade` (empty) or "
         "`healthmap ingest DIR`. Nothing was created."

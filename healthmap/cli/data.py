@@ -237,3 +237,19 @@ def build(
     console.print(
         f"build {summary['build_id']} for {when} is current ({summary['seconds']} s): {rows}"
     )
+    publish(state)
+
+
+def publish(state: Any) -> None:
+    """Publish the county's current build for the province (docs/province.md)."""
+    from pipelines.province import publish_county
+
+    try:
+        done = publish_county(state.engine(), state.root_engine())
+    except LookupError as exc:
+        console.print(f"[yellow]not published for the province: {exc}[/yellow]")
+        return
+    console.print(
+        f"published county {done['county_code']} build {done['build_id']}:"
+        f" {done['rows']:,} aggregate rows, {done['shapes']} outlines"
+    )

@@ -42,8 +42,8 @@ class Me(BaseModel):
 
 
 def _pair(principal: Principal, settings: SettingsDep) -> TokenPair:
-    access, access_s = issue_token(principal, settings.auth, "access")
-    refresh, refresh_s = issue_token(principal, settings.auth, "refresh")
+    access, access_s = issue_token(principal, settings.token_auth, "access")
+    refresh, refresh_s = issue_token(principal, settings.token_auth, "refresh")
     return TokenPair(
         access_token=access,
         expires_in=access_s,
@@ -94,7 +94,7 @@ def refresh(
     """A new access token and a new refresh token, if the account is still enabled and its
     role and scope are unchanged."""
     limiter.hit(f"client:{client_address(request)}")
-    claims = decode_token(body.refresh_token, settings.auth, "refresh")
+    claims = decode_token(body.refresh_token, settings.token_auth, "refresh")
     principal = principal_from_claims(request.app.state.reads, claims)
     request.state.user_id = principal.id
     return _pair(principal, settings)

@@ -90,7 +90,7 @@ RECORD_MEASUREMENTS = 20
 
 def model_path(settings: Settings) -> FilePath:
     """Where ``healthmap model train`` saves the risk model (fallback score without it)."""
-    return settings.data_dir / "risk_model.joblib"
+    return settings.risk_model_path
 
 
 def day_of(value: dt.date | None, settings: Settings) -> dt.date:

@@ -217,7 +217,7 @@ def pushlists(
         from pipelines.pushlist import generate_push_lists
 
         return generate_push_lists(
-            engine, when, settings.rules, model_path=settings.data_dir / "risk_model.joblib"
+            engine, when, settings.rules, model_path=settings.risk_model_path
         )
 
     job = registry(request).submit("pushlists", {"date": when.isoformat()}, work)

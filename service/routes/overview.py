@@ -14,6 +14,7 @@ from geo.vocabulary import (
     HOTSPOT_INDICATORS,
     HOTSPOT_LEVELS,
     LEVELS,
+    PROVINCE_ROLE,
     TEAM_SCOPED_ROLE,
     TOWN_SCOPED_ROLE,
 )
@@ -44,7 +45,7 @@ def scope_label(role: str, team_id: str | None, town_code: str | None) -> str:
         return f"team:{team_id}"
     if role == TOWN_SCOPED_ROLE:
         return f"town:{town_code}"
-    return "county"
+    return "province" if role == PROVINCE_ROLE else "county"
 
 
 @router.get("/meta", summary="What is built and what the caller may ask for")

@@ -105,8 +105,8 @@ class ResidentTokenPair(TokenPair):
 
 
 def _pair(principal: Principal, settings: Settings) -> ResidentTokenPair:
-    access, access_s = issue_token(principal, settings.auth, "access")
-    refresh, refresh_s = issue_token(principal, settings.auth, "refresh")
+    access, access_s = issue_token(principal, settings.token_auth, "access")
+    refresh, refresh_s = issue_token(principal, settings.token_auth, "refresh")
     return ResidentTokenPair(
         access_token=access,
         expires_in=access_s,

@@ -86,7 +86,7 @@ async def tile_caller(request: Request, token: TokenDep) -> Principal:
         raise Unauthorized("Log in first: send `Authorization: Bearer <access token>`.", error=None)
     settings: Settings = request.app.state.settings
     limiter: TokenBucketLimiter = request.app.state.tile_rate_limiter
-    claims = decode_token(token, settings.auth, "access")
+    claims = decode_token(token, settings.token_auth, "access")
     limiter.hit(f"tiles:{claims['sub']}")
     now = time.monotonic()
     checked = _CHECKED.get(token)

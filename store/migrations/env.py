@@ -26,10 +26,19 @@ def run_migrations_online() -> None:
             )
         engine = make_engine(url)
     with engine.begin() as connection:
+        version_schema: str | None = None
+        if connection.dialect.name == "postgresql":
+            # A county partition (store.counties) reaches its schema first on the search
+            # path, then public; its version table must be its own, or Alembic would read
+            # the root's (public.alembic_version, at head) and create nothing here.
+            schema = connection.exec_driver_sql("SELECT current_schema()").scalar()
+            if schema and schema != "public":
+                version_schema = str(schema)
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            version_table_schema=version_schema,
         )
         context.run_migrations()
 

@@ -18,13 +18,17 @@ from typing import Any
 from fastapi.testclient import TestClient
 from svc_county import TODAY, days
 from svc_education import ITEM_BODY, MATRIX_RESIDENT, seed_matrix_education
+from svc_helpers import token_headers
 
+from pipelines.province import publish_county
 from service.jobs import Job, JobRegistry, new_job_id
 from service.terminal_auth import signed_headers
 
 #: ``resident1`` is R01's own account (svc_county.RESIDENT_USERS; docs/residents.md): every
 #: staff endpoint is 403 to it, another resident's anything 404.
-ROLES = ("doctor1", "center1", "bureau1", "planner1", "admin1", "resident1")
+#: ``province1`` is the province's bureau (geo.vocabulary.PROVINCE_ROLE): the province's
+#: aggregate routes and nothing of a county's (docs/province.md).
+ROLES = ("doctor1", "center1", "bureau1", "planner1", "admin1", "resident1", "province1")
 ANON = None
 #: A terminal's signed request (service.terminal_auth), made per case by the test.
 TERMINAL = "terminal1"
@@ -55,6 +59,7 @@ def only(allowed: dict[str, int], default: int = 403) -> list[Case]:
 AGG = {"center1": 200, "bureau1": 200, "planner1": 200, "admin1": 200}
 ALL = {u: 200 for u in ROLES}
 ADMIN = {"admin1": 200}
+PROVINCE = {"admin1": 200, "province1": 200}
 PLANNING = {"bureau1": 200, "planner1": 200, "admin1": 200}
 #: Who writes and reviews health education (geo.vocabulary EDUCATION_*_ROLES).
 EDU_STAFF = {"doctor1": 200, "center1": 200, "bureau1": 200, "admin1": 200}
@@ -161,6 +166,15 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/meta"): Row("/api/v1/meta", only(ALL)),
     ("GET", "/api/v1/search"): Row("/api/v1/search?q=村", only(ALL)),
     ("GET", "/api/v1/vocabulary"): Row("/api/v1/vocabulary", only(ALL)),
+    # The province (what the county published: aggregates only).
+    ("GET", "/api/v1/counties"): Row("/api/v1/counties", [Case(ANON, 200)], public=True),
+    ("GET", "/api/v1/province/meta"): Row("/api/v1/province/meta", only(PROVINCE)),
+    ("GET", "/api/v1/province/ranking"): Row(
+        "/api/v1/province/ranking?indicator=signing_rate", only(PROVINCE)
+    ),
+    ("GET", "/api/v1/province/map"): Row(
+        "/api/v1/province/map?indicator=signing_rate&county=370783", only(PROVINCE)
+    ),
     # Aggregates.
     ("GET", "/api/v1/indicators"): Row("/api/v1/indicators?level=town", only(AGG)),
     ("GET", "/api/v1/indicators/{level}/{unit_id}"): Row(
@@ -593,6 +607,19 @@ MATRIX: dict[tuple[str, str], Row] = {
 }
 
 
+def _province_refused(row: Row) -> None:
+    """The province's bureau is refused (403) wherever a row lists no case for it: the same
+    request as the row's first resident case (a personal endpoint's body included)."""
+    if row.public or any(c.user == "province1" for c in row.cases):
+        return
+    first = next(c for c in row.cases if c.user == "resident1")
+    row.cases.append(Case("province1", 403, path=first.path, json=first.json, files=first.files))
+
+
+for _row in MATRIX.values():
+    _province_refused(_row)
+
+
 class FakeJobs(JobRegistry):
     """Jobs that are recorded but never run (the matrix checks access, not the work)."""
 
@@ -698,6 +725,9 @@ def test_authorization_matrix(
 
     with Session(engine) as session:
         add_user(session, "temp1", "temp-password-1", "planner")
+        add_user(session, "province1", "province-password-1", "province")
+    auth = token_headers(engine, api.app.state.settings)  # type: ignore[attr-defined]
+    publish_county(engine, engine)  # the small county's build, for the province's rows
     api.app.state.jobs = FakeJobs()  # type: ignore[attr-defined]
     job = api.app.state.jobs.submit("build", {}, None)  # type: ignore[attr-defined]
     report = _finished_report(api, engine, tmp_path)

@@ -47,9 +47,13 @@ def test_login_issues_tokens_with_the_claims(client: TestClient, users: Any, set
     assert pair["expires_in"] == settings.auth.access_minutes * 60
     assert pair["refresh_expires_in"] == settings.auth.refresh_minutes * 60
     claims = jwt.decode(
-        pair["access_token"], signing_key(settings.auth.secret), algorithms=["HS256"]
+        pair["access_token"],
+        signing_key(settings.auth.secret),
+        algorithms=["HS256"],
+        audience=settings.auth.audience,
     )
     assert {"sub", "role", "team_id", "town_code", "exp", "iat", "jti", "type"} <= claims.keys()
+    assert claims["aud"] == "healthmap"  # the root store's (a county's: healthmap:<code>)
     assert (claims["role"], claims["team_id"], claims["town_code"], claims["type"]) == (
         "doctor",
         "T01",
@@ -125,6 +129,7 @@ def _claims(user_id: int = 1, role: str = "admin", **extra: Any) -> dict[str, An
         "exp": now + 600,
         "jti": "x",
         "type": "access",
+        "aud": "healthmap",
         **extra,
     }
 
@@ -155,6 +160,17 @@ def test_forged_tokens_are_401(client: TestClient, users: Any, settings: Any) ->
             algorithm="HS256",
         ),
         jwt.encode(_claims(99999), signing_key(settings.auth.secret), algorithm="HS256"),
+        # Right key, but addressed to a county, or to no one (store.counties).
+        jwt.encode(
+            _claims(admin_id, aud="healthmap:370725"),
+            signing_key(settings.auth.secret),
+            algorithm="HS256",
+        ),
+        jwt.encode(
+            {k: v for k, v in _claims(admin_id).items() if k != "aud"},
+            signing_key(settings.auth.secret),
+            algorithm="HS256",
+        ),
         # Right signature, wrong role for the account.
         jwt.encode(
             _claims(admin_id, role="bureau"), signing_key(settings.auth.secret), algorithm="HS256"
@@ -374,6 +390,7 @@ def test_demo_users(engine: Engine, client: TestClient) -> None:
         "bureau": "county",
         "planner": "county",
         "admin": "county",
+        "province": "province",
     }
     for username, password, role, _ in first:
         assert me(client, login(client, username, password)["access_token"]).json()["role"] == role
@@ -382,4 +399,4 @@ def test_demo_users(engine: Engine, client: TestClient) -> None:
 def test_demo_users_without_teams_skip_the_scoped_roles(engine: Engine) -> None:
     with Session(engine) as session:
         roles = [r for _, _, r, _ in ensure_demo_users(session)]
-    assert roles == ["bureau", "planner", "admin"]
+    assert roles == ["bureau", "planner", "admin", "province"]

@@ -110,6 +110,7 @@ export const ROLES = {
   "bureau": { zh: "卫健局", en: "Health bureau" },
   "planner": { zh: "规划人员", en: "Planner" },
   "admin": { zh: "系统管理员", en: "Administrator" },
+  "province": { zh: "省市卫健委", en: "Province or city bureau" },
 } as const;
 
 /** Roles that read aggregates. */
