@@ -579,7 +579,17 @@ STEPS: dict[str, Callable[[float], None]] = {
     "terminals": bench_terminals,
     "peers": lambda scale: _peers().bench_peers(scale, sys.modules[__name__]),
     "build-dask": lambda scale: _peers().bench_build_dask(scale, sys.modules[__name__]),
+    "ladder": lambda scale: _ladder().bench_ladder(scale, sys.modules[__name__]),
+    "counties": lambda scale: _ladder().bench_counties(scale, sys.modules[__name__]),
 }
+
+
+def _ladder() -> Any:
+    """:mod:`scale_ladder` (the ladder and the two-county Dask run), as :func:`_peers`."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import scale_ladder
+
+    return scale_ladder
 
 
 def _peers() -> Any:
