@@ -26,15 +26,21 @@ same helpers as :mod:`pipelines.build` (``period_tasks``, ``period_values``,
 ``finish_period``, ``compute_hotspots``); results are written by its ``store_*`` helpers,
 and the build row's life (``building`` → ``ready``/``failed``, the atomic swap) is its.
 
+Many counties share one cluster (:func:`run_counties_dask`): the build is partitioned by
+county first — each county's build reads and writes its own partition of the store
+(:mod:`store.counties`) and is published for the province when it is current — and by the
+coarse H3 parent inside the county, as above.
+
 Ingestion's validation is not on Dask yet (issue 16, ``docs/scale.md``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +72,10 @@ from pipelines.build import (
     store_hotspots,
     store_period,
 )
+from pipelines.province import county_of_store, publish_county
 from pipelines.surveillance import compute_surveillance, store_surveillance
+from store.counties import county_code12, open_partition
+from store.engine import make_engine
 from store.frames import read_frames
 from store.shapes import grid_shapes as grid_shapes_of
 
@@ -311,6 +320,7 @@ def run_build_dask(
     resolution: int = PARTITION_RESOLUTION,
     parquet: Path | None = None,
     progress: Progress | None = None,
+    client: Client | None = None,
 ) -> dict[str, Any]:
     """Compute and store a full build for ``as_of`` on Dask; return its summary.
 
@@ -325,7 +335,8 @@ def run_build_dask(
     months : int
         Month-ends before D built too (default 12).
     scheduler : str
-        ``local`` (a ``LocalCluster`` of ``workers`` workers) or a scheduler address.
+        ``local`` (a ``LocalCluster`` of ``workers`` workers) or a scheduler address;
+        with ``client``, only reported in the summary.
     workers : int
         Workers of the local cluster.
     processes : bool
@@ -337,6 +348,9 @@ def run_build_dask(
         hotspots (by level) as Parquet datasets under this folder.
     progress : callable, optional
         ``progress(step, done, total)``.
+    client : distributed.Client, optional
+        A client to compute on, left open; without it a client of ``scheduler`` is made
+        (:func:`dask_client`) and closed at the end.
 
     Returns
     -------
@@ -361,7 +375,10 @@ def run_build_dask(
         part_of = resident_partitions(frames["residents"], resolution)
         keys = sorted(pd.unique(part_of))
         timings["read"] = time.perf_counter() - t0
-        with dask_client(scheduler, workers, processes) as client:
+        cluster: AbstractContextManager[Client] = (
+            dask_client(scheduler, workers, processes) if client is None else nullcontext(client)
+        )
+        with cluster as client:
             t0 = time.perf_counter()
             shared = client.scatter(frames, broadcast=True)
             part_f = client.scatter(part_of, broadcast=True)
@@ -404,7 +421,7 @@ def run_build_dask(
             # esda's permutations reseed NumPy's global RNG (geo.hotspots.gi_star): where
             # worker threads share a process, another task's draws would change the
             # p-values, so the hotspots then start alone, once every other job is done.
-            alone = _threads_share_a_process(client, scheduler, processes)
+            alone = _threads_share_a_process(client)
             if not alone:
                 jobs[hotspots_job()] = "hotspots"
             from distributed import as_completed
@@ -462,12 +479,147 @@ def run_build_dask(
     return summary
 
 
-def _threads_share_a_process(client: Client, scheduler: str, processes: bool) -> bool:
-    """Whether two tasks may run at once in one process of the cluster."""
-    if scheduler == "local" and not processes:
+def run_counties_dask(
+    root_url: str,
+    codes: Sequence[str],
+    as_of: dt.date,
+    rules: RulesConfig,
+    *,
+    months: int = 12,
+    scheduler: str = "local",
+    workers: int = 2,
+    processes: bool = True,
+    resolution: int = PARTITION_RESOLUTION,
+    parquet: Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Build and publish each of ``codes``' counties on one Dask cluster.
+
+    The build is partitioned by county first: each county's build reads and writes its
+    own partition of the store (:func:`store.counties.open_partition`), then inside the
+    county by the coarse H3 parent (:func:`run_build_dask`). When a county's build is
+    current it is published into the root store (:func:`pipelines.province.publish_county`).
+
+    Every partition is checked to hold its county (one ``areas`` row of level county with
+    that code) before the cluster starts. A county whose build fails stops the run: its
+    build is marked failed, the counties before it stay built and published, the ones
+    after it are not built.
+
+    Parameters
+    ----------
+    root_url : str
+        The URL of the deployment's root store.
+    codes : sequence of str
+        The counties, by 6- or 12-digit code, built in this order (repeats dropped).
+    as_of : date
+        D, the as-of date of every county's build.
+    rules : RulesConfig
+        Domain thresholds.
+    months : int
+        Month-ends before D built too (default 12).
+    scheduler : str
+        ``local`` (one ``LocalCluster`` of ``workers`` workers for all counties) or a
+        scheduler address.
+    workers : int
+        Workers of the local cluster.
+    processes : bool
+        Local workers in processes (True) or threads (False).
+    resolution : int
+        H3 resolution of the partitions inside each county.
+    parquet : Path, optional
+        Each county's Parquet datasets go under ``parquet/county=<6-digit code>/``.
+    progress : callable, optional
+        ``progress(step, done, total)``, counted over all the counties.
+
+    Returns
+    -------
+    dict
+        By 6-digit county code, in build order: :func:`run_build_dask`'s summary plus
+        ``county_code`` (12 digits) and ``published`` (``publish_county``'s summary).
+
+    Raises
+    ------
+    ValueError
+        When ``codes`` is empty or names something that is not a county code.
+    LookupError
+        When a county's partition does not hold that county (not ingested).
+    """
+    tick = progress or (lambda *_: None)
+    counties = list(dict.fromkeys(county_code12(code) for code in codes))
+    if not counties:
+        raise ValueError("no county to build: name at least one county code")
+    for code in counties:
+        part = open_partition(root_url, code)
+        try:
+            held, _ = county_of_store(part)
+        except LookupError as exc:
+            raise LookupError(f"county {code[:6]}: {exc}") from None
+        finally:
+            part.dispose()
+        if held != code:
+            raise LookupError(f"the partition of county {code[:6]} holds county {held}")
+    root = make_engine(root_url)
+    summaries: dict[str, dict[str, Any]] = {}
+    try:
+        # One cluster for every county, one county after the other: each county's build
+        # already keeps the workers busy (its partitions × periods, then the whole-county
+        # jobs); this process alone reads and writes the store, and its reads and writes
+        # (pandas, the driver) hold the GIL, so counties in threads here would mostly wait
+        # on each other; one county's frames at a time are held on the workers; and the
+        # hotspots' "run alone" guard (esda reseeds NumPy's global RNG) covers the jobs of
+        # one build only, which counties running at once on threaded workers would break.
+        with dask_client(scheduler, workers, processes) as client:
+            for i, code in enumerate(counties):
+                code6 = code[:6]
+                part = open_partition(root_url, code)
+                try:
+                    summary = run_build_dask(
+                        part,
+                        as_of,
+                        rules,
+                        months=months,
+                        scheduler=scheduler,
+                        workers=workers,
+                        processes=processes,
+                        resolution=resolution,
+                        parquet=None if parquet is None else parquet / f"county={code6}",
+                        progress=_county_progress(tick, code6, i, len(counties)),
+                        client=client,
+                    )
+                    published = publish_county(part, root)
+                finally:
+                    part.dispose()
+                summaries[code6] = {**summary, "county_code": code, "published": published}
+    finally:
+        root.dispose()
+    return summaries
+
+
+def _county_progress(tick: Progress, code6: str, index: int, count: int) -> Progress:
+    """County ``index`` of ``count``'s progress as steps of the whole run's."""
+
+    def county_tick(step: str, done: int, total: int) -> None:
+        tick(f"county {code6}: {step}", index * total + done, count * total)
+
+    return county_tick
+
+
+def _threads_share_a_process(client: Client) -> bool:
+    """Whether two tasks may run at once in one process (the cluster's or this one).
+
+    Asked of the cluster itself, since a given client's cluster is not described by the
+    ``scheduler``/``processes`` arguments: a worker with several threads, workers in this
+    process (``LocalCluster(processes=False)``, ``inproc://`` addresses), or two workers
+    in one process of a host.
+    """
+    info = client.scheduler_info().get("workers", {})
+    if any(int(w.get("nthreads", 1)) > 1 for w in info.values()):
         return True
-    workers = client.scheduler_info().get("workers", {}).values()
-    return any(int(w.get("nthreads", 1)) > 1 for w in workers)
+    if any(str(address).startswith("inproc://") for address in info):
+        return True
+    pids = client.run(os.getpid)
+    where = [(info.get(address, {}).get("host"), pid) for address, pid in pids.items()]
+    return len(set(where)) < len(where)
 
 
 def _write_parquet(frame: pd.DataFrame, root: Path, by: list[str]) -> None:

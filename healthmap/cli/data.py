@@ -151,6 +151,89 @@ def db_bump_version(db: DbOption = None) -> None:
     console.print(f"store version now {store_version(engine)[0]}")
 
 
+def build_counties(
+    state: Any,
+    spec: str,
+    when: Any,
+    force: bool,
+    scheduler: str,
+    workers: int,
+    parquet: Path | None,
+) -> None:
+    """``build --engine dask --counties``: build and publish registered counties on one
+    cluster (``pipelines.build_dask.run_counties_dask``), one line per county."""
+    from geo.errors import HealthmapError
+    from pipelines.build import build_periods
+    from pipelines.build_dask import run_counties_dask
+    from service.shaping import check_build_date
+    from store.counties import county_code12, open_partition
+    from store.province import counties as registered_counties
+
+    if state.settings.county is not None:
+        raise typer.BadParameter(
+            "--counties builds each county in its own partition: leave out the global"
+            " --county (and HEALTHMAP_COUNTY)",
+            param_hint="--counties",
+        )
+    url = state.settings.database_url
+    registry = registered_counties(state.root_engine())
+    names = dict(zip(registry["county_code"], registry["name"], strict=True))
+    hint = "register counties with `healthmap counties add CODE --name NAME`"
+    if spec.strip().lower() == "all":
+        codes = list(names)
+        if not codes:
+            raise typer.BadParameter(f"no county is registered; {hint}", param_hint="--counties")
+    else:
+        try:
+            codes = list(dict.fromkeys(county_code12(c) for c in spec.split(",") if c.strip()))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--counties") from None
+        if not codes:
+            raise typer.BadParameter("name 'all' or county codes", param_hint="--counties")
+        unknown = [c[:6] for c in codes if c not in names]
+        if unknown:
+            known = ", ".join(c[:6] for c in names) or "none"
+            raise typer.BadParameter(
+                f"not registered: {', '.join(unknown)} (registered: {known}); {hint}",
+                param_hint="--counties",
+            )
+    for code in codes:  # every county's D is checked before any is built
+        part = open_partition(url, code)
+        try:
+            check_build_date(part, when, force=force)
+        except HealthmapError as exc:
+            console.print(f"[red]county {code[:6]}: {exc.detail}[/red]")
+            raise typer.Exit(1) from None
+        finally:
+            part.dispose()
+    with progress() as bar:
+        task = bar.add_task("build", total=len(codes) * (len(build_periods(when)) + 3))
+
+        def tick(step: str, done: int, total: int) -> None:
+            bar.update(task, description=f"build: {step}", completed=done, total=total)
+
+        summaries = run_counties_dask(
+            url,
+            codes,
+            when,
+            state.settings.rules,
+            scheduler=scheduler,
+            workers=workers,
+            parquet=parquet,
+            progress=tick,
+        )
+    for code6, summary in summaries.items():
+        rows = ", ".join(f"{n:,} {t}" for t, n in summary["rows"].items())
+        published = summary["published"]
+        console.print(
+            f"county {code6} {names.get(summary['county_code'], '')}: build"
+            f" {summary['build_id']} for {when} is current ({summary['seconds']} s,"
+            f" {summary['partitions']} partitions), published {published['rows']:,}"
+            f" aggregate rows: {rows}",
+            soft_wrap=True,  # one line per county, whatever the terminal's width
+        )
+
+
 def build(
     as_of: AsOfOption = None,
     db: DbOption = None,
@@ -190,12 +273,22 @@ def build(
             "hotspots (by level) as Parquet datasets under this folder.",
         ),
     ] = None,
+    counties: Annotated[
+        str | None,
+        typer.Option(
+            "--counties",
+            help="With --engine dask: build and publish these registered counties on one "
+            "cluster, one after the other: 'all' or codes (370783,370725).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Compute indicators, grid health index, disease burden and hotspots; swap atomically.
 
     The new build becomes current at once, for every reader: a D more than 31 days before
     the current build's is refused without ``--force``. ``--engine dask`` computes the same
-    rows on a Dask cluster (``pipelines.build_dask``, docs/scale.md).
+    rows on a Dask cluster (``pipelines.build_dask``, docs/scale.md); with ``--counties``
+    it builds each listed county in its partition and publishes it for the province.
     """
     from geo.errors import HealthmapError
     from pipelines.build import build_periods, run_build
@@ -205,8 +298,13 @@ def build(
         raise typer.BadParameter(f"--engine {engine_name!r}: use local or dask")
     if engine_name == "local" and (scheduler != "local" or parquet is not None):
         raise typer.BadParameter("--scheduler and --parquet need --engine dask")
+    if counties is not None and engine_name != "dask":
+        raise typer.BadParameter("--counties needs --engine dask", param_hint="--counties")
     state = use_db(db)
     when = parse_date(as_of)
+    if counties is not None:
+        build_counties(state, counties, when, force, scheduler, workers or 2, parquet)
+        return
     engine = state.engine()
     try:
         check_build_date(engine, when, force=force)
