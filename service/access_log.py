@@ -5,9 +5,10 @@ A line holds what an operator needs to follow a request and nothing about a resi
     {"event": "access", "at": "2026-11-24T02:03:04.123Z", "method": "GET",
      "path": "/api/v1/residents/{resident_id}", "query": ["unmask"], "status": 404,
      "duration_ms": 3.1, "user": 12, "role": "doctor", "client": "10.1.2.3",
-     "request_id": "…"}
+     "request_id": "…", "county": "370725"}
 
-``path`` is the matched route's template, never the raw path (a resident id, an ID number
+``county`` is the county whose app answered in a province deployment (null for the root
+store's). ``path`` is the matched route's template, never the raw path (a resident id, an ID number
 or a name may be in it); an unmatched path has every segment holding a digit masked.
 ``query`` has the parameter *names* only. No body, no header other than the request id.
 ``client`` is :func:`service.client.client_address` (``service.trusted_proxies``).
@@ -170,7 +171,16 @@ def access_fields(
         "role": getattr(principal, "role", None),
         "client": client,
         "request_id": request_id,
+        # Which county's app answered in a province deployment (service.counties); null
+        # for the root store's (a single county, or the province's own routes).
+        "county": _county_of(scope),
     }
+
+
+def _county_of(scope: Scope) -> str | None:
+    settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+    county = getattr(settings, "county", None)
+    return county if isinstance(county, str) else None
 
 
 def write_access_line(fields: dict[str, Any]) -> None:

@@ -35,6 +35,7 @@ FIELDS = {
     "role",
     "client",
     "request_id",
+    "county",
 }
 
 
@@ -81,6 +82,7 @@ def test_n_requests_are_n_json_lines_without_personal_data(
         assert line["event"] == "access" and line["method"] == "GET"
         assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
         assert line["client"] == "testclient" and len(line["request_id"]) == 36
+        assert line["county"] is None  # the root store's app (a single county)
     assert [line["status"] for line in lines] == statuses
     assert lines[0]["path"] == "/api/v1/residents/{resident_id}"
     assert (lines[0]["user"], lines[0]["role"]) == (lines[1]["user"], "doctor")

@@ -10,6 +10,7 @@ both backends; the service is the root app, which starts each county's app.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -296,3 +297,18 @@ def test_a_county_reloads_and_rebuilds_without_touching_the_other(
     assert after["370725"]["residents"] == before["370725"]["residents"]
     assert after["370725"]["builds"] != before["370725"]["builds"]
     assert after_pub.loc["370725000000", "build_id"] != before_pub.loc["370725000000", "build_id"]
+
+
+def test_access_log_names_the_county_that_answered(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = _login(client, "bureau370725", "bureau-pass-370725", "370725")
+    province = _login(client, "prov1", "province-pass-1", None)
+    with caplog.at_level(logging.INFO, logger="healthmap.access"):
+        client.get("/api/v1/meta", headers=headers)
+        client.get("/api/v1/province/meta", headers=province)
+    lines = [r.access for r in caplog.records if hasattr(r, "access")]
+    assert [(line["path"], line["county"]) for line in lines] == [
+        ("/api/v1/meta", "370725"),
+        ("/api/v1/province/meta", None),
+    ]
