@@ -78,6 +78,7 @@ from store.counties import county_code12, open_partition
 from store.engine import make_engine
 from store.frames import read_frames
 from store.shapes import grid_shapes as grid_shapes_of
+from store.shapes import unit_geometries
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -345,7 +346,8 @@ def run_build_dask(
         H3 resolution of the partitions (:data:`PARTITION_RESOLUTION`).
     parquet : Path, optional
         Also write the shown indicator values (partitioned by period and level) and the
-        hotspots (by level) as Parquet datasets under this folder.
+        hotspots (by level) as GeoParquet datasets under this folder, each row with its
+        unit's outline (:func:`_write_parquet`).
     progress : callable, optional
         ``progress(step, done, total)``.
     client : distributed.Client, optional
@@ -362,6 +364,7 @@ def run_build_dask(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     build_id = open_build(engine, as_of)
+    shapes = UnitShapes(engine)  # the GeoParquet's outlines, each level read once
     periods = build_periods(as_of, months)
     steps = len(periods) + 3
     counts = {"indicator_values": 0, "health_index": 0, "burden": 0, "hotspot_results": 0}
@@ -444,7 +447,7 @@ def run_build_dask(
                 elif job == "hotspots":
                     counts["hotspot_results"] = store_hotspots(engine, build_id, result)
                     if parquet is not None:
-                        _write_parquet(result, parquet / "hotspot_results", ["level"])
+                        _write_parquet(result, parquet / "hotspot_results", ["level"], shapes)
                 else:
                     assert isinstance(job, dt.date)
                     _, shown, index = result
@@ -454,6 +457,7 @@ def run_build_dask(
                             shown.assign(period=job.isoformat()),
                             parquet / "indicator_values",
                             ["period", "level"],
+                            shapes,
                         )
                 timings[f"store {job}"] = time.perf_counter() - t0
                 del future, result
@@ -622,11 +626,50 @@ def _threads_share_a_process(client: Client) -> bool:
     return len(set(where)) < len(where)
 
 
-def _write_parquet(frame: pd.DataFrame, root: Path, by: list[str]) -> None:
-    """Append ``frame`` to the Parquet dataset at ``root``, partitioned by ``by``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class UnitShapes:
+    """Geometry of the units of a build's levels, looked up once per level.
 
-    root.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
-    pq.write_to_dataset(table, root_path=str(root), partition_cols=by)
+    H3 cells are made from their ids (``h3``), the other levels read from the store
+    (:func:`store.shapes.unit_geometries`: grids, villages, towns, the county).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._by_level: dict[str, dict[str, Any]] = {}
+
+    def of(self, level: str, unit_ids: Sequence[str]) -> list[Any]:
+        """The geometry of each of ``unit_ids`` of ``level`` (None where there is none)."""
+        known = self._by_level.setdefault(level, {})
+        if level.startswith("h3:"):
+            missing = [u for u in set(unit_ids) if u not in known]
+            known.update(unit_geometries(self.engine, level, missing))
+        elif not known:
+            known.update(unit_geometries(self.engine, level))
+            known.setdefault("", None)  # the level was read, even when it has no shapes
+        return [known.get(u) for u in unit_ids]
+
+
+def _write_parquet(frame: pd.DataFrame, root: Path, by: list[str], shapes: UnitShapes) -> None:
+    """Add ``frame`` to the GeoParquet dataset at ``root``, partitioned by ``by``.
+
+    Hive-style folders (``level=h3%3A8/``, the partition values percent-encoded as pyarrow
+    writes them), one GeoParquet file (``geo`` metadata, WGS84) per partition and call,
+    with the unit's outline as its geometry. geopandas writes the files; pyarrow's
+    ``write_to_dataset`` would partition but not write GeoParquet's metadata.
+    """
+    import uuid
+    from urllib.parse import quote
+
+    import geopandas as gpd
+
+    frame = frame.reset_index(drop=True)
+    for values, part in frame.groupby(by, sort=False):
+        keys = values if isinstance(values, tuple) else (values,)
+        folder = root.joinpath(
+            *(f"{c}={quote(str(v), safe='')}" for c, v in zip(by, keys, strict=True))
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        level = str(part["level"].iloc[0])
+        geometry = shapes.of(level, part["unit_id"].astype(str).tolist())
+        out = gpd.GeoDataFrame(part.drop(columns=by), geometry=geometry, crs="EPSG:4326")
+        out.to_parquet(folder / f"part-{uuid.uuid4().hex}.parquet", index=False)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 import pytest
 from sqlalchemy import select
@@ -153,8 +154,7 @@ def test_counties_on_one_cluster_store_each_countys_local_rows(
             pd.testing.assert_frame_equal(_push_lists(part), lists[code])
         finally:
             part.dispose()
-        assert (tmp_path / "parquet" / f"county={code}" / "indicator_values").is_dir()
-        assert (tmp_path / "parquet" / f"county={code}" / "hotspot_results").is_dir()
+        _assert_geoparquet(tmp_path / "parquet" / f"county={code}", code, got)
 
     root = make_engine(url)
     try:
@@ -192,3 +192,20 @@ def test_build_counties_refusals(
     assert result.exit_code == 2, result.output
     assert why in " ".join(result.output.replace("│", " ").split())
     assert not list(tmp_path.glob("store.county_*.db"))  # no partition was made
+
+
+def _assert_geoparquet(folder: Path, code: str, got: dict[Any, pd.DataFrame]) -> None:
+    """The county's GeoParquet: its towns at D with their outlines, as the store has them."""
+    towns = folder / "indicator_values" / f"period={AS_OF.isoformat()}" / "level=town"
+    frame = pd.concat(gpd.read_parquet(f) for f in sorted(towns.glob("*.parquet")))
+    assert frame.crs.to_epsg() == 4326
+    assert frame.geometry.notna().all() and frame.geometry.is_valid.all()
+    assert set(frame["unit_id"]) == {
+        u for u in got[IndicatorValue].query("level == 'town'")["unit_id"]
+    }
+    assert all(u.startswith(code) for u in frame["unit_id"])
+    cells = folder / "indicator_values" / f"period={AS_OF.isoformat()}" / "level=h3%3A8"
+    hexes = pd.concat(gpd.read_parquet(f) for f in cells.glob("*.parquet"))
+    assert (hexes.geometry.geom_type == "Polygon").all()
+    hot = pd.concat(gpd.read_parquet(f) for f in (folder / "hotspot_results").rglob("*.parquet"))
+    assert len(hot) == len(got[HotspotResult]) and hot.geometry.notna().all()
