@@ -34,6 +34,7 @@ export default defineConfig({
         console: resolve(__dirname, "console/index.html"),
         planner: resolve(__dirname, "planner/index.html"),
         resident: resolve(__dirname, "r/index.html"),
+        province: resolve(__dirname, "province/index.html"),
       },
       output: {
         // MapLibre (shared by both pages, changes rarely) in a chunk of its own; the

@@ -6,7 +6,8 @@ frontend``) and shipped inside the package; nothing is loaded from outside the s
 - ``/`` → ``static/index.html`` (the map), ``/m/`` → ``static/m/index.html`` (the phone
   page), ``/r/`` → ``static/r/index.html`` (a resident's own page), ``/c/`` →
   ``static/console/index.html`` (the centre's console), ``/planner/`` →
-  ``static/planner/index.html`` (the planner's page), ``/login`` →
+  ``static/planner/index.html`` (the planner's page), ``/province/`` →
+  ``static/province/index.html`` (the province's county ranking and map), ``/login`` →
   ``/`` (the pages have their own login form);
 - ``/static/{path}`` → the build output (Starlette's ``StaticFiles`` lookup: no path
   outside the folder, ETag and ``Last-Modified``); the hashed files under
@@ -134,6 +135,17 @@ def planner_page(request: Request) -> Response:
 @router.get("/planner")
 def planner_page_slash(request: Request) -> RedirectResponse:
     return RedirectResponse(f"{_root(request)}/planner/", status_code=308)
+
+
+@router.get("/province/")
+def province_page(request: Request) -> Response:
+    """The province's page: counties ranked, their map, a county's towns (docs/province.md)."""
+    return _page(request, "province/index.html")
+
+
+@router.get("/province")
+def province_page_slash(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"{_root(request)}/province/", status_code=308)
 
 
 @router.get("/login")

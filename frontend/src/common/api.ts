@@ -51,6 +51,16 @@ export interface TokenPair {
 interface StoredTokens extends TokenPair {
   /** ms since epoch when the access token stops working (a minute early). */
   access_until: number;
+  /** The county logged in to (6 digits) in a province deployment; its refreshes go there too. */
+  county?: string;
+}
+
+/** A county of a province deployment (GET /api/v1/counties; empty for a single county). */
+export interface County {
+  county_code: string;
+  name: string;
+  city_code: string;
+  city_name: string | null;
 }
 
 // sessionStorage: the tokens die with the tab. Clinic computers are shared, and "log
@@ -70,9 +80,9 @@ function load(): StoredTokens | null {
   }
 }
 
-function keep(pair: TokenPair): void {
+function keep(pair: TokenPair, county?: string): void {
   const seconds = pair.expires_in ?? 900;
-  tokens = { ...pair, access_until: Date.now() + Math.max(seconds - 60, 10) * 1000 };
+  tokens = { ...pair, access_until: Date.now() + Math.max(seconds - 60, 10) * 1000, county };
   sessionStorage.setItem(STORE_KEY, JSON.stringify(tokens));
   schedule();
 }
@@ -112,12 +122,29 @@ async function problemOf(res: Response): Promise<Problem> {
   }
 }
 
-/** POST /auth/token (form). Throws ApiError (401 wrong credentials, 429 locked). */
-export async function login(username: string, password: string): Promise<void> {
+/**
+ * POST /auth/token (form). Throws ApiError (401 wrong credentials, 429 locked). In a
+ * province deployment `county` (6 digits) names the county's store to log in to
+ * (`?county=370725`); without it the log-in is the deployment's own (the province's).
+ * The tokens then route themselves: their audience names the county.
+ */
+export async function login(username: string, password: string, county?: string): Promise<void> {
   const body = new URLSearchParams({ username, password });
-  const res = await fetch(`${ROOT}/auth/token`, { method: "POST", body });
+  const res = await fetch(`${ROOT}/auth/token${query({ county })}`, { method: "POST", body });
   if (!res.ok) throw new ApiError(res.status, await problemOf(res));
-  keep((await res.json()) as TokenPair);
+  keep((await res.json()) as TokenPair, county || undefined);
+}
+
+/** GET /api/v1/counties (public): the counties to log in to; [] for a single county. */
+export async function counties(): Promise<County[]> {
+  try {
+    const res = await fetch(`${ROOT}/api/v1/counties`);
+    if (!res.ok) return []; // an older service without the route: a single county
+    const list = (await res.json()) as unknown;
+    return Array.isArray(list) ? (list as County[]) : [];
+  } catch {
+    return [];
+  }
 }
 
 /** Keep a token pair obtained elsewhere (a resident's PIN login, ../resident/main.ts). */
@@ -131,7 +158,8 @@ export function refresh(): Promise<boolean> {
   refreshing = (async () => {
     if (!tokens) return false;
     try {
-      const res = await fetch(`${ROOT}/auth/refresh`, {
+      // A refresh carries no bearer token: the county is named for the service to route it.
+      const res = await fetch(`${ROOT}/auth/refresh${query({ county: tokens.county })}`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ refresh_token: tokens.refresh_token }),
@@ -140,7 +168,7 @@ export function refresh(): Promise<boolean> {
         if (res.status === 401) logout();
         return false;
       }
-      keep((await res.json()) as TokenPair);
+      keep((await res.json()) as TokenPair, tokens?.county);
       return true;
     } catch {
       return false;
