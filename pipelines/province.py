@@ -104,7 +104,11 @@ def publish_county(county: Engine, root: Engine, city_name: str | None = None) -
     shapes = _shapes(county, code)
     known = counties(root)
     if code not in set(known["county_code"]):
-        register_county(root, code, name, city_code_of(code), city_name)
+        # Publishing into its own store: a county deployed alone, not a partition of it.
+        alone = county.url.render_as_string(hide_password=False) == root.url.render_as_string(
+            hide_password=False
+        )
+        register_county(root, code, name, city_code_of(code), city_name, partitioned=not alone)
     written = replace_publication(root, code, build.build_id, build.as_of, values, shapes)
     return {"county_code": code, "build_id": build.build_id, "rows": written, "shapes": len(shapes)}
 

@@ -136,7 +136,7 @@ def county_apps_factory(
         if settings.county is not None:
             yield apps
             return
-        registry = counties(store)
+        registry = counties(store, partitioned_only=True)
         async with AsyncExitStack() as stack:
             for code in registry["county_code"]:
                 sub = make_app(settings.for_county(code[:6]))

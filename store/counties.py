@@ -134,3 +134,23 @@ def drop_partition(root_engine: Engine, code: str) -> None:
     path = Path(make_url(county_url(root_url, code)).database or "")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def migrate_partitions(root_url: str) -> list[str]:
+    """Bring the root store and every partitioned county's partition to head, once.
+
+    ``healthmap serve`` calls it before its workers start: each worker starts every
+    county's app, and two workers migrating a new partition at once would both try to
+    create its tables. Returns the counties' codes.
+    """
+    from store.province import counties
+
+    root = make_engine(root_url)
+    try:
+        migrate(root)
+        codes = list(counties(root, partitioned_only=True)["county_code"])
+    finally:
+        root.dispose()
+    for code in codes:
+        open_partition(root_url, code).dispose()
+    return codes

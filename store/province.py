@@ -29,6 +29,9 @@ class CountyRow(Base):
     name: Mapped[str] = mapped_column(String(100))
     city_code: Mapped[str] = mapped_column(String(12))
     city_name: Mapped[str | None] = mapped_column(String(100))
+    # True: the county's data is in its partition of this store (store.counties); False:
+    # this store is the county's own (a county deployed alone publishing for itself).
+    partitioned: Mapped[bool] = mapped_column(Bool)
     registered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -75,9 +78,19 @@ SHAPE_COLUMNS = [c.name for c in ProvinceShape.__table__.columns]
 
 
 def register_county(
-    engine: Engine, county_code: str, name: str, city_code: str, city_name: str | None
+    engine: Engine,
+    county_code: str,
+    name: str,
+    city_code: str,
+    city_name: str | None,
+    *,
+    partitioned: bool = True,
 ) -> None:
-    """Add county ``county_code`` to the deployment, or update its names."""
+    """Add county ``county_code`` to the deployment, or update its names.
+
+    ``partitioned=False`` registers the county whose own store this is (a county deployed
+    alone): the service starts no partition app for it.
+    """
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
         conn.execute(delete(CountyRow).where(CountyRow.county_code == county_code))
@@ -87,6 +100,7 @@ def register_county(
                 name=name,
                 city_code=city_code,
                 city_name=city_name,
+                partitioned=partitioned,
                 registered_at=now,
             )
         )
@@ -99,12 +113,20 @@ def unregister_county(engine: Engine, county_code: str) -> None:
             conn.execute(delete(table).where(table.county_code == county_code))
 
 
-def counties(engine: Engine) -> pd.DataFrame:
-    """The deployment's counties (code, name, city), by code; empty for a single county."""
+def counties(engine: Engine, *, partitioned_only: bool = False) -> pd.DataFrame:
+    """The registered counties (code, name, city, partitioned), by code.
+
+    ``partitioned_only``: those whose data is in a partition of this store (a province
+    deployment's counties; none for a county deployed alone).
+    """
+    t = CountyRow
+    cols = [t.county_code, t.name, t.city_code, t.city_name, t.partitioned, t.registered_at]
+    stmt = select(*cols).order_by(t.county_code)
+    if partitioned_only:
+        stmt = stmt.where(t.partitioned.is_(True))
     with engine.connect() as conn:
-        rows = conn.execute(select(CountyRow).order_by(CountyRow.county_code)).all()
-    columns = ["county_code", "name", "city_code", "city_name", "registered_at"]
-    return pd.DataFrame([tuple(r) for r in rows], columns=columns)
+        rows = conn.execute(stmt).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=[c.key for c in cols])
 
 
 def replace_publication(

@@ -57,6 +57,11 @@ def serve(
     state = use_db(db)
     settings = state.settings
     engine = state.engine()
+    if settings.county is None:
+        # Every county's partition at head before the workers race to it (docs/province.md).
+        from store.counties import migrate_partitions
+
+        migrate_partitions(settings.database_url)
     if demo_users:
         _print_demo_users(engine, settings)
     host = host or settings.service.host

@@ -40,7 +40,7 @@ def counties_add(
     state = current_state()
     root = state.root_engine()
     open_partition(state.settings.database_url, code12).dispose()
-    register_county(root, code12, name, city_code_of(code12), city_name)
+    register_county(root, code12, name, city_code_of(code12), city_name, partitioned=True)
     console.print(f"county {code12} {name} registered; work in it with --county {code12[:6]}")
 
 

@@ -10,6 +10,7 @@ county's partition. The province role may use nothing else (``require_roles``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -110,8 +111,8 @@ class Ranking(BaseModel):
     above: list[AboveCounty]
 
 
-def _county_infos(engine: Any) -> list[CountyInfo]:
-    frame = counties(engine)
+def _county_infos(engine: Any, *, partitioned_only: bool = False) -> list[CountyInfo]:
+    frame = counties(engine, partitioned_only=partitioned_only)
     return [
         CountyInfo(
             county_code=r.county_code, name=r.name, city_code=r.city_code, city_name=r.city_name
@@ -142,8 +143,8 @@ def _clean(row: dict[Any, Any]) -> dict[str, Any]:
 
 @router.get("/counties", summary="The counties of this deployment (public: the log-in page)")
 async def list_counties(engine: EngineDep) -> list[CountyInfo]:
-    """Codes and names only; empty when the deployment is a single county."""
-    return await run_in_threadpool(_county_infos, engine)
+    """Codes and names of the counties one logs in to; empty for a county deployed alone."""
+    return await run_in_threadpool(functools.partial(_county_infos, engine, partitioned_only=True))
 
 
 @router.get("/province/meta", summary="What the province view can show")

@@ -135,3 +135,28 @@ def test_republishing_one_county_leaves_the_other(store: Engine, store_url: str)
     assert ranked.loc["370725000000", "rank"] == 1
     city = after["above"].set_index("level").loc["city"]
     assert city["value"] == pytest.approx((40 + 60) / 200)
+
+
+def test_a_county_alone_publishes_for_itself_without_becoming_a_partition(
+    store: Engine, store_url: str
+) -> None:
+    """A single-county store publishes into itself (its province page shows it) and is
+    registered without a partition: the service starts no county app for it and its
+    log-in page shows no county picker."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import load_settings
+
+    _county(store, "370783", 3, {"370783001000": (20.0, 50.0, 0.4, False, None)})
+    publish_county(store, store)
+    registry = counties(store)
+    assert registry[["county_code", "partitioned"]].values.tolist() == [["370783000000", False]]
+    assert counties(store, partitioned_only=True).empty
+    assert not ranking(store, "signing_rate", D)["counties"].empty
+    service = {"allowed_hosts": ("testserver",), "access_log": False}
+    app = create_app(load_settings(database_url=store_url, service=service), store)
+    app.state.scheduler_enabled = False
+    with TestClient(app) as client:
+        assert app.state.county_apps == {}
+        assert client.get("/api/v1/counties").json() == []

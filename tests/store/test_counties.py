@@ -11,6 +11,7 @@ from store.counties import (
     county_code12,
     county_url,
     drop_partition,
+    migrate_partitions,
     open_partition,
     partition_name,
 )
@@ -77,11 +78,30 @@ def test_the_registry(store: Engine) -> None:
     register_county(store, "370725000000", "昌乐县", "370700000000", "潍坊市")
     register_county(store, "370783000000", "寿光", "370700000000", None)
     register_county(store, "370783000000", "寿光市", "370700000000", "潍坊市")  # renamed
+    register_county(store, "370724000000", "临朐县", "370700000000", "潍坊市", partitioned=False)
     frame = counties(store)
-    assert frame[["county_code", "name", "city_name"]].values.tolist() == [
-        ["370725000000", "昌乐县", "潍坊市"],
-        ["370783000000", "寿光市", "潍坊市"],
+    assert frame[["county_code", "name", "city_name", "partitioned"]].values.tolist() == [
+        ["370724000000", "临朐县", "潍坊市", False],
+        ["370725000000", "昌乐县", "潍坊市", True],
+        ["370783000000", "寿光市", "潍坊市", True],
+    ]
+    assert counties(store, partitioned_only=True)["county_code"].tolist() == [
+        "370725000000",
+        "370783000000",
     ]
     assert all(isinstance(t, dt.datetime) for t in frame["registered_at"])
     unregister_county(store, "370725000000")
-    assert counties(store)["county_code"].tolist() == ["370783000000"]
+    assert counties(store)["county_code"].tolist() == ["370724000000", "370783000000"]
+
+
+def test_migrate_partitions_brings_every_registered_partition_to_head(
+    store: Engine, store_url: str
+) -> None:
+    register_county(store, "370725000000", "昌乐县", "370700000000", None)
+    register_county(store, "370724000000", "临朐县", "370700000000", None, partitioned=False)
+    assert migrate_partitions(store_url) == ["370725000000"]
+    made = make_engine(county_url(store_url, "370725"))
+    try:
+        assert "residents" in inspect(made).get_table_names()
+    finally:
+        made.dispose()

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(100), nullable=False),
         sa.Column("city_code", sa.String(12), nullable=False),
         sa.Column("city_name", sa.String(100)),
+        sa.Column("partitioned", sa.Boolean, nullable=False),
         sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
