@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +19,51 @@ from service.accounts import DEMO_USERS
 
 #: The as-of date of the test county (fixed: the same data, the same first task, every day).
 AS_OF = "2026-06-30"
+#: The console command of this environment.
+HEALTHMAP = str(Path(sys.executable).with_name("healthmap"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(
+    options: list[str], serve_options: list[str], log_path: Path, env: dict[str, str], **popen: Any
+) -> Iterator[str]:
+    """``healthmap OPTIONS serve --host 127.0.0.1 --port P SERVE_OPTIONS`` until the block
+    ends; yields its base URL once ``/readyz`` answers 200 (at most 90 s; the server's log
+    in the error when it exits or does not get ready)."""
+    port = free_port()
+    cmd = [HEALTHMAP, *options, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [*cmd, *serve_options], stdout=log, stderr=subprocess.STDOUT, env=env, **popen
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if proc.poll() is not None:
+                    log.flush()
+                    raise RuntimeError(f"the server exited: {log_path.read_text()}")
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not become ready in 90 s")
+                time.sleep(0.3)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def demo_password(role: str) -> tuple[str, str]:

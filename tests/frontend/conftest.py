@@ -12,23 +12,18 @@ they skip on a workstation and fail under CI.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from browser_helpers import AS_OF
+from browser_helpers import AS_OF, HEALTHMAP, serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCALE = "0.01"
 STATIC = Path(__file__).resolve().parents[2] / "service" / "static"
-HEALTHMAP = str(Path(sys.executable).with_name("healthmap"))
 
 
 def _missing(message: str) -> None:
@@ -69,59 +64,15 @@ def sample_store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def server(sample_store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of ``healthmap serve --demo-users`` on the built store."""
     _require_chromium_and_build()
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHMAP_")}
     env["HEALTHMAP_MODE"] = "demo"
-    proc = subprocess.Popen(
-        [
-            HEALTHMAP,
-            "--db",
-            sample_store_url,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--demo-users",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                log.flush()
-                raise RuntimeError(f"the server exited: {Path(log.name).read_text()}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not become ready in 90 s")
-            time.sleep(0.3)
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with serving(["--db", sample_store_url], ["--demo-users"], log, env) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

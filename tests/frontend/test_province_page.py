@@ -15,22 +15,18 @@ own county's console. No request leaves the server (Watch).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from browser_helpers import AS_OF, watched_page
+from browser_helpers import AS_OF, HEALTHMAP, serving, watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCALE = "0.003"
-HEALTHMAP = str(Path(sys.executable).with_name("healthmap"))
 STATIC = Path(__file__).resolve().parents[2] / "service" / "static"
 #: code → (name, city name, towns)
 COUNTIES = {"370783": ("寿光市", "潍坊市", 16), "370725": ("昌乐县", "潍坊市", 8)}
@@ -38,12 +34,6 @@ PROVINCE_USER = ("prov1", "province-pass-1")
 BUREAU_USER = ("bureau370725", "bureau-pass-370725")
 #: Waits of the page: the first map load on a busy 2-core machine takes seconds.
 WAIT_MS = 60_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -95,38 +85,9 @@ def province_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "bureau",
         HEALTHMAP_NEW_PASSWORD=password,
     )
-    port = _free_port()
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen(
-        [HEALTHMAP, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=data,
-        env=_env(data),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                log.flush()
-                raise RuntimeError(f"the server exited: {(data / 'server.log').read_text()}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not become ready in 90 s")
-            time.sleep(0.3)
+    env = _env(data)
+    with serving([], ["--workers", "1"], data / "server.log", env, cwd=data) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _province_api(base: str, path: str, **params: str) -> Any:

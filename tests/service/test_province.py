@@ -10,7 +10,9 @@ both backends; the service is the root app, which starts each county's app.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from service.accounts import add_user
 from service.app import create_app
 from service.auth import ALGORITHM, signing_key
 from service.settings import Settings
+from service.terminal_auth import signed_headers
 from store.counties import open_partition
 from store.engine import make_engine, migrate
 from store.models import Area, Resident, Team
@@ -85,6 +88,7 @@ def province(
             first_team[code] = team
             add_user(session, f"bureau{code}", f"bureau-pass-{code}", "bureau")
             add_user(session, f"doctor{code}", f"doctor-pass-{code}", "doctor", team_id=team)
+            add_user(session, f"admin{code}", f"admin-pass-{code}", "admin")
             session.commit()
         part.dispose()
     root.dispose()
@@ -312,3 +316,46 @@ def test_access_log_names_the_county_that_answered(
         ("/api/v1/meta", "370725"),
         ("/api/v1/province/meta", None),
     ]
+
+
+def _resident_of(url: str, code: str) -> str:
+    part = open_partition(url, code, migrated=False)
+    try:
+        with part.connect() as conn:
+            return str(conn.scalar(select(Resident.resident_id).order_by(Resident.resident_id)))
+    finally:
+        part.dispose()
+
+
+def test_a_terminal_posts_to_its_county_by_header(
+    client: TestClient, province: dict[str, Any]
+) -> None:
+    """A terminal has no bearer token: X-Healthmap-County routes its signed reading."""
+    admin = _login(client, "admin370725", "admin-pass-370725", "370725")
+    r = client.post("/api/v1/admin/terminals", json={"terminal_id": "TM-CL-1"}, headers=admin)
+    assert r.status_code == 201, r.text
+    key = r.json()["key"]
+    resident = _resident_of(province["url"], "370725")
+    body = json.dumps(
+        {
+            "measurement_id": "TM-CL-1-1",
+            "measured_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            "resident_id": resident,
+            "values": {"sbp": 128, "dbp": 82},
+        }
+    ).encode()
+    path = "/api/v1/terminal/readings"
+    signed = signed_headers("TM-CL-1", key, "POST", path, body, time.time())
+    headers = {**signed, "Content-Type": "application/json"}
+    # Without its county the request is the root's, which knows no terminal.
+    assert client.post(path, content=body, headers=headers).status_code == 401
+    r = client.post(path, content=body, headers={**headers, "X-Healthmap-County": "370725"})
+    assert r.status_code in (200, 201), r.text
+    # Shouguang does not know Changle's terminal.
+    signed = signed_headers("TM-CL-1", key, "POST", path, body, time.time())
+    r = client.post(
+        path,
+        content=body,
+        headers={**signed, "Content-Type": "application/json", "X-Healthmap-County": "370783"},
+    )
+    assert r.status_code == 401
