@@ -29,6 +29,20 @@ CountyOption = Annotated[
         show_default=False,
     ),
 ]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine", help="local (a process pool on this machine) or dask (a Dask cluster)."
+    ),
+]
+SchedulerOption = Annotated[
+    str,
+    typer.Option(
+        "--scheduler",
+        help="With --engine dask: local (a LocalCluster here) or a scheduler address "
+        "(tcp://host:8786).",
+    ),
+]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output format.")]
 AsOfOption = Annotated[
     str | None, typer.Option("--as-of", help="As-of date D, YYYY-MM-DD (default today).")

@@ -11,7 +11,9 @@ from rich.table import Table
 from healthmap.cli.common import (
     AsOfOption,
     DbOption,
+    EngineOption,
     FormatOption,
+    SchedulerOption,
     parse_date,
     progress,
     use_db,
@@ -75,15 +77,35 @@ def ingest(
     folder: Annotated[Path, typer.Argument(help="A delivery folder (one file per table).")],
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    engine_name: EngineOption = "local",
+    scheduler: SchedulerOption = "local",
+    workers: Annotated[
+        int, typer.Option("--workers", help="With --engine dask: the LocalCluster's workers.")
+    ] = 2,
 ) -> None:
-    """Load a county delivery into the store (validate, geocode, index onto cells, upsert)."""
+    """Load a county delivery into the store (validate, geocode, index onto cells, upsert).
+
+    ``--engine dask`` checks each file's rows on a Dask cluster while this process loads
+    (the same checks; foreign and duplicate keys stay here, in file order).
+    """
+    from contextlib import nullcontext
+
     from pipelines.ingest.delivery import ingest_delivery
 
     state = use_db(db)
     if not folder.is_dir():
         raise typer.BadParameter(f"{folder} is not a folder")
+    if engine_name not in ("local", "dask"):
+        raise typer.BadParameter(f"--engine {engine_name!r}: use local or dask")
+    if engine_name == "local" and scheduler != "local":
+        raise typer.BadParameter("--scheduler needs --engine dask")
     engine = state.engine()
-    with progress() as bar:
+    cluster: Any = nullcontext(None)
+    if engine_name == "dask":
+        from pipelines.build_dask import dask_client
+
+        cluster = dask_client(scheduler, workers)
+    with progress() as bar, cluster as client:
         tasks: dict[str, Any] = {}
 
         def tick(table: str, file: str, done: int, total: int | None) -> None:
@@ -92,7 +114,7 @@ def ingest(
             bar.update(tasks[file], completed=done, total=total or None)
 
         summary = ingest_delivery(
-            folder, engine, state.settings.ingest, state.settings.rules, progress=tick
+            folder, engine, state.settings.ingest, state.settings.rules, tick, client
         )
     if as_json:
         out.print_json(summary.model_dump_json())
@@ -243,20 +265,8 @@ def build(
             "--force", help="Build even for a D more than 31 days before the current build's."
         ),
     ] = False,
-    engine_name: Annotated[
-        str,
-        typer.Option(
-            "--engine", help="local (a process pool on this machine) or dask (a Dask cluster)."
-        ),
-    ] = "local",
-    scheduler: Annotated[
-        str,
-        typer.Option(
-            "--scheduler",
-            help="With --engine dask: local (a LocalCluster here) or a scheduler address "
-            "(tcp://host:8786).",
-        ),
-    ] = "local",
+    engine_name: EngineOption = "local",
+    scheduler: SchedulerOption = "local",
     workers: Annotated[
         int | None,
         typer.Option(

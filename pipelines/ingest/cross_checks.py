@@ -19,7 +19,7 @@ from pipelines.ingest.keys import KeySet, key_strings, member
 from pipelines.ingest.schema import TableSpec
 
 if TYPE_CHECKING:
-    from pipelines.ingest.validate import Context
+    from pipelines.ingest.validate import Context, RowsContext
 
 
 def place_rows(spec: TableSpec, raw: pd.DataFrame, df: pd.DataFrame) -> None:
@@ -44,7 +44,9 @@ def place_rows(spec: TableSpec, raw: pd.DataFrame, df: pd.DataFrame) -> None:
             df["h3"] = pd.Series(h3col, index=df.index, dtype=object)
 
 
-def flag_outside_county(raw: pd.DataFrame, df: pd.DataFrame, flags: Flags, ctx: Context) -> None:
+def flag_outside_county(
+    raw: pd.DataFrame, df: pd.DataFrame, flags: Flags, ctx: RowsContext
+) -> None:
     """7. ``outside_county``: points farther outside the county than allowed."""
     cols = set(raw.columns)
     if "lat" not in cols or "lng" not in cols:

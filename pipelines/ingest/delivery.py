@@ -26,7 +26,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 
 from geo.rules import RulesConfig
 from pipelines import load
+from pipelines.ingest.chunks import validated
 from pipelines.ingest.derive import prepare
 from pipelines.ingest.files import (
     DeliveryFile,
@@ -55,10 +56,12 @@ from pipelines.ingest.report import (
 from pipelines.ingest.schema import REASONS, SPECS
 from pipelines.ingest.settings import IngestSettings
 from pipelines.ingest.store_context import StoreContext
-from pipelines.ingest.validate import validate_chunk
 from store.children import owner_alive, process_owner
 from store.engine import analyze
 from store.models import IngestBatch, IngestFile, Quarantine
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 Progress = Callable[[str, str, int, int | None], None]
 
@@ -173,6 +176,7 @@ def _load_file(
     batch_id: int,
     loaded: set[str],
     progress: Progress | None,
+    client: Client | None = None,
 ) -> FileReport:
     t0 = time.perf_counter()
     rep = FileReport(file=f.name, table=f.table)
@@ -195,8 +199,8 @@ def _load_file(
             seen = KeySet()
             file_keys = KeySet()
             loaded_keys: list[np.ndarray] = []
-            for chunk in read_chunks(f, aliases, ctx.settings.chunk_rows, info):
-                out = validate_chunk(spec, chunk, ctx, seen, file_keys)
+            chunks = read_chunks(f, aliases, ctx.settings.chunk_rows, info)
+            for chunk, out in validated(spec, chunks, ctx, seen, file_keys, client):
                 good, side = prepare(f.table, out.good, ctx)
                 if "grid_villages" in side:
                     gv = side["grid_villages"]
@@ -281,6 +285,7 @@ def ingest_delivery(
     settings: IngestSettings | None = None,
     rules: RulesConfig | None = None,
     progress: Progress | None = None,
+    client: Client | None = None,
 ) -> IngestSummary:
     """Load a delivery folder into the store.
 
@@ -296,6 +301,9 @@ def ingest_delivery(
         Time zone and targets (follow-up classification when the source has none).
     progress : callable, optional
         ``progress(table, file_name, rows_done, rows_total_or_None)``.
+    client : distributed.Client, optional
+        Check each file's rows on this Dask cluster's workers while this process loads
+        (:mod:`pipelines.ingest.chunks`); None: here.
 
     Returns
     -------
@@ -328,7 +336,7 @@ def ingest_delivery(
     ctx = StoreContext(engine, settings, rules)
     loaded = _loaded_hashes(engine)
     for f in files:
-        rep = _load_file(f, engine, ctx, aliases, batch_id, loaded, progress)
+        rep = _load_file(f, engine, ctx, aliases, batch_id, loaded, progress, client)
         if rep.sha256 and rep.status == "loaded":
             loaded.add(rep.sha256)
         summary.files.append(rep)

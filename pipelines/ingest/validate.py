@@ -35,6 +35,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from geo.geocode import GeoContext
 from pipelines.ingest.cross_checks import (
     flag_duplicate_keys,
     flag_outside_county,
@@ -73,6 +74,10 @@ __all__ = [
     "Flags",
     "KeySet",
     "Outcome",
+    "RowChecks",
+    "RowContext",
+    "check_against",
+    "check_rows",
     "hash_ids",
     "id_number_valid",
     "key_strings",
@@ -94,18 +99,31 @@ __all__ = [
 ]
 
 
-class Context(Protocol):
-    """What validation needs from the store and the delivery so far."""
+class RowsContext(Protocol):
+    """What stages 1–7 need: the time zone and the county's outline."""
 
-    timezone: str
-    id_hash_key: bytes
-
-    def known(self, ref: str) -> pd.Index:
-        """The keys of table ``ref`` known so far (store and delivery)."""
+    @property
+    def timezone(self) -> str:
+        """The county's time zone (local dates)."""
         ...
 
     def outside(self, lng: np.ndarray, lat: np.ndarray) -> np.ndarray | None:
         """Which points lie farther outside the county than allowed (None: no county yet)."""
+        ...
+
+
+class Context(RowsContext, Protocol):
+    """What validation needs from the store and the delivery so far."""
+
+    id_hash_key: bytes
+
+    @property
+    def geo(self) -> GeoContext:
+        """The county's areas and outline (built from the store on first use)."""
+        ...
+
+    def known(self, ref: str) -> pd.Index:
+        """The keys of table ``ref`` known so far (store and delivery)."""
         ...
 
     def resident_for_hash(self, hashes: pd.Series) -> pd.Series:
@@ -122,6 +140,71 @@ class Outcome:
     keys: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
 
 
+@dataclass
+class RowChecks:
+    """What stages 1–7 make of a chunk: its typed columns and the flags so far."""
+
+    df: pd.DataFrame
+    flags: Flags
+
+
+@dataclass(frozen=True)
+class RowContext:
+    """What stages 1–7 need of the context, and nothing else.
+
+    Picklable, so that a Dask worker can check rows (``healthmap ingest --engine dask``)
+    while this process loads.
+    """
+
+    timezone: str
+    geo: GeoContext | None = None
+
+    def outside(self, lng: np.ndarray, lat: np.ndarray) -> np.ndarray | None:
+        """As :meth:`Context.outside` (None: no county geometry yet)."""
+        return None if self.geo is None else self.geo.outside(lng, lat)
+
+
+def check_rows(spec: TableSpec, chunk: RawChunk, ctx: RowsContext) -> RowChecks:
+    """Stages 1–7: what each row says by itself, and the row against the county's outline.
+
+    Needs only ``ctx.timezone`` and ``ctx.outside``: it runs in this process or on a Dask
+    worker (:class:`RowContext`), the same code either way.
+    """
+    raw = chunk.data
+    flags = Flags(len(raw))
+    flag_bad_encoding(chunk, flags)
+    clean, empty = clean_cells(raw)
+    flag_missing_required(spec, raw, empty, flags)
+    df = parse_columns(spec, raw, clean, empty, flags, ctx.timezone)
+    flag_out_of_range(spec, raw, df, flags)
+    flag_id_numbers(spec, raw, df, flags)
+    place_rows(spec, raw, df)
+    flag_outside_county(raw, df, flags, ctx)
+    return RowChecks(df, flags)
+
+
+def check_against(
+    spec: TableSpec,
+    chunk: RawChunk,
+    rows: RowChecks,
+    ctx: Context,
+    seen_keys: KeySet,
+    file_keys: KeySet | None = None,
+) -> Outcome:
+    """Stages 8–9 (the row against the store and the rest of its file), then the outcome.
+
+    Runs in this process, chunk after chunk in file order: the keys seen so far are
+    state.
+    """
+    raw, df, flags = chunk.data, rows.df, rows.flags
+    flag_unknown_references(spec, raw, df, flags, ctx, file_keys)
+    keys = flag_duplicate_keys(spec, raw, df, flags, seen_keys)
+    # The outcome: good rows typed, bad rows as quarantine rows.
+    ok = flags.ok
+    quarantine = quarantine_frame(chunk, flags, np.flatnonzero(~ok))
+    return Outcome(good=df[ok], quarantine=quarantine, keys=keys[ok])
+
+
 def validate_chunk(
     spec: TableSpec,
     chunk: RawChunk,
@@ -132,7 +215,8 @@ def validate_chunk(
     """Parse and validate one chunk.
 
     The stages run in the order of :data:`pipelines.ingest.schema.REASONS`; a row is
-    quarantined for the first one it fails.
+    quarantined for the first one it fails (:func:`check_rows`, then
+    :func:`check_against`).
 
     Parameters
     ----------
@@ -155,24 +239,7 @@ def validate_chunk(
     Outcome
         The good rows, typed, with their keys; the quarantine rows of the others.
     """
-    raw = chunk.data
-    flags = Flags(len(raw))
-    # 1-6: what each row says by itself.
-    flag_bad_encoding(chunk, flags)
-    clean, empty = clean_cells(raw)
-    flag_missing_required(spec, raw, empty, flags)
-    df = parse_columns(spec, raw, clean, empty, flags, ctx.timezone)
-    flag_out_of_range(spec, raw, df, flags)
-    flag_id_numbers(spec, raw, df, flags)
-    # 7-9: the row against the county, the store and the rest of its file.
-    place_rows(spec, raw, df)
-    flag_outside_county(raw, df, flags, ctx)
-    flag_unknown_references(spec, raw, df, flags, ctx, file_keys)
-    keys = flag_duplicate_keys(spec, raw, df, flags, seen_keys)
-    # The outcome: good rows typed, bad rows as quarantine rows.
-    ok = flags.ok
-    quarantine = quarantine_frame(chunk, flags, np.flatnonzero(~ok))
-    return Outcome(good=df[ok], quarantine=quarantine, keys=keys[ok])
+    return check_against(spec, chunk, check_rows(spec, chunk, ctx), ctx, seen_keys, file_keys)
 
 
 def local_date(ts: pd.Series, tz: str) -> pd.Series:
