@@ -23,6 +23,7 @@ from geo.suppression import DENOMINATOR_BELOW_K
 from geo.vocabulary import PUBLISHED_LEVELS, city_code_of
 from store.models import Area
 from store.province import (
+    ProvinceValue,
     counties,
     published_shapes,
     published_values,
@@ -78,27 +79,15 @@ def publish_county(county: Engine, root: Engine, city_name: str | None = None) -
         ).first()
         if build is None:
             raise LookupError(f"county {code} has no current build to publish; run a build first")
-        t = IndicatorValue
-        cols = [t.period, t.level, t.unit_id, t.indicator, t.numerator, t.denominator, t.value]
+        # The published columns are the store's, but for the build and county keys.
+        cols = [c for c in ProvinceValue.__table__.columns if c.key != "county_code"]
+        t = IndicatorValue.__table__.c
         rows = conn.execute(
-            select(*cols, t.suppressed, t.suppression_reason).where(
+            select(*(t[c.key] for c in cols)).where(
                 t.build_id == build.build_id, t.level.in_(PUBLISHED_LEVELS)
             )
         ).all()
-    values = pd.DataFrame(
-        [tuple(r) for r in rows],
-        columns=[
-            "period",
-            "level",
-            "unit_id",
-            "indicator",
-            "numerator",
-            "denominator",
-            "value",
-            "suppressed",
-            "suppression_reason",
-        ],
-    )
+    values = pd.DataFrame([tuple(r) for r in rows], columns=[c.key for c in cols])
     values = _hide_suppressed(values)
     values.insert(0, "county_code", code)
     shapes = _shapes(county, code)
