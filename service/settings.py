@@ -8,6 +8,7 @@ Environment variables are ``HEALTHMAP_<FIELD>`` for top-level fields and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -374,14 +375,21 @@ class Settings(BaseSettings):
         ``healthmap:<county>``; the root store's tokens as configured."""
         if self.county is None:
             return self.auth
-        key = hmac.new(self.auth.secret.encode(), f"county:{self.county}".encode(), hashlib.sha256)
-        return self.auth.model_copy(
-            update={"secret": key.hexdigest(), "audience": f"{self.auth.audience}:{self.county}"}
-        )
+        return county_auth(self.auth, self.county)
 
     def for_county(self, county: str | None) -> Settings:
         """These settings for county ``county``'s partition (None: the root store)."""
         return self.model_copy(update={"county": self._county_code(county)})
+
+
+@functools.lru_cache(maxsize=256)
+def county_auth(auth: AuthSettings, county: str) -> AuthSettings:
+    """``auth`` for county ``county``'s tokens (:attr:`Settings.token_auth`), made once per
+    county: every request of a county's app checks its token with it."""
+    key = hmac.new(auth.secret.encode(), f"county:{county}".encode(), hashlib.sha256)
+    return auth.model_copy(
+        update={"secret": key.hexdigest(), "audience": f"{auth.audience}:{county}"}
+    )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -28,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from store.engine import _url_options, make_engine, migrate, normalise_url
+from store.engine import make_engine, migrate, normalise_url, url_options
 
 #: A county's code: the 6-digit administrative code, or its 12-digit statistical form.
 _CODE = re.compile(r"^(\d{6})(000000)?$")
@@ -94,7 +94,7 @@ def county_url(url: str, code: str) -> str:
         path = Path(u.database)
         file = path.with_name(f"{path.stem}.{part}{path.suffix}")
         return u.set(database=str(file)).render_as_string(hide_password=False)
-    options = " ".join(o for o in (_url_options(u), f"-csearch_path={part},{SHARED_SCHEMA}") if o)
+    options = " ".join(o for o in (url_options(u), f"-csearch_path={part},{SHARED_SCHEMA}") if o)
     return u.update_query_dict({"options": options}).render_as_string(hide_password=False)
 
 

@@ -49,14 +49,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # loss on every query this product runs (a team's claims: 0.4 s of which 70 ms JIT).
     # The URL's own ``options`` (a county partition's search path, store.counties) are
     # kept: psycopg would take connect_args' options instead of them.
-    options = " ".join(o for o in (_url_options(u), "-c jit=off") if o)
+    options = " ".join(o for o in (url_options(u), "-c jit=off") if o)
     connect_args = {"options": options, **kwargs.pop("connect_args", {})}
     engine = create_engine(url, connect_args=connect_args, **kwargs)
     ping_idle_connections(engine, PING_AFTER_IDLE_SECONDS)
     return engine
 
 
-def _url_options(u: Any) -> str | None:
+def url_options(u: Any) -> str | None:
     """The ``options`` a URL's query gives libpq (the last one when repeated)."""
     given = u.query.get("options")
     return given[-1] if isinstance(given, tuple) else given
