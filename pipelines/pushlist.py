@@ -164,7 +164,12 @@ def read_rule_frames(
             reads[table] = start_frame(engine, table, where=where or None, params=args or None)
         else:
             reads[table] = partial(
-                read_frame, engine, table, where=where or None, params=args or None
+                read_frame,
+                engine,
+                table,
+                where=where or None,
+                params=args or None,
+                few_rows=resident_ids is not None and table != "grids",
             )
     frames = {table: read() for table, read in reads.items()}
     frames["dismissals"] = dismissals_frame(engine, resident_ids)

@@ -249,6 +249,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             app.state.jobs.shutdown()
             app.state.report_jobs.shutdown()
             app.state.audit_writer.close()
+            if (worklists := getattr(app.state, "worklists", None)) is not None:
+                worklists.close()  # the refreshes queued by the last writes
             if engine is None:
                 store.dispose()
 

@@ -40,6 +40,7 @@ from service.errors import Invalid
 from service.ratelimit import TokenBucketLimiter
 from service.schemas.common import Page, fill_page
 from store.accounts import AUDIT_ACTIONS, AuditAction, AuditLog
+from store.engine import relaxed_commit
 
 logger = logging.getLogger("healthmap.service")
 
@@ -208,6 +209,10 @@ class AuditWriter:
                 batch.append(more)
             try:
                 with self.engine.begin() as conn:
+                    # In the store, for every reader, before the response leaves; not
+                    # waiting for the disk (store.engine.relaxed_commit). The records of
+                    # writes are in the write's own transaction, flushed with it.
+                    relaxed_commit(conn)
                     conn.execute(insert(AuditLog), [values for values, _ in batch])
                 self.commits += 1
             except Exception as exc:  # handed to every request waiting on the batch

@@ -22,12 +22,22 @@ A miss after live writes only (the team's counter moved, nothing else of the ver
 does not recompute the whole list: the team's latest list is brought up to date by
 recomputing the residents written since and splicing them in
 (:func:`pipelines.pushlist.refresh_team_list`), whichever worker recorded the write.
+
+A doctor's visit or dismissal is followed by the doctor's return to the list, so the
+worker that took the write splices it at once, in a background thread
+(:meth:`WorklistCache.refresh_soon`), and stores the result
+(:mod:`store.list_snapshots`): the next read, in this worker or in the other, finds it
+made. Splicing on the read instead cost each worker ~120 ms of the GIL per visit (both
+workers spliced the same write), a third of a worker's time at ten times a county's
+morning peak (issue 17).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -41,12 +51,20 @@ from sqlalchemy import Connection, Engine
 from geo.followup import ENTRY_COLUMNS, mask_names, mask_phones
 from geo.routing import Route
 from geo.rules import RulesConfig
-from pipelines.pushlist import TeamList, refresh_team_list, team_list, team_route
+from pipelines.pushlist import (
+    TeamList,
+    UnknownTeamError,
+    refresh_team_list,
+    team_list,
+    team_route,
+)
 from service.caching import SingleFlightLRU
 from service.schemas import PushList, PushListEntryOut
 from service.shaping import csv_text, records
 from store.list_snapshots import load_snapshot, save_snapshot
-from store.version import store_version
+from store.version import resident_teams, store_version
+
+logger = logging.getLogger(__name__)
 
 #: Cached values per app: a team's list, its JSON/CSV bodies (~60 kB each at county
 #: scale) and routes; 1024 hold a day of every team's variants in ~60 MB at most.
@@ -109,6 +127,100 @@ class WorklistCache:
         self.computed = 0
         self.spliced = 0
         self.shared = 0
+        #: Lists refreshed in the background after a write (:meth:`refresh_soon`).
+        self.refreshed = 0
+        self._pending: queue.SimpleQueue[tuple[tuple[str, ...], dt.date] | None] = (
+            queue.SimpleQueue()
+        )
+        self._refresher: threading.Thread | None = None
+        self._refresher_lock = threading.Lock()
+        self._unsettled = 0  # writes queued or being refreshed (settle() waits for 0)
+        self._settled = threading.Condition()
+
+    # ------------------------------------------------------------------------------
+    def refresh_soon(self, resident_ids: list[str], day: dt.date) -> None:
+        """Bring the doctors' lists (unmasked JSON) of ``day`` holding ``resident_ids`` up
+        to date in a background thread, after a write about them has committed.
+
+        Only the lists this worker has made for ``day`` (read since it started): a
+        resident is also on the lists of their grid's and their registry's teams, which
+        nobody may be reading, and a list made whole costs seconds.
+
+        Returns at once. Several writes queued meanwhile are taken together, each team's
+        list refreshed once. The result is what the next read would have computed, under
+        the same key, so a read in this worker waits for it instead of computing it again
+        (single flight), and the other worker takes it from the store. A failure is
+        logged and left to the next read, which computes the list as ever.
+        """
+        with self._settled:
+            self._unsettled += 1
+        self._pending.put((tuple(resident_ids), day))
+        if self._refresher is None:
+            # Started on the first write, in the process that writes (uvicorn forks).
+            with self._refresher_lock:
+                if self._refresher is None:
+                    self._refresher = threading.Thread(
+                        target=self._refresh_loop, name="list-refresher", daemon=True
+                    )
+                    self._refresher.start()
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until every refresh queued so far is done (for tests); False on timeout."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self._unsettled == 0, timeout)
+
+    def close(self) -> None:
+        """Finish the refreshes queued and stop the background thread."""
+        with self._refresher_lock:
+            thread, self._refresher = self._refresher, None
+        if thread is not None:
+            self._pending.put(None)
+            thread.join()
+
+    def _refresh_loop(self) -> None:
+        while True:
+            item = self._pending.get()
+            if item is None:
+                return
+            batch = [item]
+            while True:
+                try:
+                    more = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._refresh(batch)
+                    return
+                batch.append(more)
+            self._refresh(batch)
+
+    def _refresh(self, batch: list[tuple[tuple[str, ...], dt.date]]) -> None:
+        try:
+            self._refresh_lists(batch)
+        finally:
+            with self._settled:
+                self._unsettled -= len(batch)
+                self._settled.notify_all()
+
+    def _refresh_lists(self, batch: list[tuple[tuple[str, ...], dt.date]]) -> None:
+        days: dict[dt.date, set[str]] = {}
+        for written, day in batch:
+            days.setdefault(day, set()).update(written)
+        for day, ids in days.items():
+            try:
+                with self.engine.connect() as conn:
+                    teams = resident_teams(conn, ids)
+                with self._latest_lock:  # only lists in use here: a resident's other teams'
+                    teams = {t for t in teams if (t, day) in self._latest}  # may be unread
+                for team in sorted(teams):
+                    version = self.version(team)
+                    try:
+                        self.rendered(version, team, day, masked=False, fmt="json")
+                    except UnknownTeamError:  # a signed team missing from `teams`
+                        continue
+                    self.refreshed += 1
+            except Exception:  # the next read computes the list itself
+                logger.exception("refreshing the lists of %d residents failed", len(ids))
 
     # ------------------------------------------------------------------------------
     def version(self, team_id: str, bind: Engine | Connection | None = None) -> tuple[Any, ...]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, exc, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -159,6 +159,20 @@ def reads_engine(engine: Engine) -> Engine:
     if is_postgres(engine):
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     return engine
+
+
+def relaxed_commit(conn: Connection) -> None:
+    """Let ``conn``'s transaction commit without waiting for the WAL's flush to disk.
+
+    For what may be lost in a crash of the machine (not of the service) in the ~0.6 s
+    before PostgreSQL's WAL writer flushes it: answers and lists the service can compute
+    again, and the batched audit records of reads. SQLite commits that way anyway (WAL,
+    ``synchronous=NORMAL``: :func:`make_engine`). Under load every commit waited for its
+    flush, and the flush's stalls were the p99 of the mixed load (issue 17). Writes of
+    data (visits, readings) keep the flush. Call first in the transaction.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -175,11 +175,16 @@ def _read_postgres(
     return tbl.to_pandas()
 
 
-def _read_sqlite(
+def _read_rows(
     engine: Engine, table: str, columns: Sequence[str], where: str, params: dict[str, Any]
 ) -> pd.DataFrame:
-    # Python's own sqlite3 only: a second SQLite library in the process (an ADBC driver,
-    # say) does not share its file locks and can corrupt the store.
+    """The rows through the driver's cursor: SQLite's reads, and PostgreSQL's of a few rows.
+
+    On SQLite, Python's own sqlite3 only: a second SQLite library in the process (an ADBC
+    driver, say) does not share its file locks and can corrupt the store. On PostgreSQL
+    ``COPY`` and Arrow's CSV reader pay ~5 ms a read whatever its size: the splice of a
+    push list after a visit reads one resident's rows from six tables (issue 17).
+    """
     cols = ", ".join(f'"{c}"' for c in columns)
     raw = engine.raw_connection()
     query = f"SELECT {cols} FROM {table}{where}"
@@ -248,11 +253,15 @@ def read_frame(
     *,
     where: str | None = None,
     params: dict[str, Any] | None = None,
+    few_rows: bool = False,
 ) -> pd.DataFrame:
     """One store table as a canonical frame (see ``docs/frames.md``).
 
     ``where`` is an SQL condition with ``{name}`` placeholders for ``params`` (bound by the
     driver, never pasted in), e.g. ``where="team_id = {team}", params={"team": "T0001"}``.
+    ``few_rows``: the caller expects a handful (one resident's records); PostgreSQL then
+    reads them through a cursor instead of ``COPY`` (the same frame, a fraction of the
+    fixed cost).
     """
     columns = tuple(columns or FRAME_COLUMNS[table])
     postgres = is_postgres(engine)
@@ -260,7 +269,7 @@ def read_frame(
     if where:
         marks = {k: (f"%({k})s" if postgres else f":{k}") for k in (params or {})}
         clause = " WHERE " + where.format(**marks)
-    reader = _read_postgres if postgres else _read_sqlite
+    reader = _read_rows if few_rows or not postgres else _read_postgres
     return _assembled(reader(engine, table, columns, clause, dict(params or {})), table)
 
 

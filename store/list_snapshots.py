@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.accounts import UTCDateTime
-from store.engine import upsert_insert
+from store.engine import relaxed_commit, upsert_insert
 from store.models import Base
 
 
@@ -130,6 +130,7 @@ def save_snapshot(
         | (ListSnapshot.team_version < excluded.team_version),
     )
     with engine.begin() as conn:
+        relaxed_commit(conn)  # computed again if a crash loses it
         conn.execute(stmt)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, LargeBinary, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.accounts import UTCDateTime
-from store.engine import upsert_insert
+from store.engine import relaxed_commit, upsert_insert
 from store.models import Base
 
 
@@ -55,6 +55,7 @@ def save_answer(engine: Engine, digest: str, body: bytes, now: dt.datetime | Non
         digest=digest, body=body, made_at=now or dt.datetime.now(dt.UTC)
     )
     with engine.begin() as conn:
+        relaxed_commit(conn)  # computed again if a crash loses it
         conn.execute(stmt.on_conflict_do_nothing(index_elements=["digest"]))
 
 

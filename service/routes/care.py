@@ -278,6 +278,8 @@ def dismiss(
     body: DismissIn,
     user: DoctorUser,
     session: SessionDep,
+    settings: SettingsDep,
+    worklists: WorklistsDep,
     audit: AuditDep,
     response: Response,
 ) -> DismissalOut:
@@ -325,6 +327,8 @@ def dismiss(
     )
     bump_team_versions(session, [body.resident_id])  # their lists are stale from this commit on
     session.commit()
+    # The doctor goes back to the list next: have it made by then (service.worklists).
+    worklists.refresh_soon([body.resident_id], local_today(settings.rules.timezone))
     return DismissalOut.model_validate(row)
 
 

@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 
 from geo.vocabulary import TEAM_SCOPED_ROLE
 from service.auth import Principal
-from service.deps import AuditDep, DoctorUser, RecorderUser, SessionDep, SettingsDep
+from service.deps import (
+    AuditDep,
+    DoctorUser,
+    RecorderUser,
+    SessionDep,
+    SettingsDep,
+    WorklistsDep,
+)
 from service.emergencies import announce
 from service.errors import Conflict, NotFound, problem_doc
 from service.recording import record_followup, record_measurements
@@ -53,6 +60,7 @@ def post_followup(
     user: DoctorUser,
     session: SessionDep,
     settings: SettingsDep,
+    worklists: WorklistsDep,
     audit: AuditDep,
     response: Response,
 ) -> FollowupOut:
@@ -76,6 +84,8 @@ def post_followup(
                 session=session,
             )
         session.commit()
+        if created:  # the doctor goes back to the list next: have it made by then
+            worklists.refresh_soon([body.resident_id], today)
     except IntegrityError:
         # A concurrent request stored the same id first: answer as if this one came second.
         session.rollback()

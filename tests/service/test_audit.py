@@ -12,7 +12,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Engine, event, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from svc_helpers import assert_problem, bearer
@@ -166,6 +166,31 @@ def test_audit_writer_commits_queued_records_together(engine: Engine) -> None:
     assert [r.resource_id for r in rows] == ["R0", "R1", "R2", "R3", "R4"]
     assert {(r.username, r.role, r.action) for r in rows} == {("doctor1", "doctor", "read")}
     writer.close()
+
+
+def test_audit_writer_commits_without_waiting_for_the_flush_on_postgres(engine: Engine) -> None:
+    # The batch's own transaction: SET LOCAL before the insert, on PostgreSQL only (SQLite
+    # commits in WAL mode with synchronous=NORMAL already); the record is readable at once.
+    seen: list[str] = []
+
+    def log(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement.split("(")[0].strip())
+
+    event.listen(engine, "before_cursor_execute", log)
+    try:
+        writer = AuditWriter(engine)
+        writer.write(action="read", endpoint="GET /x", user=DOCTOR, resource_id="R9")
+        writer.close()
+    finally:
+        event.remove(engine, "before_cursor_execute", log)
+    assert [r.resource_id for r in audit_rows(engine)] == ["R9"]
+    inserts = [i for i, s in enumerate(seen) if s.startswith("INSERT INTO audit_log")]
+    assert len(inserts) == 1
+    relaxed = [i for i, s in enumerate(seen) if s == "SET LOCAL synchronous_commit TO OFF"]
+    if engine.dialect.name == "postgresql":
+        assert relaxed == [inserts[0] - 1]
+    else:
+        assert relaxed == []
 
 
 def test_audit_writer_under_concurrent_requests(engine: Engine) -> None:

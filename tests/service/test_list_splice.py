@@ -80,8 +80,12 @@ def test_writes_splice_the_list_and_it_equals_a_full_recompute(
         headers=auth["doctor1"],
     )
     assert r.status_code == 201, r.text
+    # The visit's list is spliced at once, in the background (the doctor reads it next).
+    assert cache.settle()
+    assert (cache.computed, cache.spliced, cache.refreshed) == (2, 1, 1)
+    hits = cache.hits
     assert "R02/t2dm" not in _served(api, auth, "T01")
-    assert (cache.computed, cache.spliced) == (2, 1)
+    assert (cache.computed, cache.spliced) == (2, 1) and cache.hits > hits
     _same_as_whole(api, engine, "T01")
 
     # 2. An emergency reading opens a red task for R01, first on the list.
@@ -114,6 +118,7 @@ def test_writes_splice_the_list_and_it_equals_a_full_recompute(
         headers=auth["doctor1"],
     )
     assert r.status_code == 201, r.text
+    assert cache.settle() and cache.refreshed == 2
     assert "R03/htn" not in _served(api, auth, "T01")
     assert (cache.computed, cache.spliced) == (2, 3)
     _same_as_whole(api, engine, "T01")
@@ -134,6 +139,7 @@ def test_writes_splice_the_list_and_it_equals_a_full_recompute(
         headers=auth["doctor1"],
     )
     assert r.status_code == 201, r.text
+    assert cache.settle() and cache.refreshed == 3
     r = api.post(
         "/api/v1/measurements",
         json={"resident_id": "R01", "measured_at": _now_local(), "sbp": 121, "dbp": 79},
@@ -141,7 +147,9 @@ def test_writes_splice_the_list_and_it_equals_a_full_recompute(
     )
     assert r.status_code == 201 and r.json()["emergencies"] == 0, r.text
     assert _served(api, auth, "T01") == {}
-    assert (cache.computed, cache.spliced) == (2, 4)  # two writes, one miss
+    # The visit's splice in the background, the reading's on this read (readings are not
+    # refreshed ahead: 2,600 terminals' readings would remake lists nobody is reading).
+    assert (cache.computed, cache.spliced, cache.refreshed) == (2, 5, 3)
     _same_as_whole(api, engine, "T01")
 
     # 5. A reading about T02's resident leaves T01's list cached; T02's is spliced.
@@ -155,7 +163,7 @@ def test_writes_splice_the_list_and_it_equals_a_full_recompute(
     _served(api, auth, "T01")
     assert cache.hits > hits
     assert _served(api, auth, "T02")["R04/htn"]["task_code"] == "emergency_reading"
-    assert (cache.computed, cache.spliced) == (2, 5)
+    assert (cache.computed, cache.spliced) == (2, 6)
     _same_as_whole(api, engine, "T02")
 
 
@@ -251,3 +259,17 @@ def test_a_stored_list_survives_the_round_trip() -> None:
     back = bytes_frame(frame_bytes(frame))
     pd.testing.assert_frame_equal(back, frame, check_dtype=False)
     assert list_rows(back) == list_rows(frame)
+
+
+def test_writes_refresh_ahead_only_the_lists_in_use(api: TestClient, auth: Headers) -> None:
+    # A resident is also on the lists of their grid's and registry's teams, which nobody
+    # may be reading here: only lists this worker made for the day are refreshed ahead.
+    cache = _cache(api)
+    _served(api, auth, "T01")  # T02's list is never read
+    computed = cache.computed
+    cache.refresh_soon(["R04"], TODAY)  # T02's resident
+    assert cache.settle()
+    assert (cache.refreshed, cache.computed) == (0, computed)
+    cache.refresh_soon(["R02"], TODAY)  # T01's
+    assert cache.settle()
+    assert cache.refreshed == 1 and cache.computed == computed

@@ -10,7 +10,13 @@ from sqlalchemy import Engine, create_engine, exc, text
 from sqlalchemy.orm import Session
 
 from store import engine as store_engine
-from store.engine import make_engine, normalise_url, ping_idle_connections, reads_engine
+from store.engine import (
+    make_engine,
+    normalise_url,
+    ping_idle_connections,
+    reads_engine,
+    relaxed_commit,
+)
 
 pytestmark = pytest.mark.postgis
 
@@ -89,3 +95,13 @@ def test_reads_run_outside_a_transaction_and_leave_none_behind(store_url: str) -
             assert raw.info.transaction_status == TransactionStatus.INTRANS
     finally:
         engine.dispose()
+
+
+def test_relaxed_commit_is_the_transaction_s_own(store: Engine) -> None:
+    with store.begin() as conn:
+        relaxed_commit(conn)
+        if store.dialect.name == "postgresql":
+            assert conn.execute(text("SHOW synchronous_commit")).scalar() == "off"
+    if store.dialect.name == "postgresql":  # SET LOCAL: the next transaction flushes again
+        with store.begin() as conn:
+            assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"

@@ -148,3 +148,22 @@ def test_the_child_is_handed_values_as_sqlite3_binds_them(value: object) -> None
     # text must be what sqlite3 itself makes of them (a datetime with a space, not a "T").
     bound = sqlite3.connect(":memory:").execute("SELECT ?", (value,)).fetchone()[0]
     assert _as_sqlite_binds(value) == bound
+
+
+def test_a_few_rows_read_by_cursor_equal_the_bulk_read(store: Engine) -> None:
+    # PostgreSQL reads a handful of rows through a cursor (typed values) instead of COPY
+    # (text): the frames must not differ. On SQLite both are the cursor read.
+    _insert_claims(store, 12, residents=3, icd10=("I10", "E11.9"), start=dt.date(2026, 2, 1))
+    where = "resident_id IN ({a}, {b}) AND visit_date >= {since}"
+    params = {"a": "R1", "b": "R2", "since": dt.date(2026, 2, 3)}
+    bulk = read_frame(store, "claims", where=where, params=params)
+    few = read_frame(store, "claims", where=where, params=params, few_rows=True)
+    pd.testing.assert_frame_equal(few, bulk)
+    # R1 and R2 of residents R0..R2 in turn (i % 3), from day 2 (Feb 3) on: i = 2, 4, 5, 7,
+    # 8, 10, 11.
+    assert sorted(few["fund_paid"]) == [2.0, 4.0, 5.0, 7.0, 8.0, 10.0, 11.0]
+    assert few["visit_date"].dtype == "datetime64[ns]" and few["in_county"].dtype == "boolean"
+    nobody = {"a": "R9", "b": "R8", "since": dt.date(2026, 2, 3)}
+    empty_bulk = read_frame(store, "claims", where=where, params=nobody)
+    empty_few = read_frame(store, "claims", where=where, params=nobody, few_rows=True)
+    pd.testing.assert_frame_equal(empty_few, empty_bulk)
