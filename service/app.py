@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import anyio.to_thread
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from fastapi import FastAPI
@@ -231,6 +232,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             # ~200 ms on the 2-core VM (the tail of tile and API latencies); after the
             # freeze a full collection sees only what requests made.
             gc.freeze()
+            # The routes' blocking work runs in this many threads (anyio's default is 40).
+            anyio.to_thread.current_default_thread_limiter().total_tokens = settings.service.threads
             # A province's root store: every registered county's own app beside this one
             # (service.counties); none for a single county.
             async with start_counties(app, store) as county_apps:

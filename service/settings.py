@@ -96,6 +96,13 @@ class ServiceSettings(BaseModel):
         ge=1,
         description="Processes `healthmap serve` runs (uvicorn workers); 1 = one process.",
     )
+    threads: int = Field(
+        8,
+        ge=1,
+        description="Threads per worker process that run the routes' blocking work (anyio's"
+        " default is 40); past them a request waits its turn instead of contending for the"
+        " interpreter lock.",
+    )
     cors_origins: tuple[str, ...] = Field((), description="Allowed CORS origins; empty = CORS off.")
     basemap_url: str | None = Field(
         None, description="Optional XYZ basemap URL template; none = county boundaries only."

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
@@ -192,6 +193,17 @@ def test_cors_on_when_configured(make_client: Any) -> None:
     assert pre.status_code == 200
     r = c.get("/healthz", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_routes_blocking_work_runs_in_the_configured_threads(make_client: Any) -> None:
+    # anyio's default is 40 threads; past service.threads a request waits its turn.
+    c = make_client(service={"threads": 3})
+    assert c.get("/healthz").status_code == 200
+
+    def tokens() -> float:
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    assert c.portal is not None and c.portal.call(tokens) == 3
 
 
 def test_body_too_large_is_413(make_client: Any) -> None:
