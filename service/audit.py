@@ -22,9 +22,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import queue
 import re
-import threading
 from collections.abc import MutableMapping
 from concurrent.futures import Future
 from typing import Any
@@ -36,6 +34,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from service.auth import Principal, utcnow
+from service.batching import BatchingThread
 from service.errors import Invalid
 from service.ratelimit import TokenBucketLimiter
 from service.schemas.common import Page, fill_page
@@ -147,11 +146,9 @@ class AuditWriter:
         self.engine = engine
         self.max_batch = max_batch
         self.timeout = timeout
-        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Future[None]] | None] = (
-            queue.SimpleQueue()
+        self._batches: BatchingThread[tuple[dict[str, Any], Future[None]]] = BatchingThread(
+            self._commit, name="audit-writer", max_batch=max_batch
         )
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
         #: Transactions committed (a test reads it to see records grouped).
         self.commits = 0
 
@@ -169,58 +166,28 @@ class AuditWriter:
         asyncio.wrap_future(writer.submit(...))``.
         """
         done: Future[None] = Future()
-        self._queue.put((audit_values(**fields), done))
-        self._start()
+        self._batches.put((audit_values(**fields), done))
         return done
 
     def close(self) -> None:
         """Commit what is queued and stop the thread."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join()
+        self._batches.close()
 
-    def _start(self) -> None:
-        # Started on the first record, in the process that writes (uvicorn workers fork).
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run, name="audit-writer", daemon=True
-                    )
-                    self._thread.start()
-
-    def _run(self) -> None:
-        stop = False
-        while not stop:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
-            while len(batch) < self.max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
-            try:
-                with self.engine.begin() as conn:
-                    # In the store, for every reader, before the response leaves; not
-                    # waiting for the disk (store.engine.relaxed_commit). The records of
-                    # writes are in the write's own transaction, flushed with it.
-                    relaxed_commit(conn)
-                    conn.execute(insert(AuditLog), [values for values, _ in batch])
-                self.commits += 1
-            except Exception as exc:  # handed to every request waiting on the batch
-                for _, done in batch:
-                    done.set_exception(exc)
-            else:
-                for _, done in batch:
-                    done.set_result(None)
+    def _commit(self, batch: list[tuple[dict[str, Any], Future[None]]]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                # In the store, for every reader, before the response leaves; not waiting
+                # for the disk (store.engine.relaxed_commit). The records of writes are in
+                # the write's own transaction, flushed with it.
+                relaxed_commit(conn)
+                conn.execute(insert(AuditLog), [values for values, _ in batch])
+            self.commits += 1
+        except Exception as exc:  # handed to every request waiting on the batch
+            for _, done in batch:
+                done.set_exception(exc)
+        else:
+            for _, done in batch:
+                done.set_result(None)
 
 
 # ----------------------------------------------------------------------------------------

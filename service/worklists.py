@@ -37,7 +37,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -58,6 +57,7 @@ from pipelines.pushlist import (
     team_list,
     team_route,
 )
+from service.batching import BatchingThread
 from service.caching import SingleFlightLRU
 from service.schemas import PushList, PushListEntryOut
 from service.shaping import csv_text, records
@@ -129,11 +129,9 @@ class WorklistCache:
         self.shared = 0
         #: Lists refreshed in the background after a write (:meth:`refresh_soon`).
         self.refreshed = 0
-        self._pending: queue.SimpleQueue[tuple[tuple[str, ...], dt.date] | None] = (
-            queue.SimpleQueue()
+        self._refresher: BatchingThread[tuple[tuple[str, ...], dt.date]] = BatchingThread(
+            self._refresh, name="list-refresher"
         )
-        self._refresher: threading.Thread | None = None
-        self._refresher_lock = threading.Lock()
         self._unsettled = 0  # writes queued or being refreshed (settle() waits for 0)
         self._settled = threading.Condition()
 
@@ -154,15 +152,7 @@ class WorklistCache:
         """
         with self._settled:
             self._unsettled += 1
-        self._pending.put((tuple(resident_ids), day))
-        if self._refresher is None:
-            # Started on the first write, in the process that writes (uvicorn forks).
-            with self._refresher_lock:
-                if self._refresher is None:
-                    self._refresher = threading.Thread(
-                        target=self._refresh_loop, name="list-refresher", daemon=True
-                    )
-                    self._refresher.start()
+        self._refresher.put((tuple(resident_ids), day))
 
     def settle(self, timeout: float = 30.0) -> bool:
         """Wait until every refresh queued so far is done (for tests); False on timeout."""
@@ -171,28 +161,7 @@ class WorklistCache:
 
     def close(self) -> None:
         """Finish the refreshes queued and stop the background thread."""
-        with self._refresher_lock:
-            thread, self._refresher = self._refresher, None
-        if thread is not None:
-            self._pending.put(None)
-            thread.join()
-
-    def _refresh_loop(self) -> None:
-        while True:
-            item = self._pending.get()
-            if item is None:
-                return
-            batch = [item]
-            while True:
-                try:
-                    more = self._pending.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._refresh(batch)
-                    return
-                batch.append(more)
-            self._refresh(batch)
+        self._refresher.close()
 
     def _refresh(self, batch: list[tuple[tuple[str, ...], dt.date]]) -> None:
         try:

@@ -154,7 +154,7 @@ def test_audit_writer_commits_queued_records_together(engine: Engine) -> None:
     # Four records already waiting when the fifth arrives: the writer thread (started by
     # the fifth) takes all five and commits them in one transaction.
     for i in range(4):
-        writer._queue.put(
+        writer._batches.queue.put(
             (
                 audit_values(action="read", endpoint="GET /x", user=DOCTOR, resource_id=f"R{i}"),
                 Future(),
