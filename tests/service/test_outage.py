@@ -138,6 +138,10 @@ def test_outage_is_503_everywhere_and_recovers_without_restart(
     with engine.connect() as conn:
         stored = conn.scalar(select(func.count()).select_from(Followup))
 
+    # The visit just recorded has its team's list refreshed in a background thread
+    # (service.worklists), which writes its snapshot: let it finish first, or on SQLite
+    # the outage's rename may take the file from under that write (a race seen in CI).
+    assert api.app.state.worklists.settle()  # type: ignore[attr-defined]
     with _outage(engine, migrated_store_url):
         during = _probe_all(api, auth)
         for response in during:
