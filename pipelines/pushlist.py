@@ -362,12 +362,36 @@ def team_list(
     return TeamList(team_id, as_of, entries, version)
 
 
+#: Computes the entries of some residents on a team's list of a day:
+#: ``(team_id, as_of, resident_ids) -> entries`` (:func:`residents_entries` bound to a store,
+#: rules and model; the service may run it in another process).
+FreshEntries = Callable[[str, dt.date, list[str]], pd.DataFrame]
+
+
+def residents_entries(
+    engine: Engine,
+    team_id: str,
+    as_of: dt.date,
+    rules: RulesConfig,
+    resident_ids: list[str],
+    *,
+    model_path: Path | None = None,
+) -> pd.DataFrame:
+    """The entries of ``resident_ids`` on the team's list of ``as_of`` (names in full).
+
+    What :func:`refresh_team_list` splices in.
+    """
+    model = usable_model(model_path)
+    return _entries(engine, team_id, as_of, rules, model, masked=False, resident_ids=resident_ids)
+
+
 def refresh_team_list(
     engine: Engine,
     base: TeamList,
     rules: RulesConfig,
     *,
     model_path: Path | None = None,
+    fresh: FreshEntries | None = None,
 ) -> TeamList:
     """``base`` brought up to date after live writes, recomputing only the residents written.
 
@@ -379,6 +403,9 @@ def refresh_team_list(
     the list, which is put back in list order (:func:`geo.push_list.in_list_order`, a
     total order): the result equals the list computed whole. When the write log no longer
     covers ``base`` (pruned), the list is computed whole.
+
+    ``fresh`` computes the written residents' entries (default :func:`residents_entries`
+    here, in this process).
     """
     version = team_counter(engine, base.team_id)
     changed = residents_written(engine, base.team_id, base.team_version, version)
@@ -386,17 +413,14 @@ def refresh_team_list(
         return team_list(engine, base.team_id, base.as_of, rules, model_path=model_path)
     if not changed:
         return replace(base, team_version=version, spliced=())
-    fresh = _entries(
-        engine,
-        base.team_id,
-        base.as_of,
-        rules,
-        usable_model(model_path),
-        masked=False,
-        resident_ids=changed,
-    )
+    if fresh is None:
+        made = residents_entries(
+            engine, base.team_id, base.as_of, rules, changed, model_path=model_path
+        )
+    else:
+        made = fresh(base.team_id, base.as_of, changed)
     kept = base.entries[~base.entries["resident_id"].isin(changed)]
-    parts = [p for p in (kept, fresh) if len(p)]
+    parts = [p for p in (kept, made) if len(p)]
     entries = in_list_order(pd.concat(parts, ignore_index=True)) if parts else kept
     if len(parts) < 2:  # nothing to interleave: keep the frame's own dtypes and a fresh index
         entries = entries.reset_index(drop=True)

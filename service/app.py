@@ -43,6 +43,7 @@ from service.errors import (
     install_error_handlers,
     problem_handler,
 )
+from service.interpreter import tuned
 from service.jobs import JobRegistry
 from service.live import LiveHub
 from service.middleware import (
@@ -81,6 +82,8 @@ from service.routes import residents as resident_routes
 from service.routes import terminals as terminal_routes
 from service.scheduler import SchedulerLock, parse_daily_cron, run_as_leader, run_daily
 from service.settings import AuthSettings, IngestSettings, Settings, load_settings
+from service.splicer import Splicer
+from service.tiles.cache import LRU
 from service.worklists import WorklistCache
 from store.counties import ensure_partition
 from store.engine import MIGRATIONS, make_engine, migrate, normalise_url, reads_engine
@@ -94,6 +97,8 @@ MIN_SECRET_LENGTH = 32
 PG_CONNECT_TIMEOUT = 10
 #: Response bodies cached per worker (one unit's indicators is ~30 kB at county scale).
 ANSWERS_CACHED = 4096
+#: Derived lookups kept per app (a build, a township's units of a level: ~100 a data version).
+LOOKUPS_CACHED = 1024
 #: The tile routes' rate-limit budget, as a multiple of the API's (a map view fetches dozens).
 TILE_BUDGET_FACTOR = 10
 
@@ -205,6 +210,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if engine is None and settings.county is not None:
             ensure_partition(settings.database_url, settings.county)  # its schema, on PostGIS
         scheduler: asyncio.Task[None] | None = None
+        interpreter: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+        splicer: Splicer | None = None
         live: LiveHub | None = None
         outbox: OutboxWorker | None = None
         try:
@@ -218,7 +225,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             # Reports run beside ingests and builds (no jobs lock), recorded the same way.
             app.state.report_jobs = JobRegistry(engine=store)
             app.state.answers = SharedAnswers(ANSWERS_CACHED, store)
-            app.state.worklists = WorklistCache(store, settings.rules, settings.risk_model_path)
+            # Small values a request derives from the store's data version (the current
+            # build, a township's units): service.routes.aggregates.build_at, units_at.
+            app.state.lookups = LRU(max_items=LOOKUPS_CACHED)
+            # A splice's fresh entries in a child process (service.splicer).
+            if settings.service.splice_process and Splicer.can_share(store):
+                splicer = Splicer(store, settings.rules, settings.risk_model_path)
+            app.state.worklists = WorklistCache(
+                store, settings.rules, settings.risk_model_path, fresh=splicer
+            )
             if app.state.scheduler_enabled:
                 scheduler = asyncio.create_task(_morning_lists(settings, store))
             # The live channel's dispatcher: one store query per process (service.live).
@@ -232,11 +247,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             # ~200 ms on the 2-core VM (the tail of tile and API latencies); after the
             # freeze a full collection sees only what requests made.
             gc.freeze()
+            # A shorter switch interval, and full collections on a timer, not whenever
+            # allocations add up: under the mixed load they came every ~15 s per worker,
+            # each a 80-140 ms pause that found almost nothing (service.interpreter).
+            interpreter = tuned(
+                settings.service.switch_interval_ms, settings.service.full_gc_seconds
+            )
             # The routes' blocking work runs in this many threads (anyio's default is 40).
             anyio.to_thread.current_default_thread_limiter().total_tokens = settings.service.threads
             # A province's root store: every registered county's own app beside this one
             # (service.counties); none for a single county.
-            async with start_counties(app, store) as county_apps:
+            async with interpreter, start_counties(app, store) as county_apps:
                 app.state.county_apps = county_apps
                 yield
             app.state.county_apps = {}
@@ -254,6 +275,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             app.state.audit_writer.close()
             if (worklists := getattr(app.state, "worklists", None)) is not None:
                 worklists.close()  # the refreshes queued by the last writes
+            if splicer is not None:
+                splicer.close()
             if engine is None:
                 store.dispose()
 

@@ -103,6 +103,24 @@ class ServiceSettings(BaseModel):
         " default is 40); past them a request waits its turn instead of contending for the"
         " interpreter lock.",
     )
+    splice_process: bool = Field(
+        True,
+        description="Compute the entries a list splice needs after a visit in a child"
+        " process of each worker (its own interpreter lock); false = in the worker.",
+    )
+    switch_interval_ms: float = Field(
+        0.5,
+        ge=0,
+        description="Milliseconds a worker's thread may hold the interpreter lock while"
+        " another waits for it (Python's default is 5); 0 = Python's own.",
+    )
+    full_gc_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="Seconds between a worker's full garbage collections, run on a timer"
+        " instead of by Python's allocation counts (a full collection pauses the worker"
+        " ~0.1 s); 0 = Python's own schedule.",
+    )
     cors_origins: tuple[str, ...] = Field((), description="Allowed CORS origins; empty = CORS off.")
     basemap_url: str | None = Field(
         None, description="Optional XYZ basemap URL template; none = county boundaries only."

@@ -29,7 +29,9 @@ worker that took the write splices it at once, in a background thread
 (:mod:`store.list_snapshots`): the next read, in this worker or in the other, finds it
 made. Splicing on the read instead cost each worker ~120 ms of the GIL per visit (both
 workers spliced the same write), a third of a worker's time at ten times a county's
-morning peak (issue 17).
+morning peak (issue 17). The residents' fresh entries of a splice are computed in a
+child process of the worker (:mod:`service.splicer`, ``service.splice_process``), whose
+interpreter lock is not the one the requests wait on.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from geo.followup import ENTRY_COLUMNS, mask_names, mask_phones
 from geo.routing import Route
 from geo.rules import RulesConfig
 from pipelines.pushlist import (
+    FreshEntries,
     TeamList,
     UnknownTeamError,
     refresh_team_list,
@@ -62,7 +65,7 @@ from service.caching import SingleFlightLRU
 from service.schemas import PushList, PushListEntryOut
 from service.shaping import csv_text, records
 from store.list_snapshots import load_snapshot, save_snapshot
-from store.version import resident_teams, store_version
+from store.version import known_team_version, resident_teams, store_version
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +106,9 @@ class WorklistCache:
         Where the trained risk model is (the fallback score without it).
     max_items : int
         Cached values at most.
+    fresh : callable, optional
+        Computes the written residents' entries of a splice (``service.splicer.Splicer``:
+        in a child process); default in this process.
     """
 
     def __init__(
@@ -112,10 +118,12 @@ class WorklistCache:
         model_path: Path | None = None,
         *,
         max_items: int = MAX_ITEMS,
+        fresh: FreshEntries | None = None,
     ) -> None:
         self.engine = engine
         self.rules = rules
         self.model_path = model_path
+        self.fresh = fresh
         self._cache: SingleFlightLRU[Any] = SingleFlightLRU(max_items)
         # The latest list of each (team, day) and its version: what a miss after live
         # writes splices from. Bounded like the cache (one per team and day in use).
@@ -200,6 +208,11 @@ class WorklistCache:
         """
         return (store_version(bind or self.engine, team_id), model_mark(self.model_path))
 
+    def known_version(self, team_id: str, bind: Connection) -> tuple[Any, ...] | None:
+        """:meth:`version`, or None when there is no such team (in the same statement)."""
+        store = known_team_version(bind, team_id)
+        return None if store is None else (store, model_mark(self.model_path))
+
     def _get_or_make(self, key: Hashable, make: Callable[[], Any]) -> Any:
         return self._cache.get_or_make(key, make)
 
@@ -244,7 +257,9 @@ class WorklistCache:
             made = team_list(self.engine, team_id, day, self.rules, model_path=self.model_path)
             self.computed += 1
         else:
-            made = refresh_team_list(self.engine, base, self.rules, model_path=self.model_path)
+            made = refresh_team_list(
+                self.engine, base, self.rules, model_path=self.model_path, fresh=self.fresh
+            )
             if made.spliced:
                 self.spliced += 1
             elif stored >= 0:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -93,8 +94,12 @@ def _version_sql(team_counter: str = "") -> str:
 
 
 _VERSION_SQL = text(_version_sql())
-_TEAM_VERSION_SQL = text(
-    _version_sql(", (SELECT t.version FROM team_versions t WHERE t.team_id = :team)")
+_TEAM_COUNTER = ", (SELECT t.version FROM team_versions t WHERE t.team_id = :team)"
+_TEAM_VERSION_SQL = text(_version_sql(_TEAM_COUNTER))
+# The same and, last, whether the team exists: a doctor's list read checks its team and
+# reads the version in one round trip (the one statement of its request after the account).
+_KNOWN_TEAM_VERSION_SQL = text(
+    _version_sql(_TEAM_COUNTER + ", (SELECT count(*) FROM teams WHERE team_id = :team)")
 )
 
 #: The teams whose lists hold a resident: the rule of ``pipelines.pushlist.TEAM_RESIDENTS``
@@ -127,12 +132,23 @@ def store_version(bind: Engine | Connection, team_id: str | None = None) -> tupl
     (``None`` → "None") so the tuple hashes and compares the same on both backends.
     """
     sql, params = (_VERSION_SQL, {}) if team_id is None else (_TEAM_VERSION_SQL, {"team": team_id})
+    return tuple(str(v) for v in _one_row(bind, sql, params))
+
+
+def known_team_version(bind: Engine | Connection, team_id: str) -> tuple[str, ...] | None:
+    """:func:`store_version` of ``team_id``, or None when there is no such team, in one
+    statement."""
+    row = _one_row(bind, _KNOWN_TEAM_VERSION_SQL, {"team": team_id})
+    if not row[-1]:
+        return None
+    return tuple(str(v) for v in row[:-1])
+
+
+def _one_row(bind: Engine | Connection, sql: Any, params: dict[str, Any]) -> Any:
     if isinstance(bind, Engine):
         with bind.connect() as conn:
-            row = conn.execute(sql, params).one()
-    else:
-        row = bind.execute(sql, params).one()
-    return tuple(str(v) for v in row)
+            return conn.execute(sql, params).one()
+    return bind.execute(sql, params).one()
 
 
 def resident_teams(bind: Session | Connection, resident_ids: Iterable[str]) -> set[str]:

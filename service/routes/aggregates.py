@@ -55,6 +55,7 @@ from service.schemas import (
 from service.schemas.common import DateParam, Offset
 from service.scope import aggregate_units, ensure_unit_visible
 from service.shaping import csv_text, records
+from service.tiles.cache import LRU
 from store import queries
 from store.models import Area, Grid, Team
 from store.shapes import unit_features
@@ -93,6 +94,34 @@ def build_or_404(engine: Engine) -> dict[str, Any]:
         return queries.current_build(engine)
     except queries.NoBuildError:
         raise NotFound(NO_BUILD) from None
+
+
+def build_at(request: Request, engine: Engine, version: tuple[str, ...]) -> dict[str, Any]:
+    """:func:`build_or_404` as of ``version`` (:func:`store.version.store_version` without
+    the live counter, which names the current build), kept per app.
+
+    A build's id, as-of date and periods never change, and a cached page or unit read
+    them on every request: a transaction and a JSON summary, three of a cached page's six
+    round trips on PostgreSQL.
+    """
+    lookups: LRU[Any] = request.app.state.lookups
+    return lookups.get_or_make(("build", *version), lambda: build_or_404(engine))
+
+
+def units_at(
+    request: Request, user: Principal, session: Session, level: str, version: tuple[str, ...]
+) -> frozenset[str] | None:
+    """:func:`service.scope.aggregate_units` as of ``version``, kept per app: a
+    township's grids, villages and teams change only with an ingest or a build, and a
+    centre's page read every grid of the county to find its own."""
+
+    def units() -> tuple[frozenset[str] | None]:  # a tuple: the cache cannot hold None
+        allowed = aggregate_units(user, session, level)
+        return (None if allowed is None else frozenset(allowed),)
+
+    lookups: LRU[Any] = request.app.state.lookups
+    key = ("units", *version, level, user.role, user.town_code)
+    return lookups.get_or_make(key, units)[0]
 
 
 def built_period(build: dict[str, Any], period: dt.date | None) -> dt.date:
@@ -231,7 +260,9 @@ def list_indicators(
     costs the same whatever the level's size. ``offset`` still works (the rows skipped are
     read and thrown away: the deeper, the slower); it cannot be combined with ``cursor``.
     """
-    build = build_or_404(engine)
+    version = store_version(session.connection())[1:]
+    release(session)  # build_at may read on a connection of its own
+    build = build_at(request, engine, version)
     when = built_period(build, period)
     filters = {"level": level, "period": when.isoformat(), "indicator": indicator, "unit": unit_id}
     after: tuple[str, str] | None = None
@@ -243,8 +274,7 @@ def list_indicators(
             raise _bad_cursor("belongs to another listing (level, period or filters differ)")
         after = (position["after"][0], position["after"][1])
         offset = int(position["offset"])
-    allowed = aggregate_units(user, session, level)
-    version = store_version(session.connection())[1:]
+    allowed = units_at(request, user, session, level, version)
     release(session)
     units = None if allowed is None else sorted(allowed)
     key = (
@@ -349,6 +379,7 @@ def unit_name(session: Session, level: str, unit_id: str) -> str | None:
     response_model=UnitDetail,
 )
 def unit_indicators(
+    request: Request,
     user: AggregateUser,
     engine: EngineDep,
     session: ReadSessionDep,
@@ -362,10 +393,12 @@ def unit_indicators(
     before it), and for a grid its health index. 404 for an unknown unit, or a grid,
     village or team outside a centre's township. The answer is cached per worker until a
     build becomes current or an ingest loads a file."""
-    build = build_or_404(engine)
+    version = store_version(session.connection())[1:]
+    release(session)  # build_at may read on a connection of its own
+    build = build_at(request, engine, version)
     when = built_period(build, period)
     ensure_unit_visible(user, session, level, unit_id)
-    key = (store_version(session.connection())[1:], "unit", level, unit_id, when)
+    key = (version, "unit", level, unit_id, when)
     release(session)
 
     def detail() -> bytes:

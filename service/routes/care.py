@@ -27,11 +27,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from geo.rules import age_on_scalar
 from geo.vocabulary import TEAM_SCOPED_ROLE
 from pipelines.pushlist import UnknownTeamError
-from service.auth import utcnow
+from service.auth import Principal, utcnow
 from service.deps import (
     AuditDep,
     CareUser,
@@ -40,6 +41,7 @@ from service.deps import (
     SessionDep,
     SettingsDep,
     WorklistsDep,
+    ensure_in_scope,
     release,
 )
 from service.errors import NotFound, problem_doc
@@ -68,6 +70,7 @@ from service.shaping import (
     masking,
     records,
 )
+from service.worklists import WorklistCache
 from store.list_opens import record_list_opened
 from store.models import ChronicRegistry, Followup, Measurement
 from store.resident_accounts import SELF_REPORTED
@@ -103,6 +106,26 @@ CSV_EXAMPLE = (
 )
 
 
+def visible_list_version(
+    user: Principal, session: Session, worklists: WorklistCache, team_id: str
+) -> tuple[Any, ...]:
+    """404 unless the caller may see the team (``service.scope.ensure_team_visible``);
+    then the version its cached list and routes are keyed by.
+
+    On the session's connection. A doctor's check (the team must be theirs and exist) is
+    the version's own statement: a list read is the most frequent request of the
+    service, and on PostgreSQL every statement is a round trip.
+    """
+    if user.role == TEAM_SCOPED_ROLE:
+        ensure_in_scope(user, team_id=team_id)  # on the id alone, before any query
+        version = worklists.known_version(team_id, session.connection())
+        if version is None:
+            raise NotFound()
+        return version
+    ensure_team_visible(user, session, team_id)
+    return worklists.version(team_id, session.connection())
+
+
 @router.get(
     "/teams/{team_id}/pushlist",
     summary="A team's live push list",
@@ -136,8 +159,7 @@ def pushlist(
     Served from the service's cache while nothing was written since the list was last
     computed (``service.worklists``): a recorded visit, reading or dismissal, an ingest or
     a build is seen by the next request."""
-    ensure_team_visible(user, session, team_id)
-    version = worklists.version(team_id, session.connection())  # on the connection held
+    version = visible_list_version(user, session, worklists, team_id)
     release(session)
     when = day_of(date, settings)
     masked, unmasked_by_centre = masking(user.role, unmask, reason)
@@ -189,8 +211,7 @@ def route(
     ``max_daily_visits`` listed patients (red first) and back, with legs, totals and a
     GeoJSON drawing (line, base, numbered stops). Audited with the routed resident ids.
     Cached like the list, and recomputed after any write."""
-    ensure_team_visible(user, session, team_id)
-    version = worklists.version(team_id, session.connection())
+    version = visible_list_version(user, session, worklists, team_id)
     release(session)
     when = day_of(date, settings)
     try:

@@ -28,9 +28,11 @@ def make_settings(store: str = "sqlite:///:memory:", **overrides: Any) -> Settin
     # TestClient's requests name the host `testserver` (service.allowed_hosts).
     # No access-log handlers either (they would write var/access.log and hide the lines
     # from caplog); tests/service/test_access_log.py turns the log on.
+    # Nor a splice child process per app (tests/service/test_splicer.py starts one).
     svc = {
         "allowed_hosts": ("testserver", "localhost"),
         "access_log": False,
+        "splice_process": False,
         **overrides.pop("service", {}),
     }
     return load_settings(

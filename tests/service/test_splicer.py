@@ -1,0 +1,85 @@
+"""A splice's fresh entries computed in a child process of the worker (service.splicer)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from svc_county import TODAY
+from svc_helpers import make_settings, token_headers
+
+from pipelines.pushlist import residents_entries, team_push_list
+from service.app import create_app
+from service.splicer import Splicer
+from service.worklists import WorklistCache
+
+RESIDENTS = ["R01", "R02", "R03"]
+
+
+@pytest.fixture
+def splicer(engine: Engine, county: Any) -> Iterator[Splicer]:
+    s = Splicer(engine, make_settings().rules, None)
+    yield s
+    s.close()
+
+
+def test_the_child_computes_what_the_worker_would(engine: Engine, splicer: Splicer) -> None:
+    made = splicer("T01", TODAY, RESIDENTS)
+    here = residents_entries(engine, "T01", TODAY, splicer.rules, RESIDENTS)
+    assert len(made) > 0
+    pd.testing.assert_frame_equal(made, here)
+    assert (splicer.calls, splicer.fallbacks) == (1, 0)
+
+
+def test_a_dead_child_falls_back_to_the_worker(engine: Engine, splicer: Splicer) -> None:
+    pid = splicer._pool.submit(os.getpid).result()
+    os.kill(pid, 9)  # the pool is broken from now on
+    made = splicer("T01", TODAY, RESIDENTS)
+    pd.testing.assert_frame_equal(
+        made, residents_entries(engine, "T01", TODAY, splicer.rules, RESIDENTS)
+    )
+    assert splicer.fallbacks == 1
+
+
+def test_an_in_memory_store_is_not_shared() -> None:
+    from store.engine import make_engine
+
+    assert not Splicer.can_share(make_engine("sqlite:///:memory:"))
+
+
+def test_a_visit_is_spliced_by_the_child_and_equals_the_list_made_whole(
+    migrated_store_url: str, engine: Engine, county: Any
+) -> None:
+    settings = make_settings(migrated_store_url, service={"splice_process": True})
+    with TestClient(create_app(settings, engine)) as api:
+        cache: WorklistCache = api.app.state.worklists  # type: ignore[attr-defined]
+        assert isinstance(cache.fresh, Splicer)
+        h = token_headers(engine, settings)["doctor1"]
+        assert api.get("/api/v1/teams/T01/pushlist", headers=h).status_code == 200
+        r = api.post(
+            "/api/v1/followups",
+            json={
+                "followup_id": "FU-CHILD-1",
+                "resident_id": "R02",
+                "disease": "t2dm",
+                "visit_date": TODAY.isoformat(),
+                "method": "home",
+                "fasting_glucose": 6.2,
+                "next_visit_date": (TODAY + dt.timedelta(days=90)).isoformat(),
+            },
+            headers=h,
+        )
+        assert r.status_code == 201, r.text
+        assert cache.settle()
+        assert cache.spliced == 1 and cache.fresh.calls == 1 and cache.fresh.fallbacks == 0
+        served = api.get("/api/v1/teams/T01/pushlist", headers=h).json()["entries"]
+        assert ("R02", "t2dm") not in {(e["resident_id"], e["disease"]) for e in served}
+        got = cache.entries(cache.version("T01"), "T01", TODAY)
+        whole = team_push_list(engine, "T01", TODAY, cache.rules, masked=False)
+        pd.testing.assert_frame_equal(got, whole, check_dtype=False)
