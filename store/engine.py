@@ -7,8 +7,9 @@ Alembic migrations in ``store/migrations``; both backends run the same ones.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,18 @@ def reads_engine(engine: Engine) -> Engine:
     if is_postgres(engine):
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     return engine
+
+
+@contextlib.contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A pooled connection for one read that needs no transaction, as :func:`reads_engine`
+    gives, for code that holds the plain engine: on PostgreSQL this connection runs in
+    autocommit (no ``BEGIN`` and ``ROLLBACK`` round trips; switching psycopg's autocommit
+    sends nothing); SQLite's as ever."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
 
 
 def relaxed_commit(conn: Connection) -> None:

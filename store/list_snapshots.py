@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.accounts import UTCDateTime
-from store.engine import relaxed_commit, upsert_insert
+from store.engine import read_connection, relaxed_commit, upsert_insert
 from store.models import Base
 
 
@@ -89,7 +89,7 @@ def load_snapshot(
         where & (ListSnapshot.team_version > newer_than)
     )
     if isinstance(bind, Engine):
-        with bind.connect() as conn:
+        with read_connection(bind) as conn:
             row = conn.execute(query).first()
     else:
         row = bind.execute(query).first()

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, LargeBinary, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.accounts import UTCDateTime
-from store.engine import relaxed_commit, upsert_insert
+from store.engine import read_connection, relaxed_commit, upsert_insert
 from store.models import Base
 
 
@@ -44,7 +44,7 @@ def answer_digest(key: Hashable) -> str:
 
 def load_answer(engine: Engine, digest: str) -> bytes | None:
     """The stored answer of ``digest``, or None."""
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:  # a worker's every cold answer: one round trip
         body = conn.execute(select(SharedAnswer.body).where(SharedAnswer.digest == digest)).scalar()
     return None if body is None else bytes(body)
 

@@ -74,6 +74,18 @@ def test_a_cached_answer_costs_the_account_and_the_version(
     assert seen[1].startswith("SELECT v.version")
 
 
+def test_an_answer_another_worker_stored_costs_one_more_read(
+    api: TestClient, auth: Headers, engine: Engine
+) -> None:
+    # A worker that has not served the page yet takes it from the store
+    # (store.shared_answers): one more statement, outside a transaction too.
+    settled(api, engine, PAGE, auth["center1"])
+    api.app.state.answers.clear()  # type: ignore[attr-defined]  # as a fresh worker
+    with statements(engine) as seen:
+        assert api.get(PAGE, headers=auth["center1"]).status_code == 200
+    assert len(seen) == 3 and seen[2].startswith("SELECT shared_answers.body"), seen
+
+
 def test_a_cached_tile_costs_the_version_only(
     api: TestClient, auth: Headers, engine: Engine
 ) -> None:

@@ -14,6 +14,7 @@ from store.engine import (
     make_engine,
     normalise_url,
     ping_idle_connections,
+    read_connection,
     reads_engine,
     relaxed_commit,
 )
@@ -90,6 +91,22 @@ def test_reads_run_outside_a_transaction_and_leave_none_behind(store_url: str) -
             assert raw.info.transaction_status == TransactionStatus.IDLE  # no BEGIN was sent
         # The pool is shared: the connection a read gave back opens transactions again.
         with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            assert conn.connection.dbapi_connection is raw
+            assert raw.info.transaction_status == TransactionStatus.INTRANS
+    finally:
+        engine.dispose()
+
+
+def test_a_read_connection_sends_no_begin_and_gives_back_a_plain_one(store_url: str) -> None:
+    engine = make_engine(store_url, pool_size=1, max_overflow=0)  # one connection: the same
+    try:
+        with read_connection(engine) as conn:
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            assert raw.info.transaction_status == TransactionStatus.IDLE  # no BEGIN was sent
+        with engine.connect() as conn:  # back in the pool: transactions as ever
             conn.execute(text("SELECT 1"))
             assert conn.connection.dbapi_connection is raw
             assert raw.info.transaction_status == TransactionStatus.INTRANS
