@@ -229,7 +229,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             # build, a township's units): service.routes.aggregates.build_at, units_at.
             app.state.lookups = LRU(max_items=LOOKUPS_CACHED)
             # A splice's fresh entries in a child process (service.splicer).
-            if settings.service.splice_process and Splicer.can_share(store):
+            if Splicer.wanted(settings, store):
                 splicer = Splicer(store, settings.rules, settings.risk_model_path)
             app.state.worklists = WorklistCache(
                 store, settings.rules, settings.risk_model_path, fresh=splicer

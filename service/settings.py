@@ -106,7 +106,8 @@ class ServiceSettings(BaseModel):
     splice_process: bool = Field(
         True,
         description="Compute the entries a list splice needs after a visit in a child"
-        " process of each worker (its own interpreter lock); false = in the worker.",
+        " process of each worker (its own interpreter lock); false = in the worker (as a"
+        " province's county apps always do).",
     )
     switch_interval_ms: float = Field(
         0.5,

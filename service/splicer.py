@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 
 from geo.rules import RulesConfig
 from pipelines.pushlist import residents_entries
+from service.settings import Settings
 from store.children import die_with_parent
 from store.engine import make_engine
 
@@ -90,10 +91,17 @@ class Splicer:
         self.fallbacks = 0
 
     @staticmethod
-    def can_share(engine: Engine) -> bool:
-        """Whether a child process can open the same store (not an in-memory SQLite)."""
+    def wanted(settings: Settings, engine: Engine) -> bool:
+        """Whether an app of ``settings`` on ``engine`` splices in a child process.
+
+        Per ``service.splice_process``; never for one county's app inside a province's
+        service (a child per county and worker would be 136 processes a worker: those
+        splice in the worker, as before) nor for an in-memory SQLite store (a child
+        cannot open it).
+        """
         url = engine.url
-        return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+        in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+        return settings.service.splice_process and settings.county is None and not in_memory
 
     def __call__(self, team_id: str, day: dt.date, resident_ids: list[str]) -> pd.DataFrame:
         """The entries of ``resident_ids`` on ``team_id``'s list of ``day``."""

@@ -18,6 +18,7 @@ from pipelines.pushlist import residents_entries, team_push_list
 from service.app import create_app
 from service.splicer import Splicer
 from service.worklists import WorklistCache
+from store.engine import make_engine
 
 RESIDENTS = ["R01", "R02", "R03"]
 
@@ -47,10 +48,14 @@ def test_a_dead_child_falls_back_to_the_worker(engine: Engine, splicer: Splicer)
     assert splicer.fallbacks == 1
 
 
-def test_an_in_memory_store_is_not_shared() -> None:
-    from store.engine import make_engine
-
-    assert not Splicer.can_share(make_engine("sqlite:///:memory:"))
+def test_where_the_child_is_wanted(engine: Engine, migrated_store_url: str) -> None:
+    on = make_settings(migrated_store_url, service={"splice_process": True})
+    assert Splicer.wanted(on, engine)
+    assert not Splicer.wanted(make_settings(migrated_store_url), engine)  # the tests' default
+    # A county's app inside a province's service splices in the worker.
+    assert not Splicer.wanted(on.model_copy(update={"county": "370783"}), engine)
+    # A child cannot open an in-memory store.
+    assert not Splicer.wanted(on, make_engine("sqlite:///:memory:"))
 
 
 def test_a_visit_is_spliced_by_the_child_and_equals_the_list_made_whole(
