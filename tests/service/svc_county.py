@@ -594,3 +594,17 @@ def seed_county(engine: Engine, *, build: bool = True) -> None:
     seed_resident_accounts(engine)
     if build:
         seed_build(engine)
+
+
+def r02_controlled_visit(followup_id: str) -> dict[str, Any]:
+    """A visit body: R02's diabetes found controlled today, which closes their open
+    ``uncontrolled_recheck`` (the next visit in 90 days)."""
+    return {
+        "followup_id": followup_id,
+        "resident_id": "R02",
+        "disease": "t2dm",
+        "visit_date": TODAY.isoformat(),
+        "method": "home",
+        "fasting_glucose": 6.2,
+        "next_visit_date": (TODAY + dt.timedelta(days=90)).isoformat(),
+    }

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
-from svc_county import SECRET_NAME, SECRET_PHONE, TODAY, days
+from svc_county import SECRET_NAME, SECRET_PHONE, TODAY, days, r02_controlled_visit
 
 from geo.rules import age_on_scalar
 from store.worklists import PushListEntry, PushListRun
@@ -268,15 +268,7 @@ def test_webhook_failure_never_fails_the_request(api: TestClient, auth: Headers)
 
 def test_recorded_visit_closes_the_open_task(api: TestClient, auth: Headers) -> None:
     assert tasks(api, auth["doctor1"])["R02/t2dm"]["task_code"] == "uncontrolled_recheck"
-    body = {
-        "followup_id": "FU-T-1",
-        "resident_id": "R02",
-        "disease": "t2dm",
-        "visit_date": TODAY.isoformat(),
-        "method": "home",
-        "fasting_glucose": 6.2,
-        "next_visit_date": (TODAY + dt.timedelta(days=90)).isoformat(),
-    }
+    body = r02_controlled_visit("FU-T-1")
     r = api.post("/api/v1/followups", json=body, headers=auth["doctor1"])
     assert r.status_code == 201, r.text
     stored = r.json()

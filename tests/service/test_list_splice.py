@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
-from svc_county import TODAY
+from svc_county import TODAY, r02_controlled_visit
 
 from pipelines.pushlist import refresh_team_list, team_list, team_push_list
 from service.worklists import WorklistCache, inputs_key, list_rows, only_live_writes_between
@@ -66,19 +66,7 @@ def test_writes_splice_the_list_and_it_equals_a_full_recompute(
     _same_as_whole(api, engine, "T01")
 
     # 1. A visit closes R02's uncontrolled_recheck.
-    r = api.post(
-        "/api/v1/followups",
-        json={
-            "followup_id": "FU-S-1",
-            "resident_id": "R02",
-            "disease": "t2dm",
-            "visit_date": TODAY.isoformat(),
-            "method": "home",
-            "fasting_glucose": 6.2,
-            "next_visit_date": (TODAY + dt.timedelta(days=90)).isoformat(),
-        },
-        headers=auth["doctor1"],
-    )
+    r = api.post("/api/v1/followups", json=r02_controlled_visit("FU-S-1"), headers=auth["doctor1"])
     assert r.status_code == 201, r.text
     # The visit's list is spliced at once, in the background (the doctor reads it next).
     assert cache.settle()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +10,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from svc_county import TODAY
+from svc_county import TODAY, r02_controlled_visit
 from svc_helpers import make_settings, token_headers
 
 from pipelines.pushlist import residents_entries, team_push_list
@@ -67,19 +66,7 @@ def test_a_visit_is_spliced_by_the_child_and_equals_the_list_made_whole(
         assert isinstance(cache.fresh, Splicer)
         h = token_headers(engine, settings)["doctor1"]
         assert api.get("/api/v1/teams/T01/pushlist", headers=h).status_code == 200
-        r = api.post(
-            "/api/v1/followups",
-            json={
-                "followup_id": "FU-CHILD-1",
-                "resident_id": "R02",
-                "disease": "t2dm",
-                "visit_date": TODAY.isoformat(),
-                "method": "home",
-                "fasting_glucose": 6.2,
-                "next_visit_date": (TODAY + dt.timedelta(days=90)).isoformat(),
-            },
-            headers=h,
-        )
+        r = api.post("/api/v1/followups", json=r02_controlled_visit("FU-CHILD-1"), headers=h)
         assert r.status_code == 201, r.text
         assert cache.settle()
         assert cache.spliced == 1 and cache.fresh.calls == 1 and cache.fresh.fallbacks == 0
