@@ -25,6 +25,7 @@ import logging
 import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,7 @@ class Splicer:
         #: Entries computed by the child, and in this worker because the child failed.
         self.calls = 0
         self.fallbacks = 0
+        self._broken = False  # the child died: not asked again (its pool cannot restart)
 
     @staticmethod
     def wanted(settings: Settings, engine: Engine) -> bool:
@@ -106,14 +108,18 @@ class Splicer:
     def __call__(self, team_id: str, day: dt.date, resident_ids: list[str]) -> pd.DataFrame:
         """The entries of ``resident_ids`` on ``team_id``'s list of ``day``."""
         self.calls += 1
-        try:
-            return self._pool.submit(_entries, team_id, day, resident_ids).result()
-        except Exception:  # a dead or failing child: the worker computes it, as before
-            logger.exception("the splice child failed; computing in the worker")
-            self.fallbacks += 1
-            return residents_entries(
-                self.engine, team_id, day, self.rules, resident_ids, model_path=self.model_path
-            )
+        if not self._broken:
+            try:
+                return self._pool.submit(_entries, team_id, day, resident_ids).result()
+            except BrokenProcessPool:  # said once: every later splice would fail the same
+                logger.exception("the splice child died; splicing in the worker from now on")
+                self._broken = True
+            except Exception:  # a failing computation: the worker computes it, as before
+                logger.exception("the splice child failed; computing in the worker")
+        self.fallbacks += 1
+        return residents_entries(
+            self.engine, team_id, day, self.rules, resident_ids, model_path=self.model_path
+        )
 
     def close(self) -> None:
         """Stop the child (what it was computing is abandoned)."""

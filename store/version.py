@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from store.engine import read_connection
 from store.models import Base
 from store.results import CURRENT_BUILD_NAME
 
@@ -146,7 +147,7 @@ def known_team_version(bind: Engine | Connection, team_id: str) -> tuple[str, ..
 
 def _one_row(bind: Engine | Connection, sql: Any, params: dict[str, Any]) -> Any:
     if isinstance(bind, Engine):
-        with bind.connect() as conn:
+        with read_connection(bind) as conn:  # one statement: no transaction needed
             return conn.execute(sql, params).one()
     return bind.execute(sql, params).one()
 

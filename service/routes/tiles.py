@@ -190,9 +190,7 @@ def tile(
     # The tiles' local time (``mobility`` days and hours) is the service's rules config's.
     rules = settings.rules
     try:
-        # Without a transaction (store.engine.reads_engine): the route's one statement on a
-        # cached tile, one round trip on PostgreSQL instead of three.
-        state = data_state(request.app.state.reads)
+        state = data_state(engine)
         etag = tiles.tile_etag(
             engine, layer, z, x, y, town=town, version=state.version, rules=rules, **params
         )

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, text
 
+from store.engine import read_connection
 from store.results import CURRENT_BUILD_NAME
 
 V = TypeVar("V")
@@ -64,8 +65,9 @@ class DataState:
 
 
 def data_state(engine: Engine) -> DataState:
-    """:class:`DataState` of the store: the tile routes' one query per request."""
-    with engine.connect() as conn:
+    """:class:`DataState` of the store: the tile routes' one query per request (outside a
+    transaction: one round trip on PostgreSQL, not three)."""
+    with read_connection(engine) as conn:
         row = conn.execute(_VERSION_SQL).one()
     stamps = []
     for value in (row[1], row[2]):

@@ -45,6 +45,8 @@ def test_a_dead_child_falls_back_to_the_worker(engine: Engine, splicer: Splicer)
         made, residents_entries(engine, "T01", TODAY, splicer.rules, RESIDENTS)
     )
     assert splicer.fallbacks == 1
+    splicer("T01", TODAY, RESIDENTS)  # the dead child is not asked again
+    assert splicer.fallbacks == 2 and splicer._broken
 
 
 def test_where_the_child_is_wanted(engine: Engine, migrated_store_url: str) -> None:
