@@ -29,16 +29,21 @@ LIST = "/api/v1/teams/T01/pushlist"
 PAGE = "/api/v1/indicators?level=grid&limit=5"
 TOWN = f"/api/v1/indicators/town/{TOWN_A}"
 TILE = "/tiles/town_indicators/10/849/399.mvt"
+#: The name of anyio's threads, which run a request's blocking work.
+ROUTE_THREAD = "AnyIO worker thread"
 
 
 @contextmanager
 def statements(engine: Engine) -> Iterator[list[str]]:
-    """The statements the request sent to the store meanwhile (first words), in order:
-    not those of the audit writer's thread, which commits many requests' records at once."""
+    """The statements the request sent to the store meanwhile (first words), in order.
+
+    Only those of the threads that run the routes and their dependencies: the app's
+    background threads (the audit writer, the outbox's and the live channel's pollers)
+    query the store on their own schedule."""
     seen: list[str] = []
 
     def log(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if threading.current_thread().name == "audit-writer":
+        if threading.current_thread().name != ROUTE_THREAD:
             return
         seen.append(" ".join(statement.split()[:6]))
         if engine.dialect.name == "postgresql":  # no BEGIN and ROLLBACK round trips
